@@ -1,0 +1,38 @@
+# Two commands that work on a fresh clone: `make demo` and `make test`.
+# Each creates .venv (uv when present, else pip) and installs what it needs.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench clean setup
+
+$(STAMP): pyproject.toml
+	@# Debian's system python needs python3-venv for pip's path; install it when missing.
+	@if ! command -v uv >/dev/null 2>&1 && ! python3 -c "import ensurepip, venv" >/dev/null 2>&1 \
+		&& command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; \
+	fi
+	@if command -v uv >/dev/null 2>&1; then \
+		uv venv --quiet --allow-existing --python python3 $(VENV) && \
+		uv pip install --quiet --python $(PY) -e '.[dev]'; \
+	else \
+		python3 -m venv $(VENV) && \
+		$(PY) -m pip install --quiet --upgrade pip && \
+		$(PY) -m pip install --quiet -e '.[dev]'; \
+	fi
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m alpaca_nb.cli demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache build dist *.egg-info

@@ -1,0 +1,91 @@
+"""alpaca_nb: research and trade on Alpaca from Jupyter.
+
+    import alpaca_nb as nb
+    svc = nb.connect()            # local broker when no keys are configured
+    nb.account(); nb.quotes(["AAPL", "MSFT"]); nb.orders()
+
+Names are imported lazily so that ``import alpaca_nb`` (and the local broker's process, which
+lives in :mod:`alpaca_nb.sim`) stays fast.
+"""
+from __future__ import annotations
+
+import importlib
+import threading
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "AlpacaService": "service", "InMemoryOrderStore": "service",
+    "AlpacaCredentials": "models", "AlpacaEnvironment": "models", "AlpacaOrderRequest": "models",
+    "AlpacaOrderSide": "models", "AlpacaOrderType": "models", "AlpacaTimeInForce": "models",
+    "AlpacaOrderClass": "models", "TakeProfit": "models", "StopLoss": "models",
+    "ManagedOrder": "models", "ManagedOrderStatus": "models",
+    "Settings": "config", "LocalBroker": "sim",
+    "AlpacaNbError": "errors", "ConfigurationError": "errors", "AuthenticationError": "errors",
+    "OrderValidationError": "errors", "OrderRejectedError": "errors", "RateLimitError": "errors",
+    "NetworkError": "errors", "NotFoundError": "errors", "LiveTradingNotArmed": "errors",
+    "LedgerBusyError": "errors", "BrokerError": "errors",
+}
+_FRAME_HELPERS = ("account", "positions", "orders", "quotes")
+
+_default = None
+_default_lock = threading.Lock()
+
+
+def connect(*, environment: str | None = None, order_service: Any = None) -> "AlpacaService":
+    """A ready :class:`AlpacaService` for the configured environment; it becomes the default.
+
+    Settings come from the environment and ``.env`` (see :mod:`alpaca_nb.config`); with no keys
+    the local broker is found or started. Raises ``ConfigurationError`` / ``AuthenticationError``.
+    """
+    from .config import Settings, read_environment
+    from .service import AlpacaService
+
+    values = read_environment()
+    if environment is not None:
+        values["ALPACA_ENVIRONMENT"] = environment
+    settings = Settings.load(values)
+    service = AlpacaService(order_service, settings=settings).initialize_sync(settings.credentials)
+    global _default
+    with _default_lock:
+        _default = service
+    return service
+
+
+def default_service() -> "AlpacaService":
+    """The service of the last :func:`connect`, connecting on first use."""
+    with _default_lock:
+        service = _default
+    return service if service is not None else connect()
+
+
+def _frame_helper(name: str):
+    def helper(*args: Any, **kwargs: Any):
+        return getattr(default_service(), name)(*args, **kwargs)
+
+    from . import service as _service
+
+    helper.__name__ = name
+    helper.__doc__ = getattr(_service.AlpacaService, name).__doc__
+    return helper
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    if name in _FRAME_HELPERS:
+        value = _frame_helper(name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'alpaca_nb' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY, *_FRAME_HELPERS])
+
+
+__all__ = ["connect", "default_service", *_LAZY, *_FRAME_HELPERS]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .service import AlpacaService

@@ -1,0 +1,370 @@
+"""AlpacaService: place, manage and track orders; account, positions and quotes.
+
+Every async method runs alpaca-py's blocking calls in a worker thread, so the kernel's event
+loop never blocks, and has a sync twin with the suffix ``_sync`` (one implementation, two
+faces)::
+
+    svc = alpaca_nb.connect()                       # ready, for the configured environment
+    order = await svc.place_order(user="ana", order_request=AlpacaOrderRequest(
+        symbol="AAPL", qty=10, side="buy", type="market"))
+    svc.place_order_sync(user="ana", order_request=...)   # the same, without await
+
+Placement is write-ahead: the managed order is recorded (status ``pending``) before the
+request is sent, and an ambiguous answer is resolved by looking the order up by its
+``client_order_id``, never by sending it again.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any, Callable, Iterable, Protocol
+
+import pandas as pd
+
+from . import frames
+from .broker import Broker, Endpoints
+from .config import Settings
+from .errors import (ConfigurationError, LiveTradingNotArmed, NetworkError, NotFoundError,
+                     OrderRejectedError, OrderValidationError)
+from .models import (AlpacaCredentials, AlpacaEnvironment, AlpacaOrderRequest, ManagedOrder,
+                     ManagedOrderStatus)
+
+log = logging.getLogger("alpaca_nb")
+
+
+class OrderStore(Protocol):
+    """What keeps managed orders: the DuckDB ledger, or :class:`InMemoryOrderStore`."""
+
+    def create(self, order: ManagedOrder) -> ManagedOrder: ...
+    def update(self, order: ManagedOrder) -> ManagedOrder: ...
+    def get(self, client_order_id: str) -> ManagedOrder | None: ...
+    def list(self, user: str | None = None) -> list[ManagedOrder]: ...
+
+
+class InMemoryOrderStore:
+    """Managed orders in a dict, for one kernel's life (the ledger persists them)."""
+
+    def __init__(self) -> None:
+        self._orders: dict[str, ManagedOrder] = {}
+        self._lock = threading.Lock()
+
+    def create(self, order: ManagedOrder) -> ManagedOrder:
+        with self._lock:
+            if order.client_order_id in self._orders:
+                raise ValueError(f"client_order_id {order.client_order_id!r} already recorded")
+            order.created_at = order.updated_at = datetime.now(timezone.utc)
+            self._orders[order.client_order_id] = order
+        return order
+
+    def update(self, order: ManagedOrder) -> ManagedOrder:
+        with self._lock:
+            order.updated_at = datetime.now(timezone.utc)
+            self._orders[order.client_order_id] = order
+        return order
+
+    def get(self, client_order_id: str) -> ManagedOrder | None:
+        return self._orders.get(client_order_id)
+
+    def list(self, user: str | None = None) -> list[ManagedOrder]:
+        return [o for o in self._orders.values() if user is None or o.user == user]
+
+
+@dataclass
+class LiveGuard:
+    """Per-session arming and caps for real-money orders."""
+
+    max_order_notional: Decimal
+    max_orders_per_minute: int
+    armed_until: float
+
+    def __post_init__(self) -> None:
+        self._recent: deque[float] = deque()
+
+    def check(self, notional: Decimal) -> None:
+        now = time.monotonic()
+        if now > self.armed_until:
+            raise LiveTradingNotArmed("live trading was armed but the arming expired: call arm_live(...) again")
+        if notional > self.max_order_notional:
+            raise LiveTradingNotArmed(
+                f"order notional ${notional:,.2f} exceeds the live cap ${self.max_order_notional:,.2f}: "
+                "place a smaller order or re-arm with a higher max_order_notional")
+        while self._recent and self._recent[0] < now - 60:
+            self._recent.popleft()
+        if len(self._recent) >= self.max_orders_per_minute:
+            raise LiveTradingNotArmed(
+                f"more than {self.max_orders_per_minute} live orders in a minute: wait, or re-arm "
+                "with a higher max_orders_per_minute")
+        self._recent.append(now)
+
+
+def _twin(impl: Callable) -> tuple[Callable, Callable]:
+    """An async method and its sync twin from one sync implementation."""
+
+    @functools.wraps(impl)
+    async def run_async(self, *args, **kwargs):
+        return await asyncio.to_thread(impl, self, *args, **kwargs)
+
+    @functools.wraps(impl)
+    def run_sync(self, *args, **kwargs):
+        return impl(self, *args, **kwargs)
+
+    return run_async, run_sync
+
+
+class AlpacaService:
+    """Trading on one Alpaca account (local, paper or live) with managed-order tracking.
+
+    ``order_service`` keeps the managed orders (default: in memory). Call ``initialize``
+    (or use :func:`alpaca_nb.connect`) before anything else. In the live environment orders
+    need :meth:`arm_live` first.
+    """
+
+    ASSET_TTL = 900.0  # seconds the cached asset list stays fresh
+
+    def __init__(self, order_service: OrderStore | None = None, *, settings: Settings | None = None):
+        self.order_service: OrderStore = order_service if order_service is not None else InMemoryOrderStore()
+        self.settings = settings
+        self.broker: Broker | None = None
+        self.account_id: str | None = None
+        self._assets: dict[str, dict] = {}
+        self._assets_at = 0.0
+        self._live_guard: LiveGuard | None = None
+
+    def __repr__(self) -> str:
+        if self.broker is None:
+            return "AlpacaService(not initialized)"
+        return (f"AlpacaService({self.environment.value}, account={self.account_id}, "
+                f"trading={self.broker.endpoints.trading_url})")
+
+    # -- setup ------------------------------------------------------------------------------------
+
+    @property
+    def environment(self) -> AlpacaEnvironment:
+        return self._require().credentials.environment
+
+    def _initialize(self, credentials: AlpacaCredentials, trading_url: str | None = None,
+                    data_url: str | None = None, timeout: float | None = None) -> AlpacaService:
+        settings = self.settings
+        timeout = timeout or (settings.timeout if settings else 10.0)
+        trading_url = trading_url or (settings.trading_url if settings else None)
+        data_url = data_url or (settings.data_url if settings else None)
+        if credentials.environment is AlpacaEnvironment.LOCAL and not trading_url:
+            from .local import local_broker_url, local_keys
+
+            trading_url = data_url = local_broker_url(settings.home if settings else None)
+            # The local broker accepts the keys of the environment that started it (local-key
+            # unless ALPACA_API_KEY was set): use those, whatever a .env says.
+            key, secret = local_keys()
+            credentials = AlpacaCredentials(key, secret, AlpacaEnvironment.LOCAL)
+        if not credentials.api_key or not credentials.api_secret:
+            raise ConfigurationError(
+                f"the {credentials.environment.value} environment needs ALPACA_API_KEY and ALPACA_API_SECRET")
+        endpoints = Endpoints.for_environment(credentials.environment, trading_url, data_url)
+        self.broker = Broker(credentials, endpoints, timeout=timeout)
+        account = self.broker.call(self.broker.trading.get, "/account", what="get account")
+        self.account_id = account["id"]
+        log.info("alpaca_nb connected to %s (%s)", endpoints.trading_url, credentials.environment.value)
+        return self
+
+    initialize, initialize_sync = _twin(_initialize)
+
+    def _require(self) -> Broker:
+        if self.broker is None:
+            raise ConfigurationError("the service is not initialized: call `await service.initialize(credentials)` "
+                                     "or use alpaca_nb.connect()")
+        return self.broker
+
+    def arm_live(self, *, max_order_notional: float = 1_000.0, max_orders_per_minute: int = 10,
+                 minutes: float = 60.0) -> None:
+        """Allow live orders for ``minutes``, each up to ``max_order_notional`` dollars."""
+        if self.environment is not AlpacaEnvironment.LIVE:
+            log.info("arm_live: %s environment needs no arming", self.environment.value)
+        self._live_guard = LiveGuard(Decimal(str(max_order_notional)), int(max_orders_per_minute),
+                                     time.monotonic() + minutes * 60)
+
+    def disarm_live(self) -> None:
+        self._live_guard = None
+
+    # -- assets -----------------------------------------------------------------------------------
+
+    def asset(self, symbol: str) -> dict | None:
+        """Alpaca's Asset JSON for ``symbol`` from the cached list (refreshed every 15 minutes)."""
+        if not self._assets or time.monotonic() - self._assets_at > self.ASSET_TTL:
+            broker = self._require()
+            assets = broker.get_json("trading", "/assets", {"asset_class": "us_equity"}, what="list assets")
+            self._assets = {a["symbol"]: a for a in assets}
+            self._assets_at = time.monotonic()
+        return self._assets.get(symbol.upper())
+
+    # -- orders -----------------------------------------------------------------------------------
+
+    def _place_order(self, user: str, order_request: AlpacaOrderRequest, *, tags: Iterable[str] = (),
+                     notes: str = "") -> ManagedOrder:
+        broker = self._require()
+        if not isinstance(order_request, AlpacaOrderRequest):
+            raise OrderValidationError("order_request must be an AlpacaOrderRequest", "order_request")
+        if not isinstance(user, str) or not user.strip():
+            raise OrderValidationError("user must be a non-empty string naming who places the order", "user")
+        order_request.check_asset(self.asset(order_request.symbol))
+        if self.environment is AlpacaEnvironment.LIVE:
+            self._check_live(order_request)
+        request = order_request.with_client_order_id(order_request.client_order_id or new_client_order_id())
+        managed = ManagedOrder(
+            client_order_id=request.client_order_id, user=user.strip(), symbol=request.symbol,
+            side=request.side, type=request.type, environment=self.environment,
+            account_id=self.account_id, time_in_force=request.time_in_force,
+            order_class=request.order_class, qty=request.qty, notional=request.notional,
+            limit_price=request.limit_price, stop_price=request.stop_price,
+            tags=ManagedOrder.seed_tags(request, tags), notes=notes)
+        self.order_service.create(managed)  # the intent is on record before the request leaves
+        try:
+            answer = broker.call(broker.trading.post, "/orders", request.to_alpaca(),
+                                 what=f"place {request.side.value} {request.symbol}")
+        except (OrderValidationError, OrderRejectedError) as err:
+            managed.status = ManagedOrderStatus.REJECTED
+            managed.notes = f"{managed.notes}; rejected: {err}" if managed.notes else f"rejected: {err}"
+            self.order_service.update(managed)
+            raise
+        except NetworkError as err:
+            return self._resolve_ambiguous(managed, err)
+        managed.apply_alpaca(answer)
+        return self.order_service.update(managed)
+
+    place_order, place_order_sync = _twin(_place_order)
+
+    def _resolve_ambiguous(self, managed: ManagedOrder, err: NetworkError) -> ManagedOrder:
+        """The POST may or may not have reached Alpaca: ask by client_order_id, never resend."""
+        try:
+            found = self._lookup_client_order_id(managed.client_order_id)
+        except (NetworkError, NotFoundError):
+            found = None
+        if found is None:
+            managed.status = ManagedOrderStatus.UNRESOLVED
+            self.order_service.update(managed)
+            raise NetworkError(f"{err} — order {managed.client_order_id} is recorded as unresolved; "
+                               "sync_order_status() will settle it once the broker answers") from None
+        managed.apply_alpaca(found)
+        return self.order_service.update(managed)
+
+    def _lookup_client_order_id(self, client_order_id: str) -> dict:
+        broker = self._require()
+        return broker.get_json("trading", "/orders:by_client_order_id",
+                               {"client_order_id": client_order_id}, what="look up order")
+
+    def _check_live(self, request: AlpacaOrderRequest) -> None:
+        if self._live_guard is None:
+            raise LiveTradingNotArmed(
+                "this is the LIVE environment (real money): call service.arm_live(max_order_notional=..., "
+                "max_orders_per_minute=...) in this session before placing orders")
+        if request.notional is not None:
+            notional = request.notional
+        else:
+            price = request.limit_price or request.stop_price
+            if price is None:
+                price = Decimal(str(self._get_stock_quote(request.symbol)["ask_price"] or 0))
+            notional = request.qty * price
+        self._live_guard.check(notional)
+
+    def _sync_order_status(self, order: ManagedOrder) -> ManagedOrder:
+        """Bring ``order`` in step with Alpaca (by its Alpaca id, else its client_order_id)."""
+        broker = self._require()
+        try:
+            if order.alpaca_order_id:
+                answer = broker.call(broker.trading.get, f"/orders/{order.alpaca_order_id}",
+                                     what="get order")
+            else:
+                answer = self._lookup_client_order_id(order.client_order_id)
+        except NotFoundError:
+            if order.status in (ManagedOrderStatus.PENDING, ManagedOrderStatus.UNRESOLVED):
+                order.status = ManagedOrderStatus.REJECTED
+                order.notes = f"{order.notes}; never reached the broker" if order.notes else "never reached the broker"
+                return self.order_service.update(order)
+            raise
+        order.apply_alpaca(answer)
+        return self.order_service.update(order)
+
+    sync_order_status, sync_order_status_sync = _twin(_sync_order_status)
+
+    def _cancel_order(self, order: ManagedOrder | str) -> None:
+        """Ask Alpaca to cancel (``order`` is a managed order or an Alpaca order id)."""
+        broker = self._require()
+        order_id = order.alpaca_order_id if isinstance(order, ManagedOrder) else order
+        if not order_id:
+            raise OrderValidationError("this order has no Alpaca id yet: sync_order_status() first", "order")
+        broker.call(broker.trading.delete, f"/orders/{order_id}", what="cancel order")
+
+    cancel_order, cancel_order_sync = _twin(_cancel_order)
+
+    def _get_account(self) -> dict:
+        broker = self._require()
+        return broker.call(broker.trading.get, "/account", what="get account")
+
+    get_account, get_account_sync = _twin(_get_account)
+
+    def _get_positions(self) -> list[dict]:
+        broker = self._require()
+        return broker.call(broker.trading.get, "/positions", what="list positions")
+
+    get_positions, get_positions_sync = _twin(_get_positions)
+
+    def _get_stock_quote(self, symbol: str) -> dict[str, Any]:
+        """The latest quote: ``bid_price``, ``ask_price``, ``bid_size``, ``ask_size``, ``timestamp``."""
+        broker = self._require()
+        body = broker.get_json("data", "/stocks/quotes/latest",
+                               {"symbols": symbol.upper(), "feed": self._feed()}, what="latest quote")
+        quote = body.get("quotes", {}).get(symbol.upper())
+        if quote is None:
+            raise NotFoundError(f"no quote for {symbol.upper()}: check the symbol")
+        return {"symbol": symbol.upper(), "bid_price": float(quote["bp"]), "ask_price": float(quote["ap"]),
+                "bid_size": float(quote["bs"]), "ask_size": float(quote["as"]),
+                "timestamp": pd.Timestamp(quote["t"]).tz_convert("UTC")}
+
+    get_stock_quote, get_stock_quote_sync = _twin(_get_stock_quote)
+
+    def _feed(self) -> str:
+        return self.settings.feed if self.settings else "iex"
+
+    # -- frames -----------------------------------------------------------------------------------
+
+    def account(self, tz: str | None = None) -> pd.DataFrame:
+        """The account as a one-row frame (cash, buying_power, equity, ... as float64)."""
+        return frames.account_frame(self._get_account(), tz=tz)
+
+    def positions(self, tz: str | None = None) -> pd.DataFrame:
+        """Open positions, one row per symbol (see :data:`alpaca_nb.frames.POSITION_COLUMNS`)."""
+        return frames.positions_frame(self._get_positions(), tz=tz)
+
+    def orders(self, status: str = "all", symbols: Iterable[str] | None = None, after: Any = None,
+               until: Any = None, limit: int = 500, tz: str | None = None) -> pd.DataFrame:
+        """Alpaca's orders, newest first (see :data:`alpaca_nb.frames.ORDER_COLUMNS`)."""
+        broker = self._require()
+        params: dict[str, Any] = {"status": status, "limit": limit, "direction": "desc"}
+        if symbols:
+            params["symbols"] = ",".join(s.upper() for s in ([symbols] if isinstance(symbols, str) else symbols))
+        for name, value in (("after", after), ("until", until)):
+            if value is not None:
+                params[name] = pd.Timestamp(value).isoformat()
+        rows = broker.get_json("trading", "/orders", params, what="list orders")
+        return frames.orders_frame(rows, tz=tz)
+
+    def quotes(self, symbols: Iterable[str] | str, tz: str | None = None) -> pd.DataFrame:
+        """The latest quote per symbol, indexed by ``symbol``."""
+        broker = self._require()
+        names = [symbols] if isinstance(symbols, str) else list(symbols)
+        body = broker.get_json("data", "/stocks/quotes/latest",
+                               {"symbols": ",".join(s.upper() for s in names), "feed": self._feed()},
+                               what="latest quotes")
+        return frames.latest_quotes_frame(body.get("quotes", {}), tz=tz)
+
+
+def new_client_order_id() -> str:
+    """A fresh id that says where the order came from: ``nb-`` and 32 hex digits."""
+    return f"nb-{uuid.uuid4().hex}"

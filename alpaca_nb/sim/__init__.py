@@ -1,0 +1,24 @@
+"""A local broker that speaks Alpaca's wire protocol, so everything runs with no account.
+
+It depends on nothing else in ``alpaca_nb`` and could ship alone. In-process::
+
+    from alpaca_nb.sim import LocalBroker
+    with LocalBroker(seed=7) as broker:
+        TradingClient(broker.key, broker.secret, url_override=broker.url).get_account()
+
+As a process: ``alpaca-nb sim --port 8765 --seed 7`` (or ``python -m alpaca_nb.sim``).
+"""
+from __future__ import annotations
+
+from .home import LOCAL_KEY, LOCAL_SECRET
+
+
+def __getattr__(name: str):
+    if name == "LocalBroker":  # lazily: the server pulls in aiohttp, numpy and the engine
+        from .server import LocalBroker
+
+        return LocalBroker
+    raise AttributeError(f"module 'alpaca_nb.sim' has no attribute {name!r}")
+
+
+__all__ = ["LocalBroker", "LOCAL_KEY", "LOCAL_SECRET"]

@@ -1,0 +1,304 @@
+"""The local broker's HTTP server: the Alpaca REST APIs on one host and port.
+
+:class:`LocalBroker` runs it in-process on a background thread (tests, notebooks) as a context
+manager with a clean shutdown; :func:`serve_forever` runs it as its own process
+(``alpaca-nb sim``). Keys, the per-key rate limit, error bodies and request counting are
+middlewares here, so route modules only speak about trading and market data.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from .calendar import MarketHours
+from .clock import SimClock
+from .engine import Engine
+from .home import default_keys
+from .http import SimError, json_response
+from .market import Market
+
+log = logging.getLogger("alpaca_nb.sim")
+
+TICK_SECONDS = 0.1
+
+
+@dataclass
+class Sim:
+    """Everything a route handler can reach: ``request.app[SIM_KEY]``."""
+
+    clock: SimClock
+    hours: MarketHours
+    market: Market
+    engine: Engine
+    key: str
+    secret: str
+    seed: int
+    rate_limit: int | None = 200
+    record: bool = False
+    requests: collections.Counter = field(default_factory=collections.Counter)
+    responses: list = field(default_factory=list)
+    extensions: list = field(default_factory=list)  # (name, object) added by later features
+
+
+SIM_KEY = web.AppKey("sim", Sim)
+
+# Paths served without REST keys: the websocket streams authenticate in-protocol.
+_OPEN_PATHS = ("/healthz",)
+_STREAM_PREFIXES = ("/stream", "/v2/iex", "/v2/sip", "/v2/delayed_sip", "/v2/test", "/v2/otc",
+                    "/v2/boats", "/v2/overnight")
+
+
+def _is_stream(path: str) -> bool:
+    return any(path == p for p in _STREAM_PREFIXES)
+
+
+class _RateLimiter:
+    """Alpaca's per-key request budget: ``limit`` requests per rolling minute."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._hits: dict[str, collections.deque] = collections.defaultdict(collections.deque)
+
+    def check(self, key: str) -> dict[str, str]:
+        now = time.time()
+        hits = self._hits[key]
+        while hits and hits[0] <= now - 60:
+            hits.popleft()
+        reset = int((hits[0] if hits else now) + 60)
+        if len(hits) >= self.limit:
+            headers = {"X-RateLimit-Limit": str(self.limit), "X-RateLimit-Remaining": "0",
+                       "X-RateLimit-Reset": str(reset)}
+            raise SimError(429, 42910000, "rate limit exceeded", headers)
+        hits.append(now)
+        return {"X-RateLimit-Limit": str(self.limit),
+                "X-RateLimit-Remaining": str(self.limit - len(hits)),
+                "X-RateLimit-Reset": str(reset)}
+
+
+def _record(sim: Sim, request: web.Request, response: web.StreamResponse) -> None:
+    body: Any = None
+    raw = getattr(response, "body", None)
+    if isinstance(raw, (bytes, bytearray)) and raw:
+        try:
+            body = msgspec.json.decode(raw)
+        except msgspec.DecodeError:
+            body = raw.decode(errors="replace")
+    sim.responses.append((request.method, request.path, response.status, body))
+
+
+def build_app(sim: Sim) -> web.Application:
+    """The aiohttp application serving every route module against ``sim``."""
+    limiter = _RateLimiter(sim.rate_limit) if sim.rate_limit else None
+
+    @web.middleware
+    async def alpaca_middleware(request: web.Request, handler):
+        path = request.path
+        sim.requests[(request.method, path)] += 1
+        sim.requests["total"] += 1
+        if path in _OPEN_PATHS or _is_stream(path):
+            return await handler(request)
+        limit_headers: dict[str, str] = {}
+        try:
+            key = request.headers.get("APCA-API-KEY-ID", "")
+            secret = request.headers.get("APCA-API-SECRET-KEY", "")
+            if key != sim.key or secret != sim.secret:
+                raise SimError(401, 40110000, "request is not authorized")
+            if limiter is not None:
+                limit_headers = limiter.check(key)
+            response = await handler(request)
+        except SimError as err:
+            response = json_response(err.body(), err.status, {**limit_headers, **err.headers})
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            response = json_response({"code": exc.status * 100000, "message": exc.reason.lower()},
+                                     exc.status)
+        except Exception:  # a bug in the broker must not look like a hang to the client
+            log.exception("local broker: unhandled error on %s %s", request.method, path)
+            response = json_response({"code": 50010000, "message": "internal server error"}, 500)
+        for name, value in limit_headers.items():
+            response.headers.setdefault(name, value)
+        if sim.record:
+            _record(sim, request, response)
+        return response
+
+    app = web.Application(middlewares=[alpaca_middleware], client_max_size=64 * 2**20)
+    app[SIM_KEY] = sim
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_post("/_sim/reset", _reset)
+    from . import data_api, trading_api
+
+    app.add_routes(trading_api.routes)
+    app.add_routes(data_api.routes)
+    for _name, ext in sim.extensions:
+        ext.install(app)
+    app.cleanup_ctx.append(_ticker)
+    return app
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    sim = request.app[SIM_KEY]
+    return json_response({"service": "alpaca_nb.sim", "pid": os.getpid(), "seed": sim.seed,
+                          "market_hours": sim.hours.mode, "manual_clock": sim.clock.manual})
+
+
+async def _reset(request: web.Request) -> web.Response:
+    """Start the account afresh, as Alpaca's paper-account reset does."""
+    request.app[SIM_KEY].engine.reset()
+    return json_response({"status": "reset"})
+
+
+async def _ticker(app: web.Application):
+    """Drive the matching engine with the real-time clock (a manual clock is stepped by tests)."""
+    sim = app[SIM_KEY]
+
+    async def run() -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            try:
+                sim.engine.tick()
+            except Exception:
+                log.exception("local broker: matching engine tick failed")
+
+    task = None if sim.clock.manual else asyncio.get_running_loop().create_task(run())
+    yield
+    if task is not None:
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+
+
+def make_sim(*, seed: int = 42, key: str | None = None, secret: str | None = None,
+             state_path: Path | None = None, market_hours: str = "continuous",
+             manual_clock: bool = False, start: datetime | None = None,
+             rate_limit: int | None = 200, record: bool = False) -> Sim:
+    """Assemble clock, hours, market and engine; keys default as DESIGN.md says."""
+    if (key is None) != (secret is None):
+        raise ValueError("give both key and secret, or neither")
+    if key is None:
+        key, secret = default_keys()
+    clock = SimClock(start, manual=manual_clock)
+    hours = MarketHours(market_hours)
+    market = Market(seed, hours, clock)
+    engine = Engine(market, hours, clock, state_path)
+    return Sim(clock=clock, hours=hours, market=market, engine=engine, key=key, secret=secret,
+               seed=seed, rate_limit=rate_limit, record=record)
+
+
+class LocalBroker:
+    """An in-process local broker on a background thread and an ephemeral port.
+
+    >>> with LocalBroker(seed=7) as broker:
+    ...     client = TradingClient(broker.key, broker.secret, url_override=broker.url)
+
+    ``state_dir=None`` keeps the account in memory; give a directory to persist it.
+    ``manual_clock=True`` freezes the market until :meth:`step` is called.
+    """
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, seed: int = 42,
+                 key: str | None = None, secret: str | None = None,
+                 state_dir: Path | str | None = None, market_hours: str = "continuous",
+                 manual_clock: bool = False, start: datetime | None = None,
+                 rate_limit: int | None = 200, record: bool = False):
+        state_path = Path(state_dir) / "state.sqlite" if state_dir is not None else None
+        if state_path is not None:
+            state_path.parent.mkdir(parents=True, exist_ok=True)
+        self.sim = make_sim(seed=seed, key=key, secret=secret, state_path=state_path,
+                            market_hours=market_hours, manual_clock=manual_clock, start=start,
+                            rate_limit=rate_limit, record=record)
+        self.host, self.port = host, port
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+
+    # what tests and notebooks reach for
+    key = property(lambda self: self.sim.key)
+    secret = property(lambda self: self.sim.secret)
+    engine = property(lambda self: self.sim.engine)
+    market = property(lambda self: self.sim.market)
+    clock = property(lambda self: self.sim.clock)
+    hours = property(lambda self: self.sim.hours)
+    requests = property(lambda self: self.sim.requests)
+    responses = property(lambda self: self.sim.responses)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        assert self._loop is not None, "broker not started"
+        return self._loop
+
+    def __repr__(self) -> str:
+        state = "running" if self._thread else "stopped"
+        return f"LocalBroker({self.url}, seed={self.sim.seed}, {state})"
+
+    def start(self) -> LocalBroker:
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self._serve())
+            except BaseException as exc:  # report bind errors to the starting thread
+                failure.append(exc)
+                ready.set()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self._runner.cleanup())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name=f"alpaca_nb-sim-{id(self):x}", daemon=True)
+        self._thread.start()
+        ready.wait(30)
+        if failure:
+            self._thread = None
+            raise failure[0]
+        return self
+
+    async def _serve(self) -> None:
+        # A short shutdown_timeout: open websockets must not hold stop() for aiohttp's 60 s.
+        self._runner = web.AppRunner(build_app(self.sim), access_log=None,
+                                     handler_cancellation=True, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    def stop(self) -> None:
+        """Close every connection and the listening socket; returns when the thread is gone."""
+        if self._thread is None:
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self._thread = None
+        self.sim.engine.close()
+
+    def step(self, seconds: float = 1.0) -> None:
+        """Advance a manual clock by ``seconds`` and let the matching engine act."""
+        self.sim.clock.advance(seconds)
+        self.sim.engine.tick()
+
+    def __enter__(self) -> LocalBroker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
