@@ -34,8 +34,9 @@ from .broker import Broker, Endpoints
 from .config import Settings
 from .errors import (ConfigurationError, LiveTradingNotArmed, NetworkError, NotFoundError,
                      OrderRejectedError, OrderValidationError)
-from .models import (AlpacaCredentials, AlpacaEnvironment, AlpacaOrderRequest, ManagedOrder,
-                     ManagedOrderStatus)
+from .models import (AlpacaCredentials, AlpacaEnvironment, AlpacaOrderClass, AlpacaOrderRequest,
+                     AlpacaOrderSide, AlpacaOrderType, AlpacaTimeInForce, ManagedOrder,
+                     ManagedOrderStatus, check_price_increment, to_decimal)
 
 log = logging.getLogger("alpaca_nb")
 
@@ -128,6 +129,7 @@ class AlpacaService:
     """
 
     ASSET_TTL = 900.0  # seconds the cached asset list stays fresh
+    UNPLACED_AFTER = 30.0  # seconds after which an intent the broker never saw counts as unplaced
 
     def __init__(self, order_service: OrderStore | None = None, *, settings: Settings | None = None):
         self.order_service: OrderStore = order_service if order_service is not None else InMemoryOrderStore()
@@ -283,11 +285,17 @@ class AlpacaService:
             else:
                 answer = self._lookup_client_order_id(order.client_order_id)
         except NotFoundError:
-            if order.status in (ManagedOrderStatus.PENDING, ManagedOrderStatus.UNRESOLVED):
+            if order.status not in (ManagedOrderStatus.PENDING, ManagedOrderStatus.UNRESOLVED):
+                raise
+            # A request still in flight may land later: only an old intent is settled as unplaced.
+            age = (datetime.now(timezone.utc) - order.created_at).total_seconds() if order.created_at else 0
+            if age < self.UNPLACED_AFTER:
+                order.status = ManagedOrderStatus.UNRESOLVED
+            else:
                 order.status = ManagedOrderStatus.REJECTED
-                order.notes = f"{order.notes}; never reached the broker" if order.notes else "never reached the broker"
-                return self.order_service.update(order)
-            raise
+                note = "never reached the broker"
+                order.notes = f"{order.notes}; {note}" if order.notes else note
+            return self.order_service.update(order)
         order.apply_alpaca(answer)
         return self.order_service.update(order)
 
@@ -302,6 +310,130 @@ class AlpacaService:
         broker.call(broker.trading.delete, f"/orders/{order_id}", what="cancel order")
 
     cancel_order, cancel_order_sync = _twin(_cancel_order)
+
+    def _replace_order(self, order: ManagedOrder, *, qty: Any = None, limit_price: Any = None,
+                       stop_price: Any = None, trail: Any = None, time_in_force: str | None = None) -> ManagedOrder:
+        """Replace an open order (Alpaca's PATCH): a new managed order that records its parent.
+
+        The old order becomes ``replaced``; the returned order is the new one.
+        """
+        broker = self._require()
+        if not order.alpaca_order_id:
+            raise OrderValidationError("this order has no Alpaca id yet: sync_order_status() first", "order")
+        body: dict[str, Any] = {}
+        for name, value in (("qty", qty), ("limit_price", limit_price), ("stop_price", stop_price),
+                            ("trail", trail)):
+            number = to_decimal(value, name)
+            if number is None:
+                continue
+            if number <= 0:
+                raise OrderValidationError(f"{name} must be positive, got {number}", name)
+            if name != "qty":
+                check_price_increment(number, name)
+            body[name] = str(number)
+        tif = order.time_in_force
+        if time_in_force is not None:
+            tif = AlpacaTimeInForce.parse(time_in_force, "time_in_force")
+            body["time_in_force"] = tif.value
+        if not body:
+            raise OrderValidationError("nothing to replace: give qty, limit_price, stop_price, trail "
+                                       "or time_in_force", "qty")
+        body["client_order_id"] = new_client_order_id()
+        new = ManagedOrder(
+            client_order_id=body["client_order_id"], user=order.user, symbol=order.symbol, side=order.side,
+            type=order.type, environment=order.environment, account_id=order.account_id,
+            time_in_force=tif, order_class=order.order_class,
+            qty=to_decimal(body.get("qty"), "qty") or order.qty, notional=order.notional,
+            limit_price=to_decimal(body.get("limit_price"), "limit_price") or order.limit_price,
+            stop_price=to_decimal(body.get("stop_price"), "stop_price") or order.stop_price,
+            parent_client_order_id=order.client_order_id, tags=order.tags,
+            notes=f"replaces {order.client_order_id}")
+        self.order_service.create(new)
+        try:
+            answer = broker.call(broker.trading.patch, f"/orders/{order.alpaca_order_id}", body,
+                                 what=f"replace order {order.alpaca_order_id}")
+        except (OrderValidationError, OrderRejectedError, NotFoundError) as err:
+            new.status = ManagedOrderStatus.REJECTED
+            new.notes = f"{new.notes}; rejected: {err}"
+            self.order_service.update(new)
+            raise
+        except NetworkError as err:
+            return self._resolve_ambiguous(new, err)
+        new.apply_alpaca(answer)
+        self.order_service.update(new)
+        self._sync_order_status(order)  # the old one is now replaced (or pending_replace)
+        return new
+
+    replace_order, replace_order_sync = _twin(_replace_order)
+
+    def _close_position(self, symbol: str, *, qty: Any = None, percentage: Any = None,
+                        user: str = "close_position") -> ManagedOrder:
+        """Close all of a position, or ``qty`` shares, or ``percentage`` percent of it.
+
+        The closing order is tracked as a managed order of ``user``.
+        """
+        broker = self._require()
+        if qty is not None and percentage is not None:
+            raise OrderValidationError("give qty or percentage, not both", "qty")
+        params: dict[str, str] = {}
+        if qty is not None:
+            number = to_decimal(qty, "qty")
+            if number <= 0:
+                raise OrderValidationError(f"qty must be positive, got {number}", "qty")
+            params["qty"] = str(number)
+        if percentage is not None:
+            number = to_decimal(percentage, "percentage")
+            if not 0 < number <= 100:
+                raise OrderValidationError("percentage must be in (0, 100]", "percentage")
+            params["percentage"] = str(number)
+        answer = broker.call(broker.trading.delete, f"/positions/{symbol.upper()}", params or None,
+                             what=f"close position {symbol.upper()}")
+        return self._track(answer, user=user, tags=("close_position",))
+
+    close_position, close_position_sync = _twin(_close_position)
+
+    def _close_all_positions(self, *, cancel_orders: bool = True, user: str = "close_all") -> list[ManagedOrder]:
+        """Close every position (cancelling open orders first by default); returns the closing orders.
+
+        Raises :class:`OrderRejectedError` listing the symbols Alpaca could not close.
+        """
+        broker = self._require()
+        answers = broker.call(broker.trading.delete, "/positions", {"cancel_orders": cancel_orders},
+                              what="close all positions")
+        closing, failed = [], []
+        for item in answers or []:
+            if 200 <= int(item.get("status", 500)) < 300 and item.get("body", {}).get("id"):
+                closing.append(self._track(item["body"], user=user, tags=("close_all",)))
+            else:
+                failed.append(f"{item.get('symbol')}: {item.get('body', {}).get('message', item.get('status'))}")
+        if failed:
+            raise OrderRejectedError("could not close " + "; ".join(failed))
+        return closing
+
+    close_all_positions, close_all_positions_sync = _twin(_close_all_positions)
+
+    def _cancel_all_orders(self) -> int:
+        """Cancel every open order; returns how many Alpaca accepted to cancel."""
+        broker = self._require()
+        answers = broker.call(broker.trading.delete, "/orders", what="cancel all orders")
+        return sum(1 for item in answers or [] if 200 <= int(item.get("status", 500)) < 300)
+
+    cancel_all_orders, cancel_all_orders_sync = _twin(_cancel_all_orders)
+
+    def _track(self, answer: dict, *, user: str, tags: Iterable[str] = ()) -> ManagedOrder:
+        """Record an order Alpaca created on our behalf (closing orders) as a managed order."""
+        managed = ManagedOrder(
+            client_order_id=answer["client_order_id"], user=user, symbol=answer["symbol"],
+            side=AlpacaOrderSide(answer["side"]), type=AlpacaOrderType(answer.get("type") or answer["order_type"]),
+            environment=self.environment, account_id=self.account_id,
+            time_in_force=AlpacaTimeInForce(answer["time_in_force"]),
+            order_class=AlpacaOrderClass(answer.get("order_class") or "simple"),
+            qty=to_decimal(answer.get("qty"), "qty"), notional=to_decimal(answer.get("notional"), "notional"),
+            tags=(f"symbol:{answer['symbol']}", f"side:{answer['side']}",
+                  f"type:{answer.get('type') or answer['order_type']}", *tags))
+        managed.apply_alpaca(answer)
+        self.order_service.create(managed)
+        return managed
 
     def _get_account(self) -> dict:
         broker = self._require()
@@ -363,6 +495,159 @@ class AlpacaService:
                                {"symbols": ",".join(s.upper() for s in names), "feed": self._feed()},
                                what="latest quotes")
         return frames.latest_quotes_frame(body.get("quotes", {}), tz=tz)
+
+    # -- market data and reference frames ---------------------------------------------------------
+    # (frames helper) Historical data goes through alpaca_nb.marketdata's fast path (raw pages,
+    # msgspec, numpy); the rest are raw GETs turned into frames by alpaca_nb.frames. Timestamps
+    # are UTC; ``tz=`` shows them in another zone.
+
+    def bars(self, symbols: Iterable[str] | str, timeframe: Any, start: Any = None, end: Any = None,
+             feed: str | None = None, adjustment: str | None = None, tz: str | None = None, *,
+             limit: int | None = None, sort: str = "asc", progress: bool = True) -> pd.DataFrame:
+        """Historical bars, index (``symbol``, ``timestamp``); columns ``open, high, low, close,
+        volume, vwap`` (float64) and ``trade_count`` (int64), the same when empty.
+
+        ``timeframe``: "1Min", "5Min", "1Hour", "1Day", "1Week", "1Month" or an alpaca-py
+        TimeFrame. ``feed`` defaults to the configured one. Raises ``ValueError`` for bad
+        arguments before any request.
+
+        >>> svc.bars(["AAPL", "MSFT"], "1Day", "2024-01-01", "2024-06-30").loc["AAPL", "close"]
+        """
+        from . import marketdata
+
+        return marketdata.fetch_bars(self._require(), symbols, timeframe, start, end,
+                                     feed=feed or self._feed(), adjustment=adjustment, limit=limit,
+                                     sort=sort, progress=progress, tz=tz)
+
+    def historical_quotes(self, symbols: Iterable[str] | str, start: Any = None, end: Any = None,
+                          feed: str | None = None, tz: str | None = None, *, limit: int | None = None,
+                          sort: str = "asc", progress: bool = True) -> pd.DataFrame:
+        """Historical quotes, index (``symbol``, ``timestamp``); columns ``bid_price, bid_size,
+        ask_price, ask_size`` (float64), ``bid_exchange, ask_exchange, conditions, tape`` (string).
+        """
+        from . import marketdata
+
+        return marketdata.fetch_quotes(self._require(), symbols, start, end, feed=feed or self._feed(),
+                                       limit=limit, sort=sort, progress=progress, tz=tz)
+
+    def historical_trades(self, symbols: Iterable[str] | str, start: Any = None, end: Any = None,
+                          feed: str | None = None, tz: str | None = None, *, limit: int | None = None,
+                          sort: str = "asc", progress: bool = True) -> pd.DataFrame:
+        """Historical trades, index (``symbol``, ``timestamp``); columns ``price, size`` (float64),
+        ``id`` (int64), ``exchange, conditions, tape`` (string).
+        """
+        from . import marketdata
+
+        return marketdata.fetch_trades(self._require(), symbols, start, end, feed=feed or self._feed(),
+                                       limit=limit, sort=sort, progress=progress, tz=tz)
+
+    def _latest(self, what: str, symbols: Iterable[str] | str) -> Any:
+        from .marketdata import symbols_param
+
+        broker = self._require()
+        names = symbols_param(symbols)
+        path = "/stocks/snapshots" if what == "snapshots" else f"/stocks/{what}/latest"
+        return broker.get_json("data", path, {"symbols": ",".join(names), "feed": self._feed()},
+                               what=f"latest {what}")
+
+    def trades(self, symbols: Iterable[str] | str, tz: str | None = None) -> pd.DataFrame:
+        """The latest trade per symbol, indexed by ``symbol`` (see :data:`alpaca_nb.frames.TRADE_COLUMNS`)."""
+        return frames.latest_trades_frame(self._latest("trades", symbols).get("trades"), tz=tz)
+
+    def latest_bars(self, symbols: Iterable[str] | str, tz: str | None = None) -> pd.DataFrame:
+        """The latest minute bar per symbol, indexed by ``symbol`` (see :data:`alpaca_nb.frames.BAR_COLUMNS`)."""
+        return frames.latest_bars_frame(self._latest("bars", symbols).get("bars"), tz=tz)
+
+    def snapshots(self, symbols: Iterable[str] | str, tz: str | None = None) -> pd.DataFrame:
+        """One row per symbol: latest trade and quote, minute, daily and previous daily bar,
+        flattened into prefixed columns (``latest_trade_price``, ``daily_bar_close``, ...; see
+        :func:`alpaca_nb.frames.snapshots_frame`)."""
+        return frames.snapshots_frame(self._latest("snapshots", symbols), tz=tz)
+
+    def activities(self, types: Iterable[str] | str | None = None, after: Any = None, until: Any = None,
+                   direction: str = "desc", tz: str | None = None) -> pd.DataFrame:
+        """Account activities (fills and cash activities) in one frame, every page fetched.
+
+        ``types``: "FILL", "DIV", ... or a list (all when None). Columns: see
+        :data:`alpaca_nb.frames.ACTIVITY_COLUMNS`.
+        """
+        from .marketdata import time_param
+
+        broker = self._require()
+        if direction not in ("asc", "desc"):
+            raise ValueError(f"direction={direction!r} is not valid: use 'asc' or 'desc'")
+        params: dict[str, Any] = {"direction": direction, "page_size": 100}
+        if types is not None:
+            names = [types] if isinstance(types, str) else list(types)
+            params["activity_types"] = ",".join(str(getattr(t, "value", t)).upper() for t in names)
+        for name, value in (("after", after), ("until", until)):
+            text = time_param(value, name)
+            if text is not None:
+                params[name] = text
+        rows: list[dict] = []
+        while True:
+            page = broker.get_json("trading", "/account/activities", params, what="list activities")
+            rows.extend(page or [])
+            if not page or len(page) < params["page_size"]:
+                break
+            params["page_token"] = page[-1]["id"]  # Alpaca pages by the last id seen
+        return frames.activities_frame(rows, tz=tz)
+
+    def clock(self, tz: str | None = None) -> pd.DataFrame:
+        """The market clock as one row: ``timestamp, is_open, next_open, next_close``."""
+        broker = self._require()
+        return frames.clock_frame(broker.get_json("trading", "/clock", what="market clock"), tz=tz)
+
+    def calendar(self, start: Any = None, end: Any = None, tz: str | None = None) -> pd.DataFrame:
+        """Market days from ``start`` to ``end`` (dates); ``open``/``close`` as UTC instants
+        (see :func:`alpaca_nb.frames.calendar_frame`)."""
+        from .marketdata import time_param
+
+        broker = self._require()
+        params = {}
+        for name, value in (("start", start), ("end", end)):
+            if value is not None:
+                time_param(value, name)  # refuses what is not a date or time, naming it
+                stamp = pd.Timestamp(value)
+                # The calendar takes New York days.
+                params[name] = (stamp.tz_convert("America/New_York") if stamp.tzinfo else stamp).strftime("%Y-%m-%d")
+        return frames.calendar_frame(broker.get_json("trading", "/calendar", params, what="market calendar"),
+                                     tz=tz)
+
+    def assets(self, status: str | None = None, exchange: str | None = None,
+               asset_class: str | None = None, attributes: Iterable[str] | str | None = None) -> pd.DataFrame:
+        """Tradable assets as a frame (see :data:`alpaca_nb.frames.ASSET_COLUMNS`).
+
+        ``status``: "active"/"inactive"; ``exchange``: "NASDAQ", "NYSE", ...; ``attributes``:
+        e.g. "has_options" (assets with any of them).
+        """
+        broker = self._require()
+        params: dict[str, Any] = {}
+        for name, value in (("status", status), ("exchange", exchange), ("asset_class", asset_class)):
+            if value is not None:
+                params[name] = str(getattr(value, "value", value))
+        if attributes is not None:
+            params["attributes"] = attributes if isinstance(attributes, str) else ",".join(attributes)
+        return frames.assets_frame(broker.get_json("trading", "/assets", params, what="list assets"))
+
+    def portfolio_history(self, period: str | None = None, timeframe: str | None = None,
+                          start: Any = None, end: Any = None, tz: str | None = None) -> pd.DataFrame:
+        """Equity over time, index ``timestamp``; ``equity, profit_loss, profit_loss_pct``
+        (float64). ``period``: "1D", "1W", "1M", "1A"; ``timeframe``: "1Min", "5Min", "15Min",
+        "1H", "1D" (Alpaca's defaults when None)."""
+        from .marketdata import time_param
+
+        broker = self._require()
+        params: dict[str, Any] = {}
+        for name, value in (("period", period), ("timeframe", timeframe)):
+            if value is not None:
+                params[name] = str(value)
+        for name, value in (("start", start), ("end", end)):
+            text = time_param(value, name)
+            if text is not None:
+                params[name] = text
+        history = broker.get_json("trading", "/account/portfolio/history", params, what="portfolio history")
+        return frames.portfolio_history_frame(history, tz=tz)
 
 
 def new_client_order_id() -> str:

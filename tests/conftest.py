@@ -75,3 +75,18 @@ def data(broker):
     from alpaca.data.historical import StockHistoricalDataClient
 
     return StockHistoricalDataClient(broker.key, broker.secret, url_override=broker.url)
+
+
+def service_for(broker, environment: str = "local", **kwargs):
+    """An AlpacaService initialized against an in-process broker."""
+    from alpaca_nb import AlpacaCredentials, AlpacaService
+
+    return AlpacaService(**kwargs).initialize_sync(
+        AlpacaCredentials(broker.key, broker.secret, environment),
+        trading_url=broker.url, data_url=broker.url)
+
+
+@pytest.fixture
+def svc(broker):
+    """AlpacaService on the ``broker`` fixture (local environment, in-memory order store)."""
+    return service_for(broker)

@@ -25,9 +25,10 @@ class SimError(Exception):
         self.code = code
         self.message = message
         self.headers = headers or {}
+        self.details: dict = {}  # extra body fields, e.g. 403's available / existing_qty
 
     def body(self) -> dict:
-        return {"code": self.code, "message": self.message}
+        return {"code": self.code, "message": self.message, **self.details}
 
 
 def unprocessable(message: str) -> SimError:

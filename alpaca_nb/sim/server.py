@@ -24,6 +24,7 @@ from aiohttp import web
 from .calendar import MarketHours
 from .clock import SimClock
 from .engine import Engine
+from .faults import Faults
 from .home import default_keys
 from .http import SimError, json_response
 from .market import Market
@@ -45,9 +46,11 @@ class Sim:
     secret: str
     seed: int
     rate_limit: int | None = 200
+    rate_window: float = 60.0
     record: bool = False
     requests: collections.Counter = field(default_factory=collections.Counter)
     responses: list = field(default_factory=list)
+    faults: Faults = field(default_factory=Faults)
     extensions: list = field(default_factory=list)  # (name, object) added by later features
 
 
@@ -64,18 +67,19 @@ def _is_stream(path: str) -> bool:
 
 
 class _RateLimiter:
-    """Alpaca's per-key request budget: ``limit`` requests per rolling minute."""
+    """Alpaca's per-key request budget: ``limit`` requests per rolling ``window`` seconds."""
 
-    def __init__(self, limit: int):
+    def __init__(self, limit: int, window: float = 60.0):
         self.limit = limit
+        self.window = window
         self._hits: dict[str, collections.deque] = collections.defaultdict(collections.deque)
 
     def check(self, key: str) -> dict[str, str]:
         now = time.time()
         hits = self._hits[key]
-        while hits and hits[0] <= now - 60:
+        while hits and hits[0] <= now - self.window:
             hits.popleft()
-        reset = int((hits[0] if hits else now) + 60)
+        reset = int((hits[0] if hits else now) + self.window) + 1
         if len(hits) >= self.limit:
             headers = {"X-RateLimit-Limit": str(self.limit), "X-RateLimit-Remaining": "0",
                        "X-RateLimit-Reset": str(reset)}
@@ -99,7 +103,7 @@ def _record(sim: Sim, request: web.Request, response: web.StreamResponse) -> Non
 
 def build_app(sim: Sim) -> web.Application:
     """The aiohttp application serving every route module against ``sim``."""
-    limiter = _RateLimiter(sim.rate_limit) if sim.rate_limit else None
+    limiter = _RateLimiter(sim.rate_limit, sim.rate_window) if sim.rate_limit else None
 
     @web.middleware
     async def alpaca_middleware(request: web.Request, handler):
@@ -116,7 +120,20 @@ def build_app(sim: Sim) -> web.Application:
                 raise SimError(401, 40110000, "request is not authorized")
             if limiter is not None:
                 limit_headers = limiter.check(key)
+            fault = sim.faults.take(request.method, path) if len(sim.faults) else None
+            if fault is not None:
+                if fault.delay:
+                    await asyncio.sleep(fault.delay)
+                if fault.status is not None:
+                    raise SimError(fault.status, fault.status * 100000, fault.message)
             response = await handler(request)
+            if fault is not None and fault.delay_after:
+                await asyncio.sleep(fault.delay_after)
+            if fault is not None and fault.drop_after:
+                # The request took effect; the client never hears of it.
+                if request.transport is not None:
+                    request.transport.abort()
+                raise asyncio.CancelledError
         except SimError as err:
             response = json_response(err.body(), err.status, {**limit_headers, **err.headers})
         except web.HTTPException as exc:
@@ -184,7 +201,7 @@ async def _ticker(app: web.Application):
 def make_sim(*, seed: int = 42, key: str | None = None, secret: str | None = None,
              state_path: Path | None = None, market_hours: str = "continuous",
              manual_clock: bool = False, start: datetime | None = None,
-             rate_limit: int | None = 200, record: bool = False) -> Sim:
+             rate_limit: int | None = 200, rate_window: float = 60.0, record: bool = False) -> Sim:
     """Assemble clock, hours, market and engine; keys default as DESIGN.md says."""
     if (key is None) != (secret is None):
         raise ValueError("give both key and secret, or neither")
@@ -195,7 +212,7 @@ def make_sim(*, seed: int = 42, key: str | None = None, secret: str | None = Non
     market = Market(seed, hours, clock)
     engine = Engine(market, hours, clock, state_path)
     return Sim(clock=clock, hours=hours, market=market, engine=engine, key=key, secret=secret,
-               seed=seed, rate_limit=rate_limit, record=record)
+               seed=seed, rate_limit=rate_limit, rate_window=rate_window, record=record)
 
 
 class LocalBroker:
@@ -212,13 +229,13 @@ class LocalBroker:
                  key: str | None = None, secret: str | None = None,
                  state_dir: Path | str | None = None, market_hours: str = "continuous",
                  manual_clock: bool = False, start: datetime | None = None,
-                 rate_limit: int | None = 200, record: bool = False):
+                 rate_limit: int | None = 200, rate_window: float = 60.0, record: bool = False):
         state_path = Path(state_dir) / "state.sqlite" if state_dir is not None else None
         if state_path is not None:
             state_path.parent.mkdir(parents=True, exist_ok=True)
         self.sim = make_sim(seed=seed, key=key, secret=secret, state_path=state_path,
                             market_hours=market_hours, manual_clock=manual_clock, start=start,
-                            rate_limit=rate_limit, record=record)
+                            rate_limit=rate_limit, rate_window=rate_window, record=record)
         self.host, self.port = host, port
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -232,6 +249,7 @@ class LocalBroker:
     clock = property(lambda self: self.sim.clock)
     hours = property(lambda self: self.sim.hours)
     requests = property(lambda self: self.sim.requests)
+    faults = property(lambda self: self.sim.faults)
     responses = property(lambda self: self.sim.responses)
 
     @property

@@ -1,0 +1,292 @@
+"""Alpaca's two websocket streams, served by the local broker on its own host and port.
+
+- ``/stream``, the **trading stream** (JSON): ``authenticate`` is answered by an
+  ``authorization`` message (``authorized`` / ``unauthorized``), ``listen`` by ``listening``;
+  then every trade update the matching engine emits (``new``, ``fill``, ``canceled``, ...) is
+  sent as it happens, in the engine's order, as ``{"stream": "trade_updates", "data": {...}}``.
+  Replies are binary frames carrying JSON, as Alpaca's paper stream sends them; the client may
+  send text or binary frames.
+- ``/v2/{feed}``, the **market-data stream** (msgpack): see :mod:`.data_stream`.
+
+:class:`StreamServer` is a broker extension: ``sim.extensions.append(("streams",
+StreamServer(sim)))`` before the app is built, and ``build_app`` calls :meth:`install`. It
+counts connections (``opened``, :meth:`open_connections`) so tests can prove that a client
+reuses its connection, and :meth:`drop_all` hangs up every websocket from the broker side so
+tests can prove that clients reconnect.
+
+The engine calls its listeners from whichever thread ticks it (the server loop, or a test's
+thread); :meth:`_on_trade_update` encodes the event at once (a snapshot of the order as it was)
+and hands it to the server loop with ``call_soon_threadsafe``, which keeps the engine's order.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from aiohttp import WSMsgType, web
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .server import Sim
+
+log = logging.getLogger("alpaca_nb.sim")
+
+SEND_QUEUE_LIMIT = 10_000   # messages buffered per connection before it counts as a slow client
+_encode = msgspec.json.Encoder().encode   # Decimal -> "1.5", aware datetime -> RFC 3339
+
+
+class StreamConnection:
+    """One websocket: a bounded send queue drained by a writer task, so sends keep their order."""
+
+    def __init__(self, ws: web.WebSocketResponse, request: web.Request, kind: str):
+        self.ws = ws
+        self.kind = kind             # "trading" or a feed name
+        self.transport = request.transport
+        self.key: str | None = None  # set once authenticated
+        self.listening = False       # trading stream: listens to trade_updates
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.writer: asyncio.Task | None = None
+
+    def send(self, frame: bytes) -> bool:
+        """Queue one binary frame; False (and a hang-up) when the client cannot keep up."""
+        if self.queue.qsize() >= SEND_QUEUE_LIMIT:
+            self.abort()
+            return False
+        self.queue.put_nowait(frame)
+        return True
+
+    async def write_forever(self) -> None:
+        while True:
+            frame = await self.queue.get()
+            if frame is None:
+                return
+            try:
+                await self.ws.send_bytes(frame)
+            except (ConnectionError, RuntimeError):  # closing underneath us: the reader ends it
+                return
+
+    def start_writer(self) -> None:
+        self.writer = asyncio.get_running_loop().create_task(self.write_forever())
+
+    async def close(self) -> None:
+        """Flush what is queued, then close politely."""
+        self.queue.put_nowait(None)
+        if self.writer is not None:
+            try:
+                await asyncio.wait_for(self.writer, 1.0)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                pass
+        await self.ws.close()
+
+    def abort(self) -> None:
+        """Hang up at once, like a network failure: no close frame."""
+        if self.transport is not None:
+            self.transport.abort()
+        if self.writer is not None:
+            self.writer.cancel()
+
+
+class StreamServer:
+    """Both websocket streams of one broker, their connections and the market-data publisher.
+
+    ``auth_timeout``: seconds a market-data client has to authenticate (Alpaca: 10).
+    ``symbol_limit``: most distinct symbols one market-data connection may hold in trades and
+    quotes (Alpaca's free IEX plan: 30; ``None`` = no limit). ``poll_interval``: how often the
+    publisher looks for new market ticks.
+    """
+
+    name = "streams"
+
+    def __init__(self, sim: Sim, *, auth_timeout: float = 10.0, symbol_limit: int | None = None,
+                 poll_interval: float = 0.05):
+        self.sim = sim
+        self.auth_timeout = auth_timeout
+        self.symbol_limit = symbol_limit
+        self.opened: collections.Counter[str] = collections.Counter()  # accepted, per stream kind
+        self.connections: set[StreamConnection] = set()
+        self.data_sessions: dict[tuple[str, str], DataStreamConnection] = {}  # (feed, key) -> conn
+        from .data_stream import MarketPublisher  # it builds on StreamConnection, defined here
+
+        self.publisher = MarketPublisher(self, poll_interval)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+        self._hooked = False
+
+    # -- wiring -----------------------------------------------------------------------------
+    def install(self, app: web.Application) -> None:
+        """Add both stream routes and the lifecycle (publisher task, close on shutdown)."""
+        from .data_stream import FEEDS
+
+        app.router.add_get("/stream", self._trading_handler)
+        for feed in FEEDS:
+            app.router.add_get(f"/v2/{feed}", self._data_handler)
+        app.cleanup_ctx.append(self._lifecycle)
+        with self._lock:
+            if not self._hooked:
+                self.sim.engine.add_listener(self._on_trade_update)
+                self._hooked = True
+
+    async def _lifecycle(self, app: web.Application):
+        self.loop = asyncio.get_running_loop()
+        publisher = self.loop.create_task(self.publisher.run())
+        yield
+        publisher.cancel()
+        for conn in list(self.connections):
+            conn.abort()
+        self.connections.clear()
+        self.data_sessions.clear()
+        try:
+            await publisher
+        except asyncio.CancelledError:
+            pass
+        self.loop = None
+
+    # -- what tests look at ------------------------------------------------------------------
+    def open_connections(self) -> dict[str, int]:
+        """Websockets open right now, per stream kind (``trading``, ``iex``, ...)."""
+        return dict(collections.Counter(c.kind for c in list(self.connections)))
+
+    def drop_all(self) -> int:
+        """Hang up every websocket from the broker side (no close frame); returns how many.
+
+        Safe from any thread; the broker keeps serving and accepts reconnections.
+        """
+        loop = self.loop
+        if loop is None:
+            return 0
+
+        async def drop() -> int:
+            conns = list(self.connections)
+            for conn in conns:
+                conn.abort()
+            return len(conns)
+
+        if _running_in(loop):
+            return len([c.abort() for c in list(self.connections)])
+        return asyncio.run_coroutine_threadsafe(drop(), loop).result(5)
+
+    # -- trading stream ----------------------------------------------------------------------
+    def _on_trade_update(self, event: dict[str, Any]) -> None:
+        """Engine listener (any thread): snapshot the event now, send it on the server loop."""
+        loop = self.loop
+        if loop is None or not any(c.kind == "trading" for c in list(self.connections)):
+            return
+        frame = _encode({"stream": "trade_updates", "data": event})
+        try:
+            loop.call_soon_threadsafe(self._broadcast_trade_update, frame)
+        except RuntimeError:  # loop closed during shutdown
+            pass
+
+    def _broadcast_trade_update(self, frame: bytes) -> None:
+        for conn in list(self.connections):
+            if conn.kind == "trading" and conn.listening:
+                conn.send(frame)
+
+    async def _trading_handler(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(max_msg_size=2**20)
+        await ws.prepare(request)
+        conn = StreamConnection(ws, request, "trading")
+        self._register(conn)
+        try:
+            async for msg in ws:
+                if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    continue
+                if not self._trading_message(conn, msg.data):
+                    break
+        finally:
+            await self._unregister(conn)
+        return ws
+
+    def _trading_message(self, conn: StreamConnection, raw: str | bytes) -> bool:
+        """Answer one client message; False closes the connection."""
+        try:
+            msg = json.loads(raw)
+            action, data = msg.get("action"), msg.get("data") or {}
+            if not isinstance(data, dict):
+                raise ValueError
+        except (ValueError, AttributeError):
+            conn.send(_encode({"stream": "error", "data": {"error_message": "invalid syntax"}}))
+            return True
+        if action in ("authenticate", "auth"):
+            key = data.get("key_id", msg.get("key"))
+            secret = data.get("secret_key", msg.get("secret"))
+            ok = key == self.sim.key and secret == self.sim.secret
+            conn.send(_encode({"stream": "authorization",
+                               "data": {"action": "authenticate",
+                                        "status": "authorized" if ok else "unauthorized"}}))
+            if ok:
+                conn.key = key
+            return ok
+        if action == "listen":
+            if conn.key is None:
+                conn.send(_encode({"stream": "authorization",
+                                   "data": {"action": "listen", "status": "unauthorized"}}))
+                return False
+            streams = data.get("streams") or []
+            wanted = [s for s in streams if s == "trade_updates"] if isinstance(streams, list) else []
+            conn.send(_encode({"stream": "listening", "data": {"streams": wanted}}))
+            conn.listening = bool(wanted)
+            return True
+        conn.send(_encode({"stream": "error", "data": {"error_message": "invalid syntax"}}))
+        return True
+
+    # -- market-data stream ------------------------------------------------------------------
+    async def _data_handler(self, request: web.Request) -> web.WebSocketResponse:
+        from .data_stream import DataStreamConnection
+
+        feed = request.path.rsplit("/", 1)[-1]
+        ws = web.WebSocketResponse(max_msg_size=2**22)
+        await ws.prepare(request)
+        conn = DataStreamConnection(self, ws, request, feed)
+        self._register(conn)
+        try:
+            await conn.serve(request.headers)
+        finally:
+            await self._unregister(conn)
+        return ws
+
+    # -- bookkeeping -------------------------------------------------------------------------
+    def _register(self, conn: StreamConnection) -> None:
+        self.opened[conn.kind] += 1
+        self.connections.add(conn)
+        conn.start_writer()
+
+    async def _unregister(self, conn: StreamConnection) -> None:
+        self.connections.discard(conn)
+        if conn.key is not None and self.data_sessions.get((conn.kind, conn.key)) is conn:
+            del self.data_sessions[(conn.kind, conn.key)]
+        if not conn.ws.closed:
+            try:
+                await conn.close()
+            except (ConnectionError, RuntimeError):
+                pass
+        elif conn.writer is not None:
+            conn.writer.cancel()
+
+
+def _running_in(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+def streams_of(sim: Sim) -> StreamServer | None:
+    """The broker's :class:`StreamServer`, if one is installed."""
+    for name, ext in sim.extensions:
+        if name == StreamServer.name:
+            return ext
+    return None
+
+
+def ensure_streams(sim: Sim, **options: Any) -> StreamServer:
+    """Add a :class:`StreamServer` to ``sim`` unless it has one (call before the app is built)."""
+    existing = streams_of(sim)
+    if existing is None:
+        existing = StreamServer(sim, **options)
+        sim.extensions.append((StreamServer.name, existing))
+    return existing
