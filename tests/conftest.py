@@ -64,6 +64,17 @@ def manual_broker(request):
 
 
 @pytest.fixture
+def nyse_broker(request):
+    """A manual-clock broker that follows NYSE sessions and holidays (tests may override it)."""
+    yield from _broker(request, market_hours="nyse", manual_clock=True, start=MANUAL_START)
+
+
+def broker_fixture(request, **kwargs):
+    """For test modules that need a broker fixture of their own: yields a started, checked broker."""
+    yield from _broker(request, **kwargs)
+
+
+@pytest.fixture
 def trading(broker):
     from alpaca.trading.client import TradingClient
 

@@ -25,10 +25,10 @@ def client(manual_broker) -> TradingClient:
 
 @pytest.fixture
 def nyse_broker(request):
-    from conftest import _broker
+    from conftest import broker_fixture
 
     # Monday 2026-11-23 08:00 New York: the regular session opens at 09:30.
-    yield from _broker(request, manual_clock=True, market_hours="nyse",
+    yield from broker_fixture(request, manual_clock=True, market_hours="nyse",
                        start=datetime(2026, 11, 23, 13, 0, tzinfo=timezone.utc))
 
 

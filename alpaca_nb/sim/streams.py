@@ -24,18 +24,19 @@ import asyncio
 import collections
 import json
 import logging
-import threading
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 from aiohttp import WSMsgType, web
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .data_stream import DataStreamConnection
     from .server import Sim
 
 log = logging.getLogger("alpaca_nb.sim")
 
-SEND_QUEUE_LIMIT = 10_000   # messages buffered per connection before it counts as a slow client
+SEND_QUEUE_LIMIT = 10_000   # frames buffered per connection before it counts as a slow client
+HEARTBEAT = 30.0            # seconds between pings: a vanished client frees its slot this fast
 _encode = msgspec.json.Encoder().encode   # Decimal -> "1.5", aware datetime -> RFC 3339
 
 
@@ -113,8 +114,6 @@ class StreamServer:
 
         self.publisher = MarketPublisher(self, poll_interval)
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._lock = threading.Lock()
-        self._hooked = False
 
     # -- wiring -----------------------------------------------------------------------------
     def install(self, app: web.Application) -> None:
@@ -124,16 +123,15 @@ class StreamServer:
         app.router.add_get("/stream", self._trading_handler)
         for feed in FEEDS:
             app.router.add_get(f"/v2/{feed}", self._data_handler)
+        app.on_shutdown.append(self._close_all)
         app.cleanup_ctx.append(self._lifecycle)
-        with self._lock:
-            if not self._hooked:
-                self.sim.engine.add_listener(self._on_trade_update)
-                self._hooked = True
 
     async def _lifecycle(self, app: web.Application):
         self.loop = asyncio.get_running_loop()
+        self.sim.engine.add_listener(self._on_trade_update)
         publisher = self.loop.create_task(self.publisher.run())
         yield
+        self.sim.engine.remove_listener(self._on_trade_update)
         publisher.cancel()
         for conn in list(self.connections):
             conn.abort()
@@ -144,6 +142,15 @@ class StreamServer:
         except asyncio.CancelledError:
             pass
         self.loop = None
+
+    async def _close_all(self, app: web.Application) -> None:
+        """Server shutdown: say goodbye (1001 going away), briefly, then hang up on the rest."""
+        conns = list(self.connections)
+        closing = [conn.ws.close(code=1001, message=b"server shutting down") for conn in conns]
+        if closing:
+            await asyncio.wait(closing, timeout=0.2)
+        for conn in conns:
+            conn.abort()
 
     # -- what tests look at ------------------------------------------------------------------
     def open_connections(self) -> dict[str, int]:
@@ -160,14 +167,17 @@ class StreamServer:
             return 0
 
         async def drop() -> int:
-            conns = list(self.connections)
-            for conn in conns:
-                conn.abort()
-            return len(conns)
+            return self._abort_all()
 
         if _running_in(loop):
-            return len([c.abort() for c in list(self.connections)])
+            return self._abort_all()
         return asyncio.run_coroutine_threadsafe(drop(), loop).result(5)
+
+    def _abort_all(self) -> int:
+        conns = list(self.connections)
+        for conn in conns:
+            conn.abort()
+        return len(conns)
 
     # -- trading stream ----------------------------------------------------------------------
     def _on_trade_update(self, event: dict[str, Any]) -> None:
@@ -187,7 +197,7 @@ class StreamServer:
                 conn.send(frame)
 
     async def _trading_handler(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(max_msg_size=2**20)
+        ws = web.WebSocketResponse(max_msg_size=2**20, heartbeat=HEARTBEAT)
         await ws.prepare(request)
         conn = StreamConnection(ws, request, "trading")
         self._register(conn)
@@ -239,7 +249,7 @@ class StreamServer:
         from .data_stream import DataStreamConnection
 
         feed = request.path.rsplit("/", 1)[-1]
-        ws = web.WebSocketResponse(max_msg_size=2**22)
+        ws = web.WebSocketResponse(max_msg_size=2**22, heartbeat=HEARTBEAT)
         await ws.prepare(request)
         conn = DataStreamConnection(self, ws, request, feed)
         self._register(conn)
