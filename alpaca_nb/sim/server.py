@@ -139,7 +139,7 @@ def build_app(sim: Sim) -> web.Application:
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
-            response = json_response({"code": exc.status * 100000, "message": exc.reason.lower()},
+            response = json_response({"code": exc.status * 100000 + 10000, "message": exc.reason.lower()},
                                      exc.status)
         except Exception:  # a bug in the broker must not look like a hang to the client
             log.exception("local broker: unhandled error on %s %s", request.method, path)
