@@ -27,7 +27,9 @@ _LAZY = {
     "NetworkError": "errors", "NotFoundError": "errors", "LiveTradingNotArmed": "errors",
     "LedgerBusyError": "errors", "BrokerError": "errors",
 }
-_FRAME_HELPERS = ("account", "positions", "orders", "quotes")
+_FRAME_HELPERS = ("account", "positions", "orders", "quotes", "trades", "latest_bars", "snapshots",
+                  "bars", "historical_quotes", "historical_trades", "activities", "clock",
+                  "calendar", "assets", "portfolio_history")
 
 _default = None
 _default_lock = threading.Lock()

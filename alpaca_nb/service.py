@@ -474,27 +474,31 @@ class AlpacaService:
         """Open positions, one row per symbol (see :data:`alpaca_nb.frames.POSITION_COLUMNS`)."""
         return frames.positions_frame(self._get_positions(), tz=tz)
 
-    def orders(self, status: str = "all", symbols: Iterable[str] | None = None, after: Any = None,
+    def orders(self, status: str = "all", symbols: Iterable[str] | str | None = None, after: Any = None,
                until: Any = None, limit: int = 500, tz: str | None = None) -> pd.DataFrame:
-        """Alpaca's orders, newest first (see :data:`alpaca_nb.frames.ORDER_COLUMNS`)."""
+        """Alpaca's orders, newest first (see :data:`alpaca_nb.frames.ORDER_COLUMNS`).
+
+        ``status``: "open", "closed" or "all"; ``limit`` up to 500.
+        """
+        from .marketdata import symbols_param, time_param
+
         broker = self._require()
-        params: dict[str, Any] = {"status": status, "limit": limit, "direction": "desc"}
+        if status not in ("open", "closed", "all"):
+            raise ValueError(f"status={status!r}: use 'open', 'closed' or 'all'")
+        if not 1 <= int(limit) <= 500:
+            raise ValueError(f"limit={limit!r}: Alpaca lists 1 to 500 orders per request")
+        params: dict[str, Any] = {"status": status, "limit": int(limit), "direction": "desc"}
         if symbols:
-            params["symbols"] = ",".join(s.upper() for s in ([symbols] if isinstance(symbols, str) else symbols))
+            params["symbols"] = ",".join(symbols_param(symbols))
         for name, value in (("after", after), ("until", until)):
             if value is not None:
-                params[name] = pd.Timestamp(value).isoformat()
+                params[name] = time_param(value, name)
         rows = broker.get_json("trading", "/orders", params, what="list orders")
         return frames.orders_frame(rows, tz=tz)
 
     def quotes(self, symbols: Iterable[str] | str, tz: str | None = None) -> pd.DataFrame:
-        """The latest quote per symbol, indexed by ``symbol``."""
-        broker = self._require()
-        names = [symbols] if isinstance(symbols, str) else list(symbols)
-        body = broker.get_json("data", "/stocks/quotes/latest",
-                               {"symbols": ",".join(s.upper() for s in names), "feed": self._feed()},
-                               what="latest quotes")
-        return frames.latest_quotes_frame(body.get("quotes", {}), tz=tz)
+        """The latest quote per symbol, indexed by ``symbol`` (see :data:`alpaca_nb.frames.QUOTE_COLUMNS`)."""
+        return frames.latest_quotes_frame(self._latest("quotes", symbols).get("quotes", {}), tz=tz)
 
     # -- market data and reference frames ---------------------------------------------------------
     # (frames helper) Historical data goes through alpaca_nb.marketdata's fast path (raw pages,

@@ -85,9 +85,8 @@ CONNECT_AND_BUY = """
 
 LIST_ORDERS = """
     import alpaca_nb as nb
-    svc = nb.connect()
-    orders = svc.orders(status="all")
-    print(svc.account_id, ",".join(sorted(orders["id"])))
+    orders = nb.orders(status="all")   # a module-level helper connects on first use
+    print(nb.default_service().account_id, ",".join(sorted(orders["id"])))
 """
 
 
