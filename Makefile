@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean setup
+.PHONY: demo test bench notebooks clean setup
 
 $(STAMP): pyproject.toml
 	@# Debian's system python needs python3-venv for pip's path; install it when missing.
@@ -33,6 +33,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+notebooks: $(STAMP)  # re-execute the example notebooks and store the outputs nbval checks
+	$(PY) notebooks/execute.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist *.egg-info
