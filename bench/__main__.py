@@ -5,7 +5,7 @@ import argparse
 import importlib
 import sys
 
-BENCHMARKS = ("bars", "stream")
+BENCHMARKS = ("bars", "stream", "ledger")
 
 
 def main(argv: list[str] | None = None) -> int:

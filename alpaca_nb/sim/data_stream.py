@@ -16,8 +16,9 @@ is a msgpack array of maps):
 Errors are Alpaca's ``[{"T": "error", "code", "msg"}]``: 400 invalid syntax, 401 not
 authenticated, 402 auth failed, 403 already authenticated, 404 auth timeout, 405 symbol limit
 exceeded (subscriptions unchanged), 406 connection limit exceeded (one connection per key and
-feed, as at Alpaca), 407 slow client, 410 invalid subscribe action for this feed. After 402,
-404 and 406 the server hangs up.
+feed, as at Alpaca), 410 invalid subscribe action for this feed. After 402, 404 and 406 the
+server hangs up. A client too slow to take its data (10,000 frames queued) is hung up on
+without a word, where Alpaca would try to send 407 slow client first.
 
 :class:`MarketPublisher` is one task on the server loop: every ``poll_interval`` it takes the
 ticks in ``[last sent, now)`` of the symbols someone subscribed to, so each tick goes out once

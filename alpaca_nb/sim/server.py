@@ -211,8 +211,12 @@ def make_sim(*, seed: int = 42, key: str | None = None, secret: str | None = Non
     hours = MarketHours(market_hours)
     market = Market(seed, hours, clock)
     engine = Engine(market, hours, clock, state_path)
-    return Sim(clock=clock, hours=hours, market=market, engine=engine, key=key, secret=secret,
-               seed=seed, rate_limit=rate_limit, rate_window=rate_window, record=record)
+    sim = Sim(clock=clock, hours=hours, market=market, engine=engine, key=key, secret=secret,
+              seed=seed, rate_limit=rate_limit, rate_window=rate_window, record=record)
+    from .streams import StreamServer  # both websocket streams, on the same host and port
+
+    sim.extensions.append((StreamServer.name, StreamServer(sim)))
+    return sim
 
 
 class LocalBroker:
@@ -251,6 +255,17 @@ class LocalBroker:
     requests = property(lambda self: self.sim.requests)
     faults = property(lambda self: self.sim.faults)
     responses = property(lambda self: self.sim.responses)
+
+    @property
+    def streams(self):
+        """The websocket side: connection counts, ``drop_all()``."""
+        from .streams import streams_of
+
+        return streams_of(self.sim)
+
+    def drop_streams(self) -> int:
+        """Close every websocket from the broker's side (clients should reconnect)."""
+        return self.streams.drop_all()
 
     @property
     def url(self) -> str:

@@ -1,0 +1,145 @@
+"""Live DataFrames: the latest quote per symbol, and a growing frame of minute bars.
+
+    quotes = live_quotes(["AAPL", "MSFT"])
+    quotes.df            # one row per symbol, the latest quote; read it any time
+    bars = live_bars(["AAPL"])
+    bars.df              # (symbol, timestamp) -> open high low close volume trade_count vwap
+    quotes.stop(); bars.stop()
+
+Both follow the DataFrame contract of :mod:`alpaca_nb.frames` (tz-aware UTC timestamps,
+float64 prices and sizes, the same columns and dtypes when empty). Messages update them on the
+stream's thread; ``.df`` builds a fresh frame from a snapshot taken under a lock, so reading it
+from the notebook while quotes arrive is safe, and the frame you hold never changes under you.
+A live frame holds its subscription weakly: a live frame you no longer reference (the old
+object after a cell is re-run) stops by itself when it is garbage collected.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Iterable
+
+import pandas as pd
+
+from . import frames
+from .stream import StreamHub, Subscription, stream_hub
+from .stream_wire import Bar, Quote, normalize_symbols
+
+
+
+class _LiveFrame:
+    """What both live frames share: a lock, a subscription, counters, waiting, display."""
+
+    def __init__(self, hub: StreamHub, symbols: str | Iterable[str], tz: str | None):
+        self.hub = hub
+        self.symbols = normalize_symbols(symbols)
+        self.tz = tz
+        self.updates = 0
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._subs: list[Subscription] = []
+
+    def _count(self) -> None:   # under the lock
+        self.updates += 1
+        self._changed.notify_all()
+
+    def wait(self, updates: int = 1, timeout: float = 10.0) -> bool:
+        """Block until ``updates`` messages in all have arrived; False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.updates >= updates, timeout)
+
+    @property
+    def live(self) -> bool:
+        return any(s.active for s in self._subs)
+
+    def stop(self) -> None:
+        """Stop updating (the frame keeps what it has)."""
+        for sub in self._subs:
+            sub.cancel()
+
+    def _repr_html_(self) -> str:
+        return self.df._repr_html_()
+
+    def __repr__(self) -> str:
+        what = "*" if self.symbols is None else ",".join(sorted(self.symbols))
+        state = "live" if self.live else "stopped"
+        return f"<{type(self).__name__} {what}: {state}, {self.updates} updates>\n{self.df!r}"
+
+    @property
+    def df(self) -> pd.DataFrame:  # pragma: no cover - both subclasses define it
+        raise NotImplementedError
+
+
+class LiveQuotes(_LiveFrame):
+    """The latest quote of each symbol, indexed by ``symbol``; columns ``QUOTE_COLUMNS``."""
+
+    def __init__(self, hub: StreamHub, symbols: str | Iterable[str], tz: str | None = None,
+                 wait: float | None = 5.0):
+        super().__init__(hub, symbols, tz)
+        self._latest: dict[str, Quote] = {}
+        self._subs.append(hub.subscribe("quotes", "*" if self.symbols is None else self.symbols,
+                                        self._on_quote, name=f"LiveQuotes@{id(self):x}",
+                                        wait=wait, weak=True))
+
+    def _on_quote(self, quote: Quote) -> None:
+        with self._lock:
+            self._latest[quote.symbol] = quote
+            self._count()
+
+    @property
+    def df(self) -> pd.DataFrame:
+        """A snapshot: one row per symbol that has quoted, sorted by symbol."""
+        with self._lock:
+            rows = [q._asdict() for _s, q in sorted(self._latest.items())]
+        frame = frames.records_frame(rows, {"symbol": "str", **frames.QUOTE_COLUMNS}, tz=self.tz)
+        return frame.set_index("symbol")
+
+
+class LiveBars(_LiveFrame):
+    """Minute bars as they close, indexed by (``symbol``, ``timestamp``), the columns of
+    :data:`alpaca_nb.frames.BAR_COLUMNS` (as :func:`alpaca_nb.marketdata.bars_frame` has them).
+
+    An updated bar (a late trade, Alpaca's ``updatedBars``) replaces the bar it corrects.
+    ``max_rows`` keeps only the most recent bars.
+    """
+
+    def __init__(self, hub: StreamHub, symbols: str | Iterable[str], tz: str | None = None,
+                 max_rows: int | None = None, wait: float | None = 5.0):
+        super().__init__(hub, symbols, tz)
+        self.max_rows = max_rows
+        self._bars: dict[tuple[str, pd.Timestamp], Bar] = {}
+        chosen = "*" if self.symbols is None else self.symbols
+        for channel in ("bars", "updatedBars"):
+            self._subs.append(hub.subscribe(channel, chosen, self._on_bar,
+                                            name=f"LiveBars.{channel}@{id(self):x}", wait=wait, weak=True))
+
+    def _on_bar(self, bar: Bar) -> None:
+        with self._lock:
+            self._bars[(bar.symbol, bar.timestamp)] = bar
+            if self.max_rows is not None and len(self._bars) > self.max_rows:
+                oldest = sorted(self._bars, key=lambda k: k[1])[: len(self._bars) - self.max_rows]
+                for key in oldest:
+                    del self._bars[key]
+            self._count()
+
+    @property
+    def df(self) -> pd.DataFrame:
+        """A snapshot of the bars so far, sorted by symbol then time."""
+        with self._lock:
+            rows = [b._asdict() for _k, b in sorted(self._bars.items())]
+        frame = frames.records_frame(rows, {"symbol": "str", **frames.BAR_COLUMNS}, tz=self.tz)
+        return frame.set_index(["symbol", "timestamp"])
+
+
+def live_quotes(symbols: str | Iterable[str], *, hub: StreamHub | None = None, tz: str | None = None,
+                wait: float | None = 5.0) -> LiveQuotes:
+    """A :class:`LiveQuotes` on ``hub`` (default: the default account's :func:`stream_hub`)."""
+    return LiveQuotes(hub or stream_hub(), symbols, tz, wait)
+
+
+def live_bars(symbols: str | Iterable[str], *, hub: StreamHub | None = None, tz: str | None = None,
+              max_rows: int | None = None, wait: float | None = 5.0) -> LiveBars:
+    """A :class:`LiveBars` on ``hub`` (default: the default account's :func:`stream_hub`)."""
+    return LiveBars(hub or stream_hub(), symbols, tz, max_rows, wait)
+
+
+__all__ = ["LiveQuotes", "LiveBars", "live_quotes", "live_bars"]
