@@ -184,6 +184,13 @@ class AlpacaService(FrameMethods):
                                      "or use alpaca_nb.connect()")
         return self.broker
 
+    @property
+    def streams(self):
+        """This account's :class:`~alpaca_nb.stream.StreamHub` (one per account, shared by all cells)."""
+        from .stream import stream_hub
+
+        return stream_hub(self)
+
     def arm_live(self, *, max_order_notional: float = 1_000.0, max_orders_per_minute: int = 10,
                  minutes: float = 60.0) -> None:
         """Allow live orders for ``minutes``, each up to ``max_order_notional`` dollars."""

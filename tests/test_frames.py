@@ -13,7 +13,7 @@ import pytest
 from alpaca.data.historical import StockHistoricalDataClient
 from alpaca.data.requests import StockBarsRequest, StockQuotesRequest, StockTradesRequest
 from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
-from conftest import MANUAL_START, service_for
+from brokers import MANUAL_START, service_for
 
 from alpaca_nb import AlpacaOrderRequest, frames, marketdata
 from alpaca_nb.marketdata import BAR_FIELDS, QUOTE_FIELDS, TRADE_FIELDS
@@ -302,7 +302,7 @@ def test_account_positions_orders_and_fills(svc):
     assert len(later) == 0
 
 
-def _wait_for(fn, timeout=5.0):
+def _wait_for(fn, timeout=30.0):
     import time
 
     deadline = time.monotonic() + timeout

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pandas as pd
 import pytest
-from conftest import service_for
+from brokers import service_for
 
 from alpaca_nb import (AlpacaCredentials, AlpacaEnvironment, AlpacaOrderRequest, AlpacaOrderSide,
                        AlpacaOrderType, AlpacaService, ConfigurationError, LiveTradingNotArmed,

@@ -5,7 +5,7 @@ import time
 import uuid
 
 import pytest
-from conftest import service_for
+from brokers import service_for
 
 from alpaca_nb import (AlpacaCredentials, AlpacaOrderRequest, AlpacaService, AuthenticationError,
                        ManagedOrderStatus, NetworkError, NotFoundError, OrderRejectedError,

@@ -19,7 +19,7 @@ from alpaca.data.requests import (StockBarsRequest, StockLatestBarRequest, Stock
 from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 from alpaca.trading.client import TradingClient
 from alpaca.trading.requests import GetAssetsRequest, GetCalendarRequest
-from conftest import MANUAL_START
+from brokers import MANUAL_START
 
 from alpaca_nb.sim.assets import ASSETS
 from alpaca_nb.sim.bars import parse_timeframe, to_ns

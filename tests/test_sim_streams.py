@@ -23,7 +23,7 @@ from alpaca.data.requests import StockTradesRequest
 from alpaca.trading.client import TradingClient
 from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest, ReplaceOrderRequest
 from alpaca.trading.stream import TradingStream
-from conftest import MANUAL_START, validate_recorded
+from brokers import MANUAL_START, validate_recorded
 
 from alpaca_nb.sim import LocalBroker
 from alpaca_nb.sim.assets import PROFILES

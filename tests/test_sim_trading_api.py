@@ -359,7 +359,7 @@ def test_day_order_expires(client, manual_broker):
 
 # ---- persistence -----------------------------------------------------------------------------
 def test_state_survives_a_broker_restart(tmp_path):
-    from conftest import MANUAL_START, validate_recorded
+    from brokers import MANUAL_START, validate_recorded
 
     with LocalBroker(state_dir=tmp_path, manual_clock=True, start=MANUAL_START, record=True,
                      rate_limit=None) as first:

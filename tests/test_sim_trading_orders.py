@@ -25,7 +25,7 @@ def client(manual_broker) -> TradingClient:
 
 @pytest.fixture
 def nyse_broker(request):
-    from conftest import broker_fixture
+    from brokers import broker_fixture
 
     # Monday 2026-11-23 08:00 New York: the regular session opens at 09:30.
     yield from broker_fixture(request, manual_clock=True, market_hours="nyse",

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from alpaca.trading.client import TradingClient
 from alpaca.trading.requests import MarketOrderRequest
-from conftest import MANUAL_START, service_for
+from brokers import MANUAL_START, service_for
 from test_sim_streams import start_broker, wait_for, ws_url
 
 from alpaca_nb import frames, marketdata, stream_wire
