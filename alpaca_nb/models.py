@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable, Mapping
 
@@ -503,8 +503,11 @@ class ManagedOrder:
     tags: tuple[str, ...] = ()
     notes: str = ""
     external: bool = False
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
+    created_at: datetime | None = None   # when the ledger first recorded it
+    updated_at: datetime | None = None   # when the ledger last changed it
+    submitted_at: datetime | None = None       # Alpaca's own times, from its answers
+    alpaca_updated_at: datetime | None = None
+    filled_at: datetime | None = None
 
     @property
     def is_final(self) -> bool:
@@ -518,6 +521,9 @@ class ManagedOrder:
         self.status = managed_status(self.alpaca_status)
         self.filled_qty = to_decimal(get("filled_qty") or 0, "filled_qty")
         self.filled_avg_price = to_decimal(get("filled_avg_price"), "filled_avg_price")
+        self.submitted_at = _utc(get("submitted_at")) or self.submitted_at
+        self.alpaca_updated_at = _utc(get("updated_at")) or self.alpaca_updated_at
+        self.filled_at = _utc(get("filled_at")) or self.filled_at
         note = f"alpaca_order_id={self.alpaca_order_id}"
         if note not in self.notes:
             self.notes = f"{self.notes}; {note}" if self.notes else note
@@ -526,6 +532,17 @@ class ManagedOrder:
     def seed_tags(request: AlpacaOrderRequest, extra: Iterable[str] = ()) -> tuple[str, ...]:
         base = (f"symbol:{request.symbol}", f"side:{request.side.value}", f"type:{request.type.value}")
         return tuple(dict.fromkeys((*base, *request.tags, *extra)))
+
+
+def _utc(value: Any) -> datetime | None:
+    """Alpaca's RFC 3339 text (nanoseconds allowed) or a datetime, as an aware UTC datetime."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    import pandas as pd  # only when an answer arrives: keeps `import alpaca_nb.models` light
+
+    return pd.Timestamp(value).tz_convert("UTC").to_pydatetime(warn=False)
 
 
 def _plain(value: Any) -> str | None:

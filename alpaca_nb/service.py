@@ -37,27 +37,31 @@ from .models import (AlpacaCredentials, AlpacaEnvironment, AlpacaOrderClass, Alp
                      AlpacaOrderSide, AlpacaOrderType, AlpacaTimeInForce, ManagedOrder,
                      ManagedOrderStatus, check_price_increment, to_decimal)
 from .service_frames import FrameMethods
+from .sync import SyncMethods
 
 log = logging.getLogger("alpaca_nb")
 
 
 class OrderStore(Protocol):
-    """What keeps managed orders: the DuckDB ledger, or :class:`InMemoryOrderStore`."""
+    """What keeps managed orders: the DuckDB ledger, or :class:`InMemoryOrderStore`.
 
-    def create(self, order: ManagedOrder) -> ManagedOrder: ...
-    def update(self, order: ManagedOrder) -> ManagedOrder: ...
+    ``source`` says who saw the change: submit, stream, poll, sync or reconcile.
+    """
+
+    def create(self, order: ManagedOrder, *, source: str = "submit") -> ManagedOrder: ...
+    def update(self, order: ManagedOrder, *, source: str = "submit") -> ManagedOrder: ...
     def get(self, client_order_id: str) -> ManagedOrder | None: ...
     def list(self, user: str | None = None) -> list[ManagedOrder]: ...
 
 
 class InMemoryOrderStore:
-    """Managed orders in a dict, for one kernel's life (the ledger persists them)."""
+    """Managed orders in a dict, for one kernel's life (the default ledger persists them)."""
 
     def __init__(self) -> None:
         self._orders: dict[str, ManagedOrder] = {}
         self._lock = threading.Lock()
 
-    def create(self, order: ManagedOrder) -> ManagedOrder:
+    def create(self, order: ManagedOrder, *, source: str = "submit") -> ManagedOrder:
         with self._lock:
             if order.client_order_id in self._orders:
                 raise ValueError(f"client_order_id {order.client_order_id!r} already recorded")
@@ -65,7 +69,7 @@ class InMemoryOrderStore:
             self._orders[order.client_order_id] = order
         return order
 
-    def update(self, order: ManagedOrder) -> ManagedOrder:
+    def update(self, order: ManagedOrder, *, source: str = "submit") -> ManagedOrder:
         with self._lock:
             order.updated_at = datetime.now(timezone.utc)
             self._orders[order.client_order_id] = order
@@ -120,10 +124,12 @@ def _twin(impl: Callable) -> tuple[Callable, Callable]:
     return run_async, run_sync
 
 
-class AlpacaService(FrameMethods):
+class AlpacaService(FrameMethods, SyncMethods):
     """Trading on one Alpaca account (local, paper or live) with managed-order tracking.
 
-    ``order_service`` keeps the managed orders (default: in memory). Call ``initialize``
+    ``order_service`` keeps the managed orders: by default the DuckDB ledger at
+    ``$ALPACA_NB_LEDGER`` (see :mod:`alpaca_nb.ledger`); :class:`InMemoryOrderStore` keeps them
+    for one kernel's life. Call ``initialize``
     (or use :func:`alpaca_nb.connect`) before anything else. In the live environment orders
     need :meth:`arm_live` first.
     """
@@ -132,8 +138,13 @@ class AlpacaService(FrameMethods):
     UNPLACED_AFTER = 30.0  # seconds after which an intent the broker never saw counts as unplaced
 
     def __init__(self, order_service: OrderStore | None = None, *, settings: Settings | None = None):
-        self.order_service: OrderStore = order_service if order_service is not None else InMemoryOrderStore()
+        if order_service is None:
+            from .ledger import Ledger
+
+            order_service = Ledger(settings.ledger_path if settings else None)
+        self.order_service: OrderStore = order_service
         self.settings = settings
+        self._sync_lock = threading.Lock()
         self.broker: Broker | None = None
         self.account_id: str | None = None
         self._assets: dict[str, dict] = {}
@@ -173,6 +184,8 @@ class AlpacaService(FrameMethods):
         self.broker = Broker(credentials, endpoints, timeout=timeout)
         account = self.broker.call(self.broker.trading.get, "/account", what="get account")
         self.account_id = account["id"]
+        if hasattr(self.order_service, "scoped"):  # the ledger: read and write this account only
+            self.order_service = self.order_service.scoped(self.account_id, credentials.environment.value)
         log.info("alpaca_nb connected to %s (%s)", endpoints.trading_url, credentials.environment.value)
         return self
 
@@ -233,7 +246,12 @@ class AlpacaService(FrameMethods):
             order_class=request.order_class, qty=request.qty, notional=request.notional,
             limit_price=request.limit_price, stop_price=request.stop_price,
             tags=ManagedOrder.seed_tags(request, tags), notes=notes)
-        self.order_service.create(managed)  # the intent is on record before the request leaves
+        try:
+            self.order_service.create(managed)  # the intent is on record before the request leaves
+        except ValueError:
+            raise OrderValidationError(
+                f"client_order_id {request.client_order_id!r} is already used by another order: "
+                "leave it out for a fresh one", "client_order_id") from None
         try:
             answer = broker.call(broker.trading.post, "/orders", request.to_alpaca(),
                                  what=f"place {request.side.value} {request.symbol}")
@@ -302,9 +320,9 @@ class AlpacaService(FrameMethods):
                 order.status = ManagedOrderStatus.REJECTED
                 note = "never reached the broker"
                 order.notes = f"{order.notes}; {note}" if order.notes else note
-            return self.order_service.update(order)
+            return self.order_service.update(order, source="poll")
         order.apply_alpaca(answer)
-        return self.order_service.update(order)
+        return self.order_service.update(order, source="poll")
 
     sync_order_status, sync_order_status_sync = _twin(_sync_order_status)
 

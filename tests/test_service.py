@@ -45,7 +45,8 @@ def test_seed_usage_async(broker):
     assert {"symbol:AAPL", "side:buy", "type:market"} <= set(order.tags)
     assert synced is order and order.status in (ManagedOrderStatus.OPEN, ManagedOrderStatus.PARTIALLY_FILLED,
                                                  ManagedOrderStatus.FILLED)
-    assert service.order_service.get(order.client_order_id) is order
+    stored = service.order_service.get(order.client_order_id)
+    assert stored.alpaca_order_id == order.alpaca_order_id and stored.status is order.status
     assert order.client_order_id.startswith("nb-")
 
 

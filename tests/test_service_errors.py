@@ -8,6 +8,7 @@ import pytest
 from brokers import service_for
 
 from alpaca_nb import (AlpacaCredentials, AlpacaOrderRequest, AlpacaService, AuthenticationError,
+                       InMemoryOrderStore,
                        ManagedOrderStatus, NetworkError, NotFoundError, OrderRejectedError,
                        OrderValidationError, RateLimitError)
 from alpaca_nb.sim import LocalBroker
@@ -51,11 +52,20 @@ def test_unknown_order_is_not_found(svc):
 def test_duplicate_client_order_id_is_refused_by_the_broker(svc, broker):
     first = svc.place_order_sync(user="t", order_request=market(client_order_id="dup-1"))
     assert first.alpaca_order_id
-    other = AlpacaService().initialize_sync(AlpacaCredentials(broker.key, broker.secret, "local"),
-                                            trading_url=broker.url, data_url=broker.url)
+    # A service whose store has never seen it sends it: the broker refuses (422).
+    other = AlpacaService(InMemoryOrderStore()).initialize_sync(
+        AlpacaCredentials(broker.key, broker.secret, "local"), trading_url=broker.url, data_url=broker.url)
     with pytest.raises(OrderValidationError, match="client_order_id"):
         other.place_order_sync(user="t", order_request=market(client_order_id="dup-1"))
     assert len(svc.orders(status="all")) == 1
+
+
+def test_duplicate_client_order_id_is_refused_by_the_ledger_before_sending(svc, broker):
+    svc.place_order_sync(user="t", order_request=market(client_order_id="dup-2"))
+    posted = orders_posted(broker)
+    with pytest.raises(OrderValidationError, match="already used") as info:
+        svc.place_order_sync(user="t", order_request=market(client_order_id="dup-2"))
+    assert info.value.field == "client_order_id" and orders_posted(broker) == posted
 
 
 def test_unknown_symbol_is_refused_before_sending(svc, broker):

@@ -1,0 +1,96 @@
+"""AlpacaService against raw alpaca-py on the same local broker: placing orders, syncing 10,000.
+
+- ``place``: ``AlpacaService.place_order_sync`` (validation, asset check, the write-ahead intent
+  in the DuckDB ledger, the POST, the answer recorded) against
+  ``TradingClient.submit_order(MarketOrderRequest(...))`` (the POST and alpaca-py's model), on
+  one in-process broker, interleaved so both see the same machine. Goal: at most 1.3x.
+- ``sync``: 10,000 orders created at the broker (outside alpaca_nb), then one
+  ``AlpacaService.sync_orders()`` bringing them all into an empty ledger: requests and seconds.
+
+Usage::
+
+    python -m bench.service [--orders 300] [--sync 10000] [--linger 0.5]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PLACE_GOAL = 1.3
+
+
+def bench_place(n: int, linger: float) -> dict[str, float]:
+    from alpaca.trading.client import TradingClient
+    from alpaca.trading.requests import LimitOrderRequest
+
+    from alpaca_nb import AlpacaCredentials, AlpacaOrderRequest, AlpacaService
+    from alpaca_nb.ledger import Ledger
+    from alpaca_nb.sim import LocalBroker
+
+    with tempfile.TemporaryDirectory() as folder, LocalBroker(rate_limit=None, manual_clock=True) as broker:
+        ledger = Ledger(Path(folder) / "ledger.duckdb", linger=linger)
+        svc = AlpacaService(ledger).initialize_sync(
+            AlpacaCredentials(broker.key, broker.secret, "local"), trading_url=broker.url, data_url=broker.url)
+        raw = TradingClient(broker.key, broker.secret, url_override=broker.url)
+        svc.asset("AAPL")  # the asset cache is warm, as in any session after its first order
+        # Resting limit orders: the broker's work is the same for both, and no cash runs out.
+        ours, theirs = [], []
+        for i in range(n):
+            started = time.perf_counter()
+            raw.submit_order(LimitOrderRequest(symbol="AAPL", qty=1, side="buy", limit_price=1.0,
+                                               time_in_force="gtc"))
+            theirs.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            svc.place_order_sync(user="bench", order_request=AlpacaOrderRequest(
+                symbol="AAPL", qty=1, side="buy", type="limit", limit_price=1, time_in_force="gtc"))
+            ours.append(time.perf_counter() - started)
+        assert len(ledger.list()) == n
+    return {"alpaca_nb": statistics.median(ours) * 1000, "alpaca-py": statistics.median(theirs) * 1000}
+
+
+def bench_sync(n: int) -> dict[str, float]:
+    from alpaca_nb import AlpacaCredentials, AlpacaService
+    from alpaca_nb.ledger import Ledger
+    from alpaca_nb.sim import LocalBroker
+
+    with tempfile.TemporaryDirectory() as folder, LocalBroker(rate_limit=None, manual_clock=True) as broker:
+        bodies = [{"symbol": "AAPL", "qty": "1", "side": "buy", "type": "limit", "limit_price": "1.00",
+                   "time_in_force": "gtc"} for _ in range(n)]
+        for start in range(0, n, 2000):
+            broker.engine.submit_orders(bodies[start:start + 2000], match=False)
+        svc = AlpacaService(Ledger(Path(folder) / "ledger.duckdb")).initialize_sync(
+            AlpacaCredentials(broker.key, broker.secret, "local"), trading_url=broker.url, data_url=broker.url)
+        started = time.perf_counter()
+        result = svc.sync_orders()
+        seconds = time.perf_counter() - started
+        assert result.inserted == n, result
+        started = time.perf_counter()
+        again = svc.sync_orders()
+        unchanged = time.perf_counter() - started
+    return {"seconds": seconds, "requests": result.requests, "unchanged_seconds": unchanged,
+            "unchanged_requests": again.requests}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.service", description=__doc__.split("\n")[0])
+    parser.add_argument("--orders", type=int, default=300, help="orders placed by each client")
+    parser.add_argument("--sync", type=int, default=10_000, help="orders to sync into an empty ledger")
+    parser.add_argument("--linger", type=float, default=0.0, help="Ledger(linger=...) seconds")
+    args = parser.parse_args(argv)
+    place = bench_place(args.orders, args.linger)
+    ratio = place["alpaca_nb"] / place["alpaca-py"]
+    print(f"place: {args.orders} limit orders each, median per order (ledger linger={args.linger:g} s)")
+    print(f"  alpaca-py TradingClient.submit_order      {place['alpaca-py']:7.2f} ms")
+    print(f"  alpaca_nb AlpacaService.place_order_sync  {place['alpaca_nb']:7.2f} ms  ({ratio:.2f}x; goal <= {PLACE_GOAL}x)")
+    sync = bench_sync(args.sync)
+    print(f"sync: {args.sync:,} orders into an empty ledger: {sync['seconds']:.2f} s in {sync['requests']} requests; "
+          f"again, nothing new: {sync['unchanged_seconds']:.2f} s in {sync['unchanged_requests']} requests")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
