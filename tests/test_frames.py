@@ -13,7 +13,7 @@ import pytest
 from alpaca.data.historical import StockHistoricalDataClient
 from alpaca.data.requests import StockBarsRequest, StockQuotesRequest, StockTradesRequest
 from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
-from brokers import MANUAL_START, service_for
+from brokers import MANUAL_START, service_for, wait_for
 
 from alpaca_nb import AlpacaOrderRequest, frames, marketdata
 from alpaca_nb.marketdata import BAR_FIELDS, QUOTE_FIELDS, TRADE_FIELDS
@@ -285,7 +285,7 @@ def test_account_positions_orders_and_fills(svc):
         positions = svc.positions()
         return positions if len(positions) else None
 
-    positions = _wait_for(filled)
+    positions = wait_for(filled)
     assert_contract(positions, frames.POSITION_COLUMNS)
     assert positions.loc[0, "symbol"] == "AAPL" and positions.loc[0, "qty"] == 3.0
 
@@ -300,18 +300,6 @@ def test_account_positions_orders_and_fills(svc):
     assert_contract(none, frames.ACTIVITY_COLUMNS)
     later = svc.activities(after=datetime.now(timezone.utc) + timedelta(hours=1))
     assert len(later) == 0
-
-
-def _wait_for(fn, timeout=30.0):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value is not None:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def test_portfolio_history(svc):
@@ -425,7 +413,7 @@ def test_activities_follow_pages(svc, trading, broker):
 
     for _ in range(105):
         trading.submit_order(MarketOrderRequest(symbol="SPY", qty=1, side="buy", time_in_force="day"))
-    fills = _wait_for(lambda: (lambda f: f if f["qty"].sum() == 105 else None)(svc.activities(types="FILL")))
+    fills = wait_for(lambda: (lambda f: f if f["qty"].sum() == 105 else None)(svc.activities(types="FILL")))
     assert len(fills) >= 105 and fills["id"].is_unique
     assert fills["timestamp"].is_monotonic_decreasing
     before = broker.requests[("GET", "/v2/account/activities")]

@@ -28,6 +28,7 @@ WORKER = textwrap.dedent("""
 
     path, user, n, go, linger = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4]), float(sys.argv[5])
     ledger = Ledger(path, account_id="acct", environment="local", busy_timeout=30, linger=linger)
+    print("ready", flush=True)
     while not go.exists():
         time.sleep(0.005)
     started = time.perf_counter()
@@ -59,10 +60,11 @@ def test_two_processes_placing_orders_at_once_lose_none(tmp_path, n, linger):
     path = tmp_path / "shared.duckdb"
     Ledger(path)                                      # created and migrated up front
     go = tmp_path / "go"
-    workers = [_python(WORKER, str(path), user, str(n), str(go), str(linger)) for user in ("ana", "bob")]
-    time.sleep(1.0)                                   # both imported and ready
-    go.touch()
-    outputs = [w.communicate(timeout=120)[0] for w in workers]
+    workers = [_python(WORKER, str(path), user, str(n), str(go), str(linger), stderr=subprocess.PIPE)
+               for user in ("ana", "bob")]
+    assert [w.stdout.readline().strip() for w in workers] == ["ready", "ready"]
+    go.touch()                                        # both start at once
+    outputs = [w.communicate(timeout=120) for w in workers]
     assert [w.returncode for w in workers] == [0, 0], outputs
 
     ledger = Ledger(path)

@@ -2,26 +2,15 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from decimal import Decimal
 
 import pandas as pd
 import pytest
-from brokers import service_for
+from brokers import service_for, wait_for
 
 from alpaca_nb import (AlpacaCredentials, AlpacaEnvironment, AlpacaOrderRequest, AlpacaOrderSide,
                        AlpacaOrderType, AlpacaService, ConfigurationError, LiveTradingNotArmed,
                        ManagedOrderStatus, OrderValidationError)
-
-
-def wait_for(predicate, timeout=5.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
 
 
 def test_seed_usage_async(broker):

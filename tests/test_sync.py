@@ -10,22 +10,12 @@ from decimal import Decimal
 import pytest
 from alpaca.trading.client import TradingClient
 from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
-from brokers import service_for
+from brokers import service_for, wait_for
 
 from alpaca_nb import AlpacaOrderRequest, ManagedOrderStatus, NetworkError
 from alpaca_nb.ledger import Ledger
 from alpaca_nb.models import AlpacaEnvironment, ManagedOrder
 from alpaca_nb.sim import LocalBroker
-
-
-def wait_for(predicate, timeout=20.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
 
 
 def market(symbol="AAPL", qty=1, side="buy", **kw):
