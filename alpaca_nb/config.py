@@ -39,6 +39,12 @@ def home_dir(env: Mapping[str, str] | None = None) -> Path:
     return Path(raw).expanduser() if raw else Path.home() / ".alpaca_nb"
 
 
+def ledger_path(env: Mapping[str, str]) -> Path:
+    """``ALPACA_NB_LEDGER``, else ``ALPACA_NB_HOME``/ledger.duckdb (``~/.alpaca_nb``)."""
+    raw = env.get("ALPACA_NB_LEDGER")
+    return Path(raw).expanduser() if raw else home_dir(env) / "ledger.duckdb"
+
+
 def find_dotenv(start: Path | None = None) -> Path | None:
     """The nearest ``.env`` from ``start`` (default: the working directory) upward."""
     here = (start or Path.cwd()).resolve()
@@ -118,8 +124,7 @@ class Settings:
             if url and not url.startswith(("http://", "https://")):
                 raise ConfigurationError(f"{var} must be an http(s) URL (host only), got {url!r}")
         home = home_dir(values)
-        ledger = Path(values["ALPACA_NB_LEDGER"]).expanduser() if values.get("ALPACA_NB_LEDGER") \
-            else home / "ledger.duckdb"
+        ledger = ledger_path(values)
         creds = AlpacaCredentials(api_key=key or "", api_secret=secret or "", environment=environment)
         return cls(credentials=creds, ledger_path=ledger, home=home,
                    trading_url=(values.get("ALPACA_TRADING_URL") or "").rstrip("/") or None,

@@ -63,4 +63,12 @@ class LiveTradingNotArmed(AlpacaNbError):
 
 
 class LedgerBusyError(AlpacaNbError):
-    """Another process holds the ledger file longer than the bounded wait."""
+    """Another process holds the ledger file longer than the bounded wait.
+
+    ``path`` is the file, ``pid`` the process holding it (when DuckDB said which).
+    """
+
+    def __init__(self, message: str, path: object = None, pid: int | None = None):
+        super().__init__(message)
+        self.path = path
+        self.pid = pid

@@ -68,11 +68,9 @@ _BROKER_FIELDS = ("status", "alpaca_status", "filled_qty", "filled_avg_price")
 def default_ledger_path() -> Path:
     """``ALPACA_NB_LEDGER``, else ``$ALPACA_NB_HOME/ledger.duckdb`` (``~/.alpaca_nb``), read from
     the environment and ``.env`` as :class:`~alpaca_nb.config.Settings` reads them."""
-    from .config import home_dir, read_environment
+    from .config import ledger_path, read_environment
 
-    values = read_environment()
-    raw = values.get("ALPACA_NB_LEDGER")
-    return Path(raw).expanduser() if raw else home_dir(values) / "ledger.duckdb"
+    return ledger_path(read_environment())
 
 
 def _migrate(file: LedgerFile) -> None:

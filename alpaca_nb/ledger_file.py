@@ -262,9 +262,7 @@ def _detach(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _busy_error(message: str, path: Path, pid: int | None) -> LedgerBusyError:
-    err = LedgerBusyError(message)
-    err.path, err.pid = path, pid  # which file, and which process holds it (when DuckDB said)
-    return err
+    return LedgerBusyError(message, path, pid)
 
 
 def _busy(path: Path, message: str, timeout: float) -> LedgerBusyError:

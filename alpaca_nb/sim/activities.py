@@ -20,15 +20,17 @@ def sort_key(at: datetime) -> str:
     return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
-def activity_id(at: datetime) -> str:
-    return f"{at:%Y%m%d%H%M%S}{at.microsecond // 1000:03d}::{uuid.uuid4()}"
+def activity_id(at: datetime, execution_id: str | None = None) -> str:
+    """Alpaca's activity id: the time to the millisecond, ``::``, then (for a fill) the execution."""
+    return f"{at:%Y%m%d%H%M%S}{at.microsecond // 1000:03d}::{execution_id or uuid.uuid4()}"
 
 
 def fill_activity(account_id: str, order: Order, event: str, qty: Decimal, price: Decimal,
-                  at: datetime) -> dict:
-    """A FILL trade activity (``type`` fill or partial_fill) for one execution."""
+                  at: datetime, execution_id: str) -> dict:
+    """A FILL trade activity (``type`` fill or partial_fill) for one execution: its id carries
+    the execution id the trade-update stream reports for the same fill."""
     return {
-        "id": activity_id(at),
+        "id": activity_id(at, execution_id),
         "account_id": account_id,
         "activity_type": "FILL",
         "transaction_time": fmt_time(at),

@@ -242,8 +242,8 @@ class Engine(OrderFlow, Schedule):
         return acct.apply_fill(self._positions, asset, side, qty, price, at)
 
     def _record_fill_activity(self, order: Order, event: str, qty: Decimal, price: Decimal,
-                              at: datetime) -> None:
-        self._add_activity(acts.fill_activity(self.account_id, order, event, qty, price, at))
+                              at: datetime, execution_id: str) -> None:
+        self._add_activity(acts.fill_activity(self.account_id, order, event, qty, price, at, execution_id))
 
     def _add_activity(self, activity: dict) -> None:
         self._activities.append(activity)

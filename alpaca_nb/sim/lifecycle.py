@@ -283,8 +283,9 @@ class OrderFlow:
             used = self._liquidity[order.symbol]
             used[2 if order.side == "buy" else 1] += qty
         event = "fill" if order.status == "filled" else "partial_fill"
-        self._record_fill_activity(order, event, qty, price, at)
-        self._emit(event, order, at, execution_id=str(uuid.uuid4()), price=fmt_num(price),
+        execution_id = str(uuid.uuid4())
+        self._record_fill_activity(order, event, qty, price, at, execution_id)
+        self._emit(event, order, at, execution_id=execution_id, price=fmt_num(price),
                    qty=fmt_num(qty), position_qty=fmt_num(position_qty))
         for partner in self._oco_partners(order):
             if partner.is_open:

@@ -146,7 +146,8 @@ class StreamServer:
     async def _close_all(self, app: web.Application) -> None:
         """Server shutdown: say goodbye (1001 going away), briefly, then hang up on the rest."""
         conns = list(self.connections)
-        closing = [conn.ws.close(code=1001, message=b"server shutting down") for conn in conns]
+        closing = [asyncio.ensure_future(conn.ws.close(code=1001, message=b"server shutting down"))
+                   for conn in conns]
         if closing:
             await asyncio.wait(closing, timeout=0.2)
         for conn in conns:
