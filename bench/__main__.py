@@ -5,7 +5,7 @@ import argparse
 import importlib
 import sys
 
-BENCHMARKS = ("bars", "stream", "ledger")
+BENCHMARKS = ("bars", "stream", "ledger", "service")
 
 
 def main(argv: list[str] | None = None) -> int:
