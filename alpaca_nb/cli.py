@@ -48,6 +48,19 @@ def demo() -> int:
     print(svc.orders(status="all", limit=10)[cols].to_string(index=False))
     print("\npositions:")
     print(svc.positions()[["symbol", "qty", "avg_entry_price", "market_value"]].to_string(index=False))
+    result = svc.sync()
+    ledger = svc.order_service
+    print(f"\nledger {ledger.path}: {result}")
+    mine = ledger.orders(user="demo")
+    print(mine[["client_order_id", "symbol", "side", "type", "status", "filled_qty"]].tail(6).to_string(index=False))
+    differences = svc.reconcile()
+    print("reconcile: in step with the broker" if differences.empty
+          else f"reconcile: {len(differences)} differences\n{differences.to_string(index=False)}")
+    from alpaca_nb import analytics
+
+    marks = svc.quotes(sorted(set(mine["symbol"])))["bid_price"]
+    print("\nP&L by symbol (FIFO, open lots marked at the bid):")
+    print(analytics.pnl(ledger, marks).round(2).to_string(index=False))
     return 0
 
 

@@ -211,13 +211,20 @@ def _write_order_changes(con: duckdb.DuckDBPyConnection, *, account_id: str, env
             symbol, side, type, time_in_force, order_class, parent_client_order_id, qty, notional,
             limit_price, stop_price, filled_qty, filled_avg_price, status, alpaca_status, tags, notes,
             external, created_at, updated_at, alpaca_updated_at, submitted_at, filled_at)
-        SELECT client_order_id, $user, $env, $account, alpaca_order_id, symbol, side, type,
-               time_in_force, order_class, parent_client_order_id, qty, notional, limit_price,
-               stop_price, filled_qty, filled_avg_price, coalesce(status, 'open'), alpaca_status,
-               ['symbol:' || symbol, 'side:' || side, 'type:' || type, 'external'],
-               'alpaca_order_id=' || alpaca_order_id, true,
-               coalesce(alpaca_created_at, now()), now(), alpaca_updated_at, submitted_at, filled_at
-        FROM _changes WHERE is_new""", params)
+        SELECT c.client_order_id, coalesce(p."user", $user), $env, $account, c.alpaca_order_id,
+               c.symbol, c.side, c.type, c.time_in_force, c.order_class, c.parent_client_order_id,
+               c.qty, c.notional, c.limit_price, c.stop_price, c.filled_qty, c.filled_avg_price,
+               coalesce(c.status, 'open'), c.alpaca_status,
+               -- A leg or replacement of a known order belongs to that order's user and tags.
+               ['symbol:' || c.symbol, 'side:' || c.side, 'type:' || c.type]
+                 || CASE WHEN p.client_order_id IS NULL THEN ['external']
+                         ELSE list_filter(p.tags, lambda t: NOT (t LIKE 'symbol:%' OR t LIKE 'side:%'
+                                                                  OR t LIKE 'type:%')) END,
+               'alpaca_order_id=' || c.alpaca_order_id, coalesce(p.external, true),
+               coalesce(c.alpaca_created_at, now()), now(), c.alpaca_updated_at, c.submitted_at,
+               c.filled_at
+        FROM _changes AS c LEFT JOIN managed_orders AS p ON p.client_order_id = c.parent_client_order_id
+        WHERE c.is_new""", params)
     con.execute("""
         UPDATE managed_orders AS m SET
             status = coalesce(c.status, m.status), alpaca_status = c.alpaca_status,

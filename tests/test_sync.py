@@ -265,3 +265,16 @@ def test_fills_sync_is_paged_and_incremental(manual_broker):
     before = manual_broker.requests[("GET", "/v2/account/activities/FILL")]
     assert svc.sync_fills() == 0
     assert manual_broker.requests[("GET", "/v2/account/activities/FILL")] - before == 1
+
+
+def test_bracket_legs_belong_to_the_user_who_placed_the_entry(svc):
+    ask = svc.get_stock_quote_sync("AAPL")["ask_price"]
+    entry = svc.place_order_sync(user="ana", order_request=AlpacaOrderRequest(
+        symbol="AAPL", qty=2, side="buy", type="market", order_class="bracket", tags=["swing"],
+        take_profit={"limit_price": round(ask * 1.2, 2)}, stop_loss={"stop_price": round(ask * 0.8, 2)}))
+    svc.sync()
+    legs = [o for o in svc.order_service.list() if o.parent_client_order_id == entry.client_order_id]
+    assert len(legs) == 2
+    for leg in legs:
+        assert leg.user == "ana" and not leg.external
+        assert "swing" in leg.tags and "external" not in leg.tags and "symbol:AAPL" in leg.tags
