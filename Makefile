@@ -4,18 +4,20 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# uv when present, else pip (`make test UV=` forces pip).
+UV ?= $(shell command -v uv 2>/dev/null)
 
 .PHONY: demo test bench notebooks clean setup
 
 $(STAMP): pyproject.toml
 	@# Debian's system python needs python3-venv for pip's path; install it when missing.
-	@if ! command -v uv >/dev/null 2>&1 && ! python3 -c "import ensurepip, venv" >/dev/null 2>&1 \
+	@if [ -z "$(UV)" ] && ! python3 -c "import ensurepip, venv" >/dev/null 2>&1 \
 		&& command -v apt-get >/dev/null 2>&1; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; \
 	fi
-	@if command -v uv >/dev/null 2>&1; then \
-		uv venv --quiet --allow-existing --python python3 $(VENV) && \
-		uv pip install --quiet --python $(PY) -e '.[dev]'; \
+	@if [ -n "$(UV)" ]; then \
+		$(UV) venv --quiet --allow-existing --python python3 $(VENV) && \
+		$(UV) pip install --quiet --python $(PY) -e '.[dev]'; \
 	else \
 		python3 -m venv $(VENV) && \
 		$(PY) -m pip install --quiet --upgrade pip && \
