@@ -7,15 +7,41 @@ GETs turned into frames column-wise.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+import functools
+from typing import Any, Callable, Iterable
 
 import pandas as pd
 
 from . import frames
 
+FRAME_METHODS = ("account", "positions", "orders", "quotes", "bars", "historical_quotes",
+                 "historical_trades", "trades", "latest_bars", "snapshots", "activities", "clock",
+                 "calendar", "assets", "portfolio_history")
+
+
+def _labelled(method: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
+    """Every frame says where it comes from: ``df.attrs["environment"]`` and ``["account_id"]``."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args: Any, **kwargs: Any) -> pd.DataFrame:
+        frame = method(self, *args, **kwargs)
+        frame.attrs.update(environment=self.environment.value, account_id=self.account_id)
+        return frame
+
+    return wrapper
+
 
 class FrameMethods:
-    """Mixed into AlpacaService, which provides ``_require()``, ``_feed()`` and the raw getters."""
+    """Mixed into AlpacaService, which provides ``_require()``, ``_feed()`` and the raw getters.
+
+    Every frame carries ``attrs["environment"]`` (local, paper, live) and ``attrs["account_id"]``.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in FRAME_METHODS:
+            if name in FrameMethods.__dict__ and name not in cls.__dict__:
+                setattr(cls, name, _labelled(FrameMethods.__dict__[name]))
 
     def account(self, tz: str | None = None) -> pd.DataFrame:
         """The account as a one-row frame (cash, buying_power, equity, ... as float64)."""

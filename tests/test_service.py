@@ -171,3 +171,16 @@ class TestLiveGuard:
 
     def test_paper_and_local_need_no_arming(self, svc):
         assert svc.place_order_sync(user="u", order_request=self.order()).alpaca_order_id
+
+
+def test_every_frame_says_which_environment_and_account(svc):
+    from alpaca_nb.service_frames import FRAME_METHODS
+
+    calls = {"quotes": ("AAPL",), "trades": ("AAPL",), "latest_bars": ("AAPL",), "snapshots": ("AAPL",),
+             "bars": ("AAPL", "1Day", "2026-11-02", "2026-11-04"),
+             "historical_quotes": ("AAPL", "2026-11-24T15:00Z", "2026-11-24T15:01Z"),
+             "historical_trades": ("AAPL", "2026-11-24T15:00Z", "2026-11-24T15:01Z")}
+    for name in FRAME_METHODS:
+        frame = getattr(svc, name)(*calls.get(name, ()))
+        assert frame.attrs["environment"] == "local", name
+        assert frame.attrs["account_id"] == svc.account_id, name
