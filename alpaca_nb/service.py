@@ -31,8 +31,9 @@ import pandas as pd
 
 from .broker import Broker, Endpoints
 from .config import Settings
-from .errors import (ConfigurationError, LiveTradingNotArmed, NetworkError, NotFoundError,
-                     OrderRejectedError, OrderValidationError)
+from .errors import (AuthenticationError, BrokerError, ConfigurationError, LiveTradingNotArmed,
+                     NetworkError, NotFoundError, OrderRejectedError, OrderValidationError,
+                     RateLimitError)
 from .models import (AlpacaCredentials, AlpacaEnvironment, AlpacaOrderClass, AlpacaOrderRequest,
                      AlpacaOrderSide, AlpacaOrderType, AlpacaTimeInForce, ManagedOrder,
                      ManagedOrderStatus, check_price_increment, to_decimal)
@@ -255,7 +256,8 @@ class AlpacaService(FrameMethods, SyncMethods):
         try:
             answer = broker.call(broker.trading.post, "/orders", request.to_alpaca(),
                                  what=f"place {request.side.value} {request.symbol}")
-        except (OrderValidationError, OrderRejectedError) as err:
+        except (OrderValidationError, OrderRejectedError, AuthenticationError, RateLimitError,
+                NotFoundError, BrokerError) as err:  # a definite answer: the order was not placed
             managed.status = ManagedOrderStatus.REJECTED
             managed.notes = f"{managed.notes}; rejected: {err}" if managed.notes else f"rejected: {err}"
             self.order_service.update(managed)

@@ -144,3 +144,15 @@ def test_lost_answer_after_accept_is_resolved_by_client_order_id(svc, broker):
     assert orders_posted(broker) == 1
     assert order.alpaca_order_id and order.status is not ManagedOrderStatus.UNRESOLVED
     assert len(svc.orders(status="all")) == 1  # exactly one order at the broker
+
+
+def test_an_order_refused_for_the_rate_limit_is_recorded_as_not_placed():
+    with LocalBroker(rate_limit=3, rate_window=60.0) as broker:
+        svc = service_for(broker)          # 1 request
+        svc.asset("AAPL")                  # 2
+        svc.get_account_sync()             # 3: the budget is spent
+        with pytest.raises(RateLimitError):
+            svc.place_order_sync(user="t", order_request=market())
+        [managed] = svc.order_service.list()
+        assert managed.status is ManagedOrderStatus.REJECTED and "rate limit" in managed.notes
+        assert broker.engine.list_orders(status="all") == []
