@@ -11,8 +11,8 @@ Mixed into :class:`~alpaca_nb.service.AlpacaService` when its ``order_service`` 
 **Few requests.** Alpaca lists orders by submission time. A sync asks only for orders
 submitted after the oldest point that can still change: the last sync's newest order, or the
 oldest order the ledger holds as not final (a resting limit order submitted last week is
-fetched again until it is done). For 2,000 new orders that is four pages of 500 and, when the
-last page is full, one empty page.
+fetched again until it is done). For 2,000 new orders that is five pages of up to 500 (each
+page overlaps the previous one by an order, see :func:`_order_pages`).
 """
 from __future__ import annotations
 
@@ -113,22 +113,18 @@ class SyncMethods:
             after = self._sync_lower_bound(ledger, scope)
             result = SyncResult(after=after)
             newest = ledger.sync_state("orders.newest_submitted_at", **scope)
-            while True:
-                params: dict[str, Any] = {"status": "all", "limit": PAGE, "direction": "asc", "nested": True}
-                if after:
-                    params["after"] = after
-                page = broker.get_json("trading", "/orders", params, what="sync orders")
+            seen: set[str] = set()
+            for page in _order_pages(broker, after, "sync orders"):
                 result.requests += 1
                 if page:
                     done = ledger.upsert_from_alpaca(page, source="sync", **scope)
                     result.inserted += done.inserted
                     result.updated += done.updated
-                    result.orders_seen += len(page)
-                    after = page[-1]["submitted_at"]
-                    if newest is None or pd.Timestamp(after) > pd.Timestamp(newest):
-                        newest = after
-                if len(page) < PAGE:
-                    break
+                    seen.update(order["id"] for order in page)
+                    last = page[-1]["submitted_at"]
+                    if newest is None or pd.Timestamp(last) > pd.Timestamp(newest):
+                        newest = last
+            result.orders_seen = len(seen)
             if newest:
                 ledger.set_sync_state("orders.newest_submitted_at", newest, **scope)
             result.settled = self._settle_unplaced(ledger)
@@ -277,18 +273,32 @@ class SyncMethods:
 
     def _all_broker_orders(self, broker) -> list[dict]:
         """Every order of the account, legs flattened in (pages of 500)."""
-        orders, after = [], None
-        while True:
-            params: dict[str, Any] = {"status": "all", "limit": PAGE, "direction": "asc", "nested": True}
-            if after:
-                params["after"] = after
-            page = broker.get_json("trading", "/orders", params, what="reconcile orders")
+        orders: dict[str, dict] = {}
+        for page in _order_pages(broker, None, "reconcile orders"):
             for order in page:
-                orders.append(order)
-                orders.extend(order.get("legs") or [])
-            if len(page) < PAGE:
-                return orders
-            after = page[-1]["submitted_at"]
+                orders[order["id"]] = order
+                orders.update((leg["id"], leg) for leg in order.get("legs") or [])
+        return list(orders.values())
+
+
+def _order_pages(broker, after: str | None, what: str):
+    """Pages of ``GET /v2/orders`` (all statuses, oldest first, legs nested) from ``after`` on.
+
+    ``after`` is exclusive at Alpaca, and two orders can share a submission time: each next
+    page starts one microsecond before the last order seen, so an order sharing that instant
+    across the page boundary is read (twice, harmlessly) rather than skipped. A page whose
+    orders all share one instant moves on past it, so paging always ends.
+    """
+    while True:
+        params: dict[str, Any] = {"status": "all", "limit": PAGE, "direction": "asc", "nested": True}
+        if after:
+            params["after"] = after
+        page = broker.get_json("trading", "/orders", params, what=what)
+        yield page
+        if len(page) < PAGE:
+            return
+        first, last = pd.Timestamp(page[0]["submitted_at"]), pd.Timestamp(page[-1]["submitted_at"])
+        after = time_param(last if first == last else last - pd.Timedelta(microseconds=1), "after")
 
 
 def _wire(update: Any) -> dict[str, Any]:
