@@ -459,7 +459,12 @@ class AlpacaService(FrameMethods, SyncMethods):
             tags=(f"symbol:{answer['symbol']}", f"side:{answer['side']}",
                   f"type:{answer.get('type') or answer['order_type']}", *tags))
         managed.apply_alpaca(answer)
-        self.order_service.create(managed)
+        try:
+            self.order_service.create(managed)
+        except ValueError:
+            # The stream (follow()) imported it first, as an external order: claim it as ours.
+            managed.external = False
+            self.order_service.update(managed)
         return managed
 
     def _get_account(self) -> dict:

@@ -212,7 +212,9 @@ class StreamHub:
     # -- delivery (on the hub's thread) ----------------------------------------------------------
     def deliver(self, channel: str, symbol: str | None, record: Any) -> None:
         for sub in self._subs[channel]:
-            if sub.symbols is None or symbol in sub.symbols:
+            if self.stopped:   # stop() returns promptly even with a backlog of messages
+                return
+            if sub.active and (sub.symbols is None or symbol in sub.symbols):
                 self._invoke(sub, record)
 
     def _invoke(self, sub: Subscription, record: Any) -> None:

@@ -242,13 +242,15 @@ def test_live_quotes_frame_follows_the_contract(manual):
             except Exception as exc:  # noqa: BLE001 - collected for the assertion below
                 errors.append(exc)
 
-    reading = threading.Thread(target=reader)
+    reading = threading.Thread(target=reader, daemon=True)
     reading.start()
-    for _ in range(5):
-        manual.step(12)
-    assert quotes.wait(2, timeout=5)
-    stop.set()
-    reading.join()
+    try:
+        for _ in range(5):
+            manual.step(12)
+        assert quotes.wait(2, timeout=20)
+    finally:  # never leave the reader spinning, whatever failed
+        stop.set()
+        reading.join(10)
     assert errors == []
     frame = quotes.df
     assert list(frame.index) == ["AAPL", "MSFT"]

@@ -278,3 +278,19 @@ def test_bracket_legs_belong_to_the_user_who_placed_the_entry(svc):
     for leg in legs:
         assert leg.user == "ana" and not leg.external
         assert "swing" in leg.tags and "external" not in leg.tags and "symbol:AAPL" in leg.tags
+
+
+def test_closing_a_position_while_following_claims_the_order_the_stream_imported(svc, broker):
+    follower = svc.follow()
+    try:
+        svc.place_order_sync(user="u", order_request=market(qty=2))
+        wait_for(lambda: svc.positions()["qty"].sum() == 2)
+        broker.faults.add(path="/v2/positions/AAPL", method="DELETE", delay_after=1.0)
+        closing = svc.close_position_sync("AAPL")
+        stored = svc.order_service.get(closing.client_order_id)
+        assert stored.user == "close_position" and not stored.external
+        assert "close_position" in stored.tags and "external" not in stored.tags
+        events = svc.order_service.events(closing.client_order_id)
+        assert "stream" in set(events["source"])  # the stream did see it first
+    finally:
+        follower.stop()
