@@ -5,6 +5,7 @@ import asyncio
 import gc
 import logging
 import threading
+import time
 from decimal import Decimal
 
 import aiohttp
@@ -241,13 +242,22 @@ def test_live_quotes_frame_follows_the_contract(manual):
                 assert frame.index.is_unique
             except Exception as exc:  # noqa: BLE001 - collected for the assertion below
                 errors.append(exc)
+            time.sleep(0.001)  # read constantly, but leave the stream thread the GIL to write
 
     reading = threading.Thread(target=reader, daemon=True)
     reading.start()
     try:
+        # Keep the market moving until quotes arrive: the broker may take the subscription
+        # after the first steps (it publishes what happens after it subscribed).
+        deadline = time.monotonic() + 20
         for _ in range(5):
             manual.step(12)
-        assert quotes.wait(2, timeout=20)
+        while set(quotes.df.index) != {"AAPL", "MSFT"} and time.monotonic() < deadline:
+            manual.step(12)
+            quotes.wait(quotes.updates + 1, timeout=0.2)
+        latest = manual.market.quote("AAPL")
+        while quotes.df.loc["AAPL", "bid_price"] != float(latest.bid) and time.monotonic() < deadline:
+            time.sleep(0.05)   # the broker publishes what the last step made
     finally:  # never leave the reader spinning, whatever failed
         stop.set()
         reading.join(10)
@@ -256,7 +266,6 @@ def test_live_quotes_frame_follows_the_contract(manual):
     assert list(frame.index) == ["AAPL", "MSFT"]
     assert frame.dtypes.equals(empty.dtypes)
     assert str(frame["timestamp"].dt.tz) == "UTC" and (frame["bid_price"] <= frame["ask_price"]).all()
-    latest = manual.market.quote("AAPL")
     assert frame.loc["AAPL", "bid_price"] == float(latest.bid)   # the newest quote wins
     assert frame.loc["AAPL", "timestamp"].floor("us") == pd.Timestamp(latest.t)   # stream: ns
     quotes.stop()
