@@ -61,7 +61,7 @@ def nyse_broker(request):
     return start_broker(request, manual_clock=True, start=NYSE_PREOPEN, market_hours="nyse")
 
 
-def wait_for(predicate, timeout=5.0, what="condition"):
+def wait_for(predicate, timeout=20.0, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
