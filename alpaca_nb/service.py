@@ -481,10 +481,7 @@ class AlpacaService(FrameMethods, SyncMethods):
 
     def _get_stock_quote(self, symbol: str) -> dict[str, Any]:
         """The latest quote: ``bid_price``, ``ask_price``, ``bid_size``, ``ask_size``, ``timestamp``."""
-        broker = self._require()
-        body = broker.get_json("data", "/stocks/quotes/latest",
-                               {"symbols": symbol.upper(), "feed": self._feed()}, what="latest quote")
-        quote = body.get("quotes", {}).get(symbol.upper())
+        quote = self._latest("quotes", symbol).get("quotes", {}).get(symbol.upper())
         if quote is None:
             raise NotFoundError(f"no quote for {symbol.upper()}: check the symbol")
         return {"symbol": symbol.upper(), "bid_price": float(quote["bp"]), "ask_price": float(quote["ap"]),
