@@ -198,7 +198,7 @@ def _scope(ledger: Ledger, account_id: Any, environment: Any, symbol: str | None
 def _run(ledger: Ledger, query: Callable[[str], str], where: str, params: list,
          **frames: pd.DataFrame) -> pd.DataFrame:
     """Run ``query(queues_cte)`` over the scoped fills in one read of the ledger."""
-    with ledger.file.open(write=False) as con:
+    with ledger._open(write=False) as con:
         sql = query(_queues(con, where, params))
         for name, frame in frames.items():
             con.register(name, frame)

@@ -206,6 +206,11 @@ class LedgerFile:
         finally:
             lock.release()
 
+    @property
+    def nested(self) -> bool:
+        """Is this thread inside a unit of work on this file already?"""
+        return bool(_session.depth) and _session.path == str(self.path)
+
     def release(self) -> None:
         """Let go of the file now if a lingering attachment of it is kept."""
         lock = _Engine.lock()

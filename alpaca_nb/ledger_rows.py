@@ -8,17 +8,24 @@ from __future__ import annotations
 
 import enum
 import json
-from dataclasses import fields
+import logging
+from dataclasses import dataclass, fields
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
 from .ledger_ingest import STATUS_RANK
+from .ledger_schema import MONEY as _MONEY
 from .models import (AlpacaEnvironment, AlpacaOrderClass, AlpacaOrderSide, AlpacaOrderType,
                      AlpacaTimeInForce, ManagedOrder, ManagedOrderStatus)
+
+log = logging.getLogger("alpaca_nb")
 
 # managed_orders columns in ManagedOrder's field order (the names match).
 ORDER_COLUMNS = tuple(f.name for f in fields(ManagedOrder))
 _SELECT_ORDER = ", ".join('"user"' if c == "user" else c for c in ORDER_COLUMNS)
+_DECIMALS = {f.name for f in fields(ManagedOrder) if "Decimal" in str(f.type)}
+_TIMES = {f.name for f in fields(ManagedOrder) if "datetime" in str(f.type)}
 _ENUMS = {"side": AlpacaOrderSide, "type": AlpacaOrderType, "environment": AlpacaEnvironment,
           "status": ManagedOrderStatus, "time_in_force": AlpacaTimeInForce, "order_class": AlpacaOrderClass}
 
@@ -67,18 +74,6 @@ def order_row(order: ManagedOrder) -> dict[str, Any]:
     return row
 
 
-def insert_order(con, row: dict[str, Any]) -> None:
-    names = ", ".join('"user"' if c == "user" else c for c in row)
-    con.execute(f"INSERT INTO managed_orders ({names}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
-
-
-def update_order(con, row: dict[str, Any]) -> None:
-    names = [c for c in row if c != "client_order_id"]
-    assignments = ", ".join(f'{chr(34) + c + chr(34) if c == "user" else c} = ?' for c in names)
-    con.execute(f"UPDATE managed_orders SET {assignments} WHERE client_order_id = ?",
-                [row[c] for c in names] + [row["client_order_id"]])
-
-
 def fetch_orders(con, where: str, params: list) -> list[ManagedOrder]:
     """The orders matching ``where``, oldest first."""
     rows = con.execute(f"SELECT {_SELECT_ORDER} FROM managed_orders WHERE {where} "
@@ -115,17 +110,173 @@ def is_stale(old: ManagedOrder, new: ManagedOrder) -> bool:
     return new_rank < old_rank or (new_rank == old_rank and (new.filled_qty or 0) < (old.filled_qty or 0))
 
 
-def insert_event(con, order: ManagedOrder, source: str, event: str, previous: Any,
-                 changes: dict[str, tuple[Any, Any]]) -> None:
-    """Append one ``order_events`` row; ``changes`` (field: (before, after)) becomes ``detail``."""
-    # Ids are max + 1: every write holds the file exclusively, so none can collide.
+# -- writing: what changes, then one batch of statements -----------------------------------------
+
+# What update_change() compares to decide whether an order changed, and what its event reports.
+TRACKED = ("status", "alpaca_status", "alpaca_order_id", "filled_qty", "filled_avg_price",
+           "parent_client_order_id", "notes", "tags", "user")
+_BROKER_FIELDS = ("status", "alpaca_status", "filled_qty", "filled_avg_price")
+
+
+@dataclass
+class Change:
+    """One order's new row (``order``; ``stored``: it replaces a row already in the file) and
+    the ``order_events`` row that records the change (without its id)."""
+
+    order: ManagedOrder
+    stored: bool
+    event: dict[str, Any]
+
+
+def event_values(order: ManagedOrder, source: str, event: str, previous: Any,
+                 changes: dict[str, tuple[Any, Any]], at: datetime | None) -> dict[str, Any]:
+    """An ``order_events`` row but its id, JSON-ready; ``changes`` (field: (before, after))
+    becomes ``detail``; ``at`` None means now."""
     detail = {name: [_jsonable(a), _jsonable(b)] for name, (a, b) in changes.items()}
-    con.execute("""
-        INSERT INTO order_events VALUES (
-            (SELECT coalesce(max(id), 0) + 1 FROM order_events), ?, ?, ?, now(), ?, ?, ?, ?, ?, ?, ?)""",
-                [order.client_order_id, order.account_id, env_value(order.environment), source, event,
-                 plain(order.status), plain(previous), order.alpaca_status, order.filled_qty,
-                 json.dumps(detail)])
+    return {"client_order_id": order.client_order_id, "account_id": order.account_id,
+            "environment": env_value(order.environment), "event_at": at.isoformat() if at else None,
+            "source": source, "event": event, "status": plain(order.status), "previous_status": plain(previous),
+            "alpaca_status": order.alpaca_status, "filled_qty": _jsonable(order.filled_qty),
+            "detail": json.dumps(detail)}
+
+
+def intent_change(old: ManagedOrder | None, order: ManagedOrder, source: str,
+                  at: datetime | None = None) -> Change | None:
+    """The change a journaled intent makes (its ``client_order_id`` was generated for it).
+
+    A sync or the stream may have imported the order (as ``external``) before its intent was
+    applied: the intent then claims that row (user, tags, notes) and keeps what the broker said.
+    None (skipped, logged) for an id already recorded as another alpaca_nb order.
+    """
+    if old is None:
+        return Change(order, False, event_values(order, source, "created", None, {}, at))
+    if not old.external:
+        log.error("ledger journal: intent %s is already recorded: skipped", order.client_order_id)
+        return None
+    claimed = ManagedOrder(**{name: getattr(old, name) for name in ORDER_COLUMNS})
+    claimed.user, claimed.external = order.user, False
+    claimed.tags = tuple(dict.fromkeys((*order.tags, *(t for t in old.tags if t != "external"))))
+    claimed.notes = "; ".join(n for n in (order.notes, old.notes) if n)
+    claimed.parent_client_order_id = order.parent_client_order_id or old.parent_client_order_id
+    claimed.created_at = min(filter(None, (order.created_at, old.created_at)))
+    claimed.updated_at = at or datetime.now(timezone.utc)
+    changes = {name: (getattr(old, name), getattr(claimed, name)) for name in ("user", "tags", "notes")
+               if plain(getattr(old, name)) != plain(getattr(claimed, name))}
+    changes["external"] = (True, False)
+    return Change(claimed, True, event_values(claimed, source, "updated", old.status, changes, at))
+
+
+def update_change(old: ManagedOrder | None, order: ManagedOrder, source: str,
+                  at: datetime | None = None) -> Change | None:
+    """The change ``order``'s state makes to the stored ``old`` (see :meth:`Ledger.update`);
+    None when nothing changed. ``order`` is brought to what the ledger will hold."""
+    if old is None:
+        log.warning("ledger: update() of unrecorded order %s: recording it", order.client_order_id)
+        order.created_at = order.created_at or at or datetime.now(timezone.utc)
+        order.updated_at = at or datetime.now(timezone.utc)
+        return Change(order, False, event_values(order, source, "created", None, {}, at))
+    if is_stale(old, order):
+        log.debug("ledger: kept %s %s over an older %s", order.client_order_id, old.status, order.status)
+        for name in _BROKER_FIELDS:
+            setattr(order, name, getattr(old, name))
+        order.alpaca_order_id = order.alpaca_order_id or old.alpaca_order_id
+    changes = {name: (getattr(old, name), getattr(order, name)) for name in TRACKED
+               if plain(getattr(old, name)) != plain(getattr(order, name))}
+    if not changes:
+        copy_stored(old, order)
+        return None
+    order.updated_at = at or datetime.now(timezone.utc)
+    order.created_at = old.created_at
+    event = ("status" if "status" in changes else "fill" if "filled_qty" in changes else "updated")
+    return Change(order, True, event_values(order, source, event, old.status, changes, at))
+
+
+def write_changes(con, changes: list[Change]) -> None:
+    """Write the rows and events of ``changes`` (in order) in three statements at most."""
+    if not changes:
+        return
+    final: dict[str, ManagedOrder] = {}
+    replaced = set()
+    for change in changes:
+        final[change.order.client_order_id] = change.order
+        if change.stored:
+            replaced.add(change.order.client_order_id)
+    if replaced:
+        con.execute("DELETE FROM managed_orders WHERE list_contains(?, client_order_id)", [sorted(replaced)])
+    insert_orders(con, [order_to_json(order) for order in final.values()])
+    insert_events(con, [change.event for change in changes])
+
+
+# Many rows go in as one JSON parameter: DuckDB parses it far faster than it binds thousands of
+# separate parameters (300 orders: 10 ms instead of 75).
+def _json_rows(columns: dict[str, str]) -> str:
+    struct = ", ".join(f'"{name}": "{kind}"' for name, kind in columns.items())
+    select = ", ".join(f'r."{name}"' for name in columns)
+    return f"SELECT {select} FROM (SELECT unnest(from_json(?::JSON, '[{{{struct}}}]')) AS r)"
+
+
+_ORDER_TYPES = {name: ("VARCHAR[]" if name == "tags" else "BOOLEAN" if name == "external" else
+                       _MONEY if name in _DECIMALS else "TIMESTAMPTZ" if name in _TIMES else "VARCHAR")
+                for name in ORDER_COLUMNS}
+_INSERT_ORDERS = (f"INSERT INTO managed_orders ({', '.join(chr(34) + c + chr(34) for c in ORDER_COLUMNS)}) "
+                  + _json_rows(_ORDER_TYPES))
+_EVENT_TYPES = {"n": "BIGINT", "client_order_id": "VARCHAR", "account_id": "VARCHAR", "environment": "VARCHAR",
+                "event_at": "TIMESTAMPTZ", "source": "VARCHAR", "event": "VARCHAR", "status": "VARCHAR",
+                "previous_status": "VARCHAR", "alpaca_status": "VARCHAR", "filled_qty": _MONEY,
+                "detail": "VARCHAR"}
+_INSERT_EVENTS = f"""
+    INSERT INTO order_events
+    SELECT (SELECT coalesce(max(id), 0) FROM order_events) + n, client_order_id,
+           account_id, environment, coalesce(event_at, now()), source, event, status, previous_status,
+           alpaca_status, filled_qty, detail
+    FROM ({_json_rows(_EVENT_TYPES)})"""
+
+
+def insert_orders(con, rows: list[dict[str, Any]]) -> None:
+    """Insert ``managed_orders`` rows (dicts of :func:`order_to_json`)."""
+    if rows:
+        con.execute(_INSERT_ORDERS, [json.dumps(rows)])
+
+
+def insert_events(con, events: list[dict[str, Any]]) -> None:
+    """Append ``order_events`` rows (dicts of :func:`event_values`), numbered in order."""
+    # Ids are max + 1...: every write holds the file exclusively, so none can collide.
+    if events:
+        con.execute(_INSERT_EVENTS, [json.dumps([{"n": n, **event} for n, event in enumerate(events, 1)])])
+
+
+# -- ManagedOrder as JSON (the journal's form) ----------------------------------------------------
+
+def order_to_json(order: ManagedOrder) -> dict[str, Any]:
+    """``order`` as JSON-ready values (enums, Decimals and times as text): the journal's form,
+    written on the order path, hence one pass without :func:`plain`."""
+    row = {}
+    for name in ORDER_COLUMNS:
+        value = getattr(order, name)
+        if value is None or value.__class__ in (str, bool):
+            row[name] = value
+        elif isinstance(value, enum.Enum):
+            row[name] = value.value
+        elif name in _TIMES:
+            row[name] = value.isoformat()
+        elif name == "tags":
+            row[name] = list(value)
+        else:
+            row[name] = str(value)  # a Decimal
+    row["environment"] = env_value(order.environment)
+    return row
+
+
+def order_from_json(values: dict[str, Any]) -> ManagedOrder:
+    """The inverse of :func:`order_to_json`."""
+    values = dict(values)
+    for name in _DECIMALS:
+        if values.get(name) is not None:
+            values[name] = Decimal(values[name])
+    for name in _TIMES:
+        if values.get(name) is not None:
+            values[name] = datetime.fromisoformat(values[name])
+    return _to_order(tuple(values.get(name) for name in ORDER_COLUMNS))
 
 
 def _jsonable(value: Any) -> Any:

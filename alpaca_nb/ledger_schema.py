@@ -23,6 +23,8 @@ accounts and environments side by side; money and quantities are ``DECIMAL(18,9)
                     and the ``source`` it first came from. ``seq`` orders fills that share a time.
 ``sync_state``      small key/value memory per account and environment (e.g. the last sync
                     cursor).
+``journal_applied`` bookkeeping of the write-ahead journal (:mod:`alpaca_nb.ledger_journal`):
+                    the batches last applied, until the next drain sees their files gone.
 """
 from __future__ import annotations
 
@@ -116,8 +118,14 @@ def _v2_sync(con: duckdb.DuckDBPyConnection) -> None:
         )""")
 
 
+def _v3_journal(con: duckdb.DuckDBPyConnection) -> None:
+    """The journal batches applied but not yet deleted (see :mod:`alpaca_nb.ledger_journal`)."""
+    con.execute("CREATE TABLE journal_applied (name VARCHAR NOT NULL, records INTEGER NOT NULL, "
+                "applied_at TIMESTAMPTZ NOT NULL)")
+
+
 #: Every migration, in order: ``MIGRATIONS[n - 1]`` brings a file from version n-1 to n.
-MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1_core, _v2_sync]
+MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1_core, _v2_sync, _v3_journal]
 LATEST = len(MIGRATIONS)
 
 

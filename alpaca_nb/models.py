@@ -8,9 +8,10 @@ is sent. Checks that need the asset (tradable, fractionable, shortable) are in
 """
 from __future__ import annotations
 
+import copy
 import enum
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable, Mapping
@@ -459,7 +460,13 @@ class AlpacaOrderRequest:
         return body
 
     def with_client_order_id(self, client_order_id: str) -> AlpacaOrderRequest:
-        return replace(self, client_order_id=client_order_id)
+        """This request with another ``client_order_id`` (the rest, already validated, is shared)."""
+        if not isinstance(client_order_id, str) or not 0 < len(client_order_id) <= 128:
+            raise OrderValidationError("client_order_id must be a string of 1 to 128 characters",
+                                       "client_order_id")
+        other = copy.copy(self)
+        object.__setattr__(other, "client_order_id", client_order_id)
+        return other
 
 
 def _build_leg(cls: type, values: Mapping[str, Any], name: str):
@@ -540,6 +547,13 @@ def _utc(value: Any) -> datetime | None:
         return None
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, str):
+        try:  # Alpaca's usual microsecond text; nanoseconds need pandas (below)
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = None
+        if parsed is not None:  # text without an offset is UTC, as Alpaca means it
+            return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
     import pandas as pd  # only when an answer arrives: keeps `import alpaca_nb.models` light
 
     return pd.Timestamp(value).tz_convert("UTC").to_pydatetime(warn=False)

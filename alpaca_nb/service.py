@@ -46,11 +46,13 @@ log = logging.getLogger("alpaca_nb")
 class OrderStore(Protocol):
     """What keeps managed orders: the DuckDB ledger, or :class:`InMemoryOrderStore`.
 
-    ``source`` says who saw the change: submit, stream, poll, sync or reconcile.
+    ``source`` says who saw the change: submit, stream, poll, sync or reconcile. ``new_id``
+    (the order's ``client_order_id`` was just generated) and ``defer`` (the write may be applied
+    later, before any read) let a store take a faster path; a store may ignore both.
     """
 
-    def create(self, order: ManagedOrder, *, source: str = "submit") -> ManagedOrder: ...
-    def update(self, order: ManagedOrder, *, source: str = "submit") -> ManagedOrder: ...
+    def create(self, order: ManagedOrder, *, source: str = "submit", new_id: bool = False) -> ManagedOrder: ...
+    def update(self, order: ManagedOrder, *, source: str = "submit", defer: bool = False) -> ManagedOrder: ...
     def get(self, client_order_id: str) -> ManagedOrder | None: ...
     def list(self, user: str | None = None) -> list[ManagedOrder]: ...
 
@@ -62,7 +64,7 @@ class InMemoryOrderStore:
         self._orders: dict[str, ManagedOrder] = {}
         self._lock = threading.Lock()
 
-    def create(self, order: ManagedOrder, *, source: str = "submit") -> ManagedOrder:
+    def create(self, order: ManagedOrder, *, source: str = "submit", new_id: bool = False) -> ManagedOrder:
         with self._lock:
             if order.client_order_id in self._orders:
                 raise ValueError(f"client_order_id {order.client_order_id!r} already recorded")
@@ -70,7 +72,7 @@ class InMemoryOrderStore:
             self._orders[order.client_order_id] = order
         return order
 
-    def update(self, order: ManagedOrder, *, source: str = "submit") -> ManagedOrder:
+    def update(self, order: ManagedOrder, *, source: str = "submit", defer: bool = False) -> ManagedOrder:
         with self._lock:
             order.updated_at = datetime.now(timezone.utc)
             self._orders[order.client_order_id] = order
@@ -239,6 +241,7 @@ class AlpacaService(FrameMethods, SyncMethods):
         order_request.check_asset(self.asset(order_request.symbol))
         if self.environment is AlpacaEnvironment.LIVE:
             self._check_live(order_request)
+        new_id = not order_request.client_order_id
         request = order_request.with_client_order_id(order_request.client_order_id or new_client_order_id())
         managed = ManagedOrder(
             client_order_id=request.client_order_id, user=user.strip(), symbol=request.symbol,
@@ -247,8 +250,8 @@ class AlpacaService(FrameMethods, SyncMethods):
             order_class=request.order_class, qty=request.qty, notional=request.notional,
             limit_price=request.limit_price, stop_price=request.stop_price,
             tags=ManagedOrder.seed_tags(request, tags), notes=notes)
-        try:
-            self.order_service.create(managed)  # the intent is on record before the request leaves
+        try:  # the intent is on record (on disk) before the request leaves
+            self.order_service.create(managed, new_id=new_id)
         except ValueError:
             raise OrderValidationError(
                 f"client_order_id {request.client_order_id!r} is already used by another order: "
@@ -260,12 +263,12 @@ class AlpacaService(FrameMethods, SyncMethods):
                 NotFoundError, BrokerError) as err:  # a definite answer: the order was not placed
             managed.status = ManagedOrderStatus.REJECTED
             managed.notes = f"{managed.notes}; rejected: {err}" if managed.notes else f"rejected: {err}"
-            self.order_service.update(managed)
+            self.order_service.update(managed, defer=True)
             raise
         except NetworkError as err:
             return self._resolve_ambiguous(managed, err)
         managed.apply_alpaca(answer)
-        return self.order_service.update(managed)
+        return self.order_service.update(managed, defer=True)
 
     place_order, place_order_sync = _twin(_place_order)
 
@@ -277,11 +280,11 @@ class AlpacaService(FrameMethods, SyncMethods):
             found = None
         if found is None:
             managed.status = ManagedOrderStatus.UNRESOLVED
-            self.order_service.update(managed)
+            self.order_service.update(managed, defer=True)
             raise NetworkError(f"{err} — order {managed.client_order_id} is recorded as unresolved; "
                                "sync_order_status() will settle it once the broker answers") from None
         managed.apply_alpaca(found)
-        return self.order_service.update(managed)
+        return self.order_service.update(managed, defer=True)
 
     def _lookup_client_order_id(self, client_order_id: str) -> dict:
         broker = self._require()
@@ -375,19 +378,19 @@ class AlpacaService(FrameMethods, SyncMethods):
             stop_price=to_decimal(body.get("stop_price"), "stop_price") or order.stop_price,
             parent_client_order_id=order.client_order_id, tags=order.tags,
             notes=f"replaces {order.client_order_id}")
-        self.order_service.create(new)
+        self.order_service.create(new, new_id=True)
         try:
             answer = broker.call(broker.trading.patch, f"/orders/{order.alpaca_order_id}", body,
                                  what=f"replace order {order.alpaca_order_id}")
         except (OrderValidationError, OrderRejectedError, NotFoundError) as err:
             new.status = ManagedOrderStatus.REJECTED
             new.notes = f"{new.notes}; rejected: {err}"
-            self.order_service.update(new)
+            self.order_service.update(new, defer=True)
             raise
         except NetworkError as err:
             return self._resolve_ambiguous(new, err)
         new.apply_alpaca(answer)
-        self.order_service.update(new)
+        self.order_service.update(new, defer=True)
         self._sync_order_status(order)  # the old one is now replaced (or pending_replace)
         return new
 

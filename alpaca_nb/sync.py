@@ -210,7 +210,7 @@ class SyncMethods:
         follower = Follower(self)
 
         def apply(update) -> None:
-            ledger.apply_trade_updates([_wire(update)], source="stream", **scope)
+            ledger.apply_trade_updates([_wire(update)], source="stream", defer=True, **scope)
             follower.applied += 1
 
         def catch_up(_gap=None) -> None:

@@ -305,14 +305,15 @@ def test_an_old_file_is_migrated_when_opened(tmp_path):
                        side, type, status, created_at, updated_at) VALUES
                        ('nb-v1', 'ana', 'paper', 'P', 'AAPL', 'buy', 'market', 'filled', now(), now())""")
     ledger = Ledger(path, account_id="P", environment="paper")
-    assert ledger.schema_version() == LATEST == 2
+    assert ledger.schema_version() == LATEST == 3
     old = ledger.get("nb-v1")
     assert old.status is ManagedOrderStatus.FILLED and old.user == "ana"
     ledger.set_sync_state("k", "v")                             # a version-2 table
     assert ledger.sync_state("k") == "v"
-    assert ledger.sql("SELECT list(version ORDER BY version) AS v FROM schema_version")["v"][0].tolist() == [1, 2]
+    assert ledger.sql("SELECT count(*) AS n FROM journal_applied")["n"][0] == 0   # version 3
+    assert ledger.sql("SELECT list(version ORDER BY version) AS v FROM schema_version")["v"][0].tolist() == [1, 2, 3]
     Ledger(path)                                                # opening again changes nothing
-    assert ledger.sql("SELECT count(*) AS n FROM schema_version")["n"][0] == 2
+    assert ledger.sql("SELECT count(*) AS n FROM schema_version")["n"][0] == 3
 
     with LedgerFile(path).open(write=True) as con:
         con.execute("INSERT INTO schema_version (version) VALUES (99)")
@@ -344,7 +345,8 @@ def test_sql_is_read_only_and_export_writes_parquet_and_csv(ledger, tmp_path):
 
 def test_no_secret_columns_and_the_file_is_free_between_calls(ledger):
     columns = ledger.sql("SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = 'ledger'")
-    assert set(columns["table_name"]) == {"managed_orders", "order_events", "fills", "sync_state", "schema_version"}
+    assert set(columns["table_name"]) == {"managed_orders", "order_events", "fills", "sync_state", "schema_version",
+                                         "journal_applied"}
     assert not columns["column_name"].str.contains("api_key|secret|password", case=False).any()
     ledger.create(intent("nb-free"))
     # Between calls nothing holds the file: a plain DuckDB connection opens it read-write.

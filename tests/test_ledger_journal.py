@@ -1,0 +1,238 @@
+"""The ledger's write-ahead journal: intents on disk before the POST, drained into DuckDB exactly once."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import duckdb
+import pytest
+from brokers import wait_for
+
+from alpaca_nb import ManagedOrderStatus
+from alpaca_nb import ledger_journal
+from alpaca_nb.ledger import Ledger
+from alpaca_nb.models import AlpacaEnvironment, ManagedOrder
+
+ACCOUNT = "acct-1"
+
+
+@pytest.fixture
+def quiet(monkeypatch):
+    """No background drain during the test: the test decides when the journal is drained."""
+    monkeypatch.setattr(ledger_journal, "DRAIN_DELAY", 3600.0)
+
+
+@pytest.fixture
+def ledger(tmp_path, quiet):
+    return Ledger(tmp_path / "ledger.duckdb", account_id=ACCOUNT, environment="local")
+
+
+def intent(cid: str, **kw) -> ManagedOrder:
+    values = dict(client_order_id=cid, user="ana", symbol="AAPL", side="buy", type="limit",
+                  environment=AlpacaEnvironment.LOCAL, qty=Decimal(2), limit_price=Decimal("10.5"),
+                  tags=("symbol:AAPL", "side:buy", "type:limit", "swing"), notes="first try")
+    values.update(kw)
+    return ManagedOrder(**values)
+
+
+def answered(order: ManagedOrder, status: str = "new", filled: str = "0") -> ManagedOrder:
+    order.apply_alpaca({"id": f"alp-{order.client_order_id}", "status": status, "filled_qty": filled,
+                        "filled_avg_price": "10.5" if filled != "0" else None,
+                        "submitted_at": "2026-11-24T15:00:00Z", "updated_at": "2026-11-24T15:00:01Z"})
+    return order
+
+
+def batch_files(ledger: Ledger) -> list[str]:
+    return sorted(p.name for p in ledger.journal.folder.iterdir() if p.name != ledger_journal.ACTIVE)
+
+
+def test_a_journaled_intent_and_answer_read_back_as_if_written_directly(ledger, tmp_path):
+    order = ledger.create(intent("nb-j1"), new_id=True)
+    assert ledger.journal.pending() and ledger.journal.active.stat().st_size > 0
+    ledger.update(answered(order), defer=True)
+    journaled = datetime.now(timezone.utc)
+    time.sleep(0.05)
+
+    direct = Ledger(tmp_path / "direct.duckdb", account_id=ACCOUNT, environment="local")
+    twin = direct.create(intent("nb-j1"))
+    direct.update(answered(twin))
+
+    stored, expected = ledger.get("nb-j1"), direct.get("nb-j1")  # the read drains the journal first
+    assert not ledger.journal.pending() and batch_files(ledger) == []
+    for name in ("user", "status", "alpaca_status", "alpaca_order_id", "qty", "limit_price", "tags", "notes",
+                 "submitted_at", "alpaca_updated_at", "account_id", "environment", "external"):
+        assert getattr(stored, name) == getattr(expected, name), name
+    assert stored.status is ManagedOrderStatus.OPEN and stored.qty == Decimal(2)
+    events = ledger.events("nb-j1")
+    assert list(events["event"]) == ["created", "status"] and list(events["source"]) == ["submit", "submit"]
+    assert list(events["status"]) == ["pending", "open"] and events["id"].is_monotonic_increasing
+    assert (events["event_at"] <= journaled).all()  # when it happened, not when it was drained
+
+
+def test_a_stale_answer_from_the_journal_never_overwrites_a_newer_state(ledger):
+    order = ledger.create(intent("nb-j2"), new_id=True)
+    ledger.update(answered(order, "filled", "2"), source="stream")          # written directly (drains first)
+    late = answered(intent("nb-j2"), "new")                                   # the POST's older answer
+    ledger.update(late, defer=True)
+    stored = ledger.get("nb-j2")
+    assert stored.status is ManagedOrderStatus.FILLED and stored.filled_qty == Decimal(2)
+    assert list(ledger.events("nb-j2")["event"]) == ["created", "status"]  # the stale answer changed nothing
+
+
+def test_a_batch_applied_but_not_deleted_is_never_applied_twice(ledger):
+    """A drainer that dies after its commit and before deleting the batch."""
+    for n in range(3):
+        order = ledger.create(intent(f"nb-c{n}"), new_id=True)
+        ledger.update(answered(order), defer=True)
+    with ledger.file.open(write=True) as con:
+        applied = ledger.journal.drain_into(con)    # committed, but settle() never runs
+    assert len(applied) == 1 and batch_files(ledger) == [applied[0].name]
+    assert len(ledger.list()) == 3                   # the next unit of work recognises the batch ...
+    assert batch_files(ledger) == []                 # ... deletes it ...
+    assert len(ledger.events()) == 6                 # ... and applied nothing twice
+    ledger.create(intent("nb-c3"), new_id=True)
+    ledger.list()                                    # a later drain forgets batches no longer on disk
+    assert applied[0].name not in set(ledger.sql("SELECT name FROM journal_applied")["name"])
+
+
+def test_a_batch_whose_drain_failed_is_applied_by_the_next_one(ledger):
+    """A drainer that dies before its commit: the renamed batch stays and is applied once."""
+    ledger.create(intent("nb-f1"), new_id=True)
+    with pytest.raises(RuntimeError, match="drainer died"):
+        with ledger.file.open(write=True) as con:
+            ledger.journal.drain_into(con)
+            raise RuntimeError("drainer died")
+    assert len(batch_files(ledger)) == 1
+    ledger.create(intent("nb-f2"), new_id=True)      # a newer record goes to a fresh active file
+    assert [o.client_order_id for o in ledger.list()] == ["nb-f1", "nb-f2"]
+    assert batch_files(ledger) == [] and len(ledger.events()) == 2
+
+
+def test_a_line_cut_short_by_a_crash_is_skipped_and_the_next_record_survives(ledger, caplog):
+    ledger.journal.folder.mkdir(exist_ok=True)
+    with open(ledger.journal.active, "ab") as handle:
+        handle.write(b'{"kind":"intent","at":"2026-11-24T15:00:00+00:00","source":"submit","ord')
+    ledger.create(intent("nb-t1"), new_id=True)      # starts on a fresh line
+    with caplog.at_level(logging.WARNING, logger="alpaca_nb"):
+        assert [o.client_order_id for o in ledger.list()] == ["nb-t1"]
+    assert "unreadable" in caplog.text and "never sent" in caplog.text
+
+
+def test_an_intent_claims_the_row_a_sync_imported_first(ledger):
+    """The order reached Alpaca and a sync (another notebook) imported it as external before
+    this process's journal was drained: the intent's user, tags and notes win, the broker's
+    state stays."""
+    mine = intent("nb-claim")
+    ledger.upsert_from_alpaca([{
+        "id": "alp-claim", "client_order_id": "nb-claim", "symbol": "AAPL", "side": "buy", "type": "limit",
+        "order_type": "limit", "time_in_force": "day", "order_class": "", "qty": "2", "limit_price": "10.5",
+        "filled_qty": "2", "filled_avg_price": "10.4", "status": "filled", "created_at": "2026-11-24T15:00:00Z",
+        "updated_at": "2026-11-24T15:00:02Z", "submitted_at": "2026-11-24T15:00:00Z",
+        "filled_at": "2026-11-24T15:00:02Z", "legs": None}])
+    assert ledger.get("nb-claim").external
+    ledger.create(mine, new_id=True)
+    stored = ledger.get("nb-claim")
+    assert (stored.user, stored.external, stored.status) == ("ana", False, ManagedOrderStatus.FILLED)
+    assert "swing" in stored.tags and "external" not in stored.tags
+    assert "first try" in stored.notes and "alpaca_order_id=alp-claim" in stored.notes
+    assert stored.filled_qty == Decimal(2) and stored.filled_avg_price == Decimal("10.4")
+    last = ledger.events("nb-claim").iloc[-1]
+    assert last["event"] == "updated" and json.loads(last["detail"])["external"] == [True, False]
+
+
+def test_the_background_thread_drains_soon_after_an_append(tmp_path, monkeypatch):
+    monkeypatch.setattr(ledger_journal, "DRAIN_DELAY", 0.05)
+    ledger = Ledger(tmp_path / "bg.duckdb", account_id=ACCOUNT, environment="local")
+    ledger.create(intent("nb-bg"), new_id=True)
+    wait_for(lambda: not ledger.journal.pending(), what="the background drain")
+    ledger.release()
+    con = duckdb.connect(str(ledger.path), read_only=True)   # a plain DuckDB client sees the order
+    try:
+        assert con.execute("SELECT \"user\", status FROM managed_orders").fetchall() == [("ana", "pending")]
+    finally:
+        con.close()
+
+
+KILLED = textwrap.dedent("""
+    import sys
+    from alpaca_nb import AlpacaCredentials, AlpacaOrderRequest, AlpacaService
+    from alpaca_nb.ledger import Ledger
+
+    url, key, secret, path = sys.argv[1:5]
+    svc = AlpacaService(Ledger(path)).initialize_sync(
+        AlpacaCredentials(key, secret, "local"), trading_url=url, data_url=url)
+    print("placing", flush=True)
+    svc.place_order_sync(user="killed-kernel", tags=["mine"], order_request=AlpacaOrderRequest(
+        symbol="AAPL", qty=1, side="buy", type="market"))
+    print("never here", flush=True)
+""")
+
+
+def test_a_kernel_killed_mid_request_leaves_its_intent_and_the_next_sync_settles_it(broker, tmp_path):
+    """The answer never comes back (the process is SIGKILLed while the broker holds it): the
+    intent was on disk before the POST, so the order is found, attributed to its user, and
+    never sent twice."""
+    path = tmp_path / "shared.duckdb"
+    broker.faults.add(path="/v2/orders", method="POST", delay_after=30.0)  # processed, answer held
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALPACA_API")}
+    child = subprocess.Popen([sys.executable, "-c", KILLED, broker.url, broker.key, broker.secret, str(path)],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: broker.engine.list_orders(status="all"), what="the order at the broker")
+    finally:
+        child.send_signal(signal.SIGKILL)
+        out, _ = child.communicate(timeout=30)
+    assert "never here" not in out
+    journal_text = "".join(p.read_text() for p in (path.parent / (path.name + ".journal")).glob("*.jsonl"))
+    assert "killed-kernel" in journal_text                               # it was in the journal ...
+    assert broker.secret not in journal_text and broker.key not in journal_text   # ... with no secret
+
+    from brokers import service_for
+    svc = service_for(broker, order_service=Ledger(path))
+    [order] = svc.order_service.list()                                    # drained on this first read
+    assert order.user == "killed-kernel" and order.status is ManagedOrderStatus.PENDING
+    svc.sync_orders()
+    [order] = svc.order_service.list()
+    assert order.user == "killed-kernel" and not order.external and "mine" in order.tags
+    assert order.status in (ManagedOrderStatus.OPEN, ManagedOrderStatus.FILLED) and order.alpaca_order_id
+    assert broker.requests[("POST", "/v2/orders")] == 1                   # never resent
+
+
+EXITS = textwrap.dedent("""
+    import sys
+    from alpaca_nb import AlpacaCredentials, AlpacaOrderRequest, AlpacaService
+    from alpaca_nb import ledger_journal
+    from alpaca_nb.ledger import Ledger
+
+    ledger_journal.DRAIN_DELAY = 3600  # only the drain at exit moves the journal
+    url, key, secret, path = sys.argv[1:5]
+    svc = AlpacaService(Ledger(path)).initialize_sync(
+        AlpacaCredentials(key, secret, "local"), trading_url=url, data_url=url)
+    for _ in range(20):
+        svc.place_order_sync(user="leaving", order_request=AlpacaOrderRequest(
+            symbol="AAPL", qty=1, side="buy", type="limit", limit_price=1, time_in_force="gtc"))
+""")
+
+
+def test_a_process_that_exits_drains_its_journal_first(manual_broker, tmp_path):
+    path = tmp_path / "exit.duckdb"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALPACA_API")}
+    done = subprocess.run([sys.executable, "-c", EXITS, manual_broker.url, manual_broker.key,
+                           manual_broker.secret, str(path)], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    folder = path.parent / (path.name + ".journal")
+    assert not any(p.stat().st_size for p in folder.glob("*.jsonl"))
+    con = duckdb.connect(str(path), read_only=True)                 # a foreign client sees all 20
+    try:
+        assert con.execute("SELECT count(*), count(alpaca_order_id) FROM managed_orders "
+                           "WHERE status = 'open' AND \"user\" = 'leaving'").fetchall() == [(20, 20)]
+    finally:
+        con.close()
