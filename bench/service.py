@@ -1,15 +1,16 @@
 """AlpacaService against raw alpaca-py on the same local broker: placing orders, syncing 10,000.
 
-- ``place``: ``AlpacaService.place_order_sync`` (validation, asset check, the write-ahead intent
-  in the DuckDB ledger, the POST, the answer recorded) against
-  ``TradingClient.submit_order(MarketOrderRequest(...))`` (the POST and alpaca-py's model), on
-  one in-process broker, interleaved so both see the same machine. Goal: at most 1.3x.
+- ``place``: ``AlpacaService.place_order_sync`` (validation, the cached asset check, the
+  write-ahead intent in the ledger's journal, flushed to disk, the POST, the answer journaled)
+  against ``TradingClient.submit_order(LimitOrderRequest(...))`` (the POST and alpaca-py's
+  models), interleaved so both see the same machine, with the broker in its own process (as
+  users run it) and inside this one. Goal: at most 1.3x.
 - ``sync``: 10,000 orders created at the broker (outside alpaca_nb), then one
   ``AlpacaService.sync_orders()`` bringing them all into an empty ledger: requests and seconds.
 
 Usage::
 
-    python -m bench.service [--orders 300] [--sync 10000] [--linger 0.5]
+    python -m bench.service [--orders 300] [--sync 10000] [--broker process|thread|both] [--linger 0.5]
 """
 from __future__ import annotations
 
