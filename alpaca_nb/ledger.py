@@ -110,11 +110,10 @@ class Ledger:
             target.parent.mkdir(parents=True, exist_ok=True)
             _file = LedgerFile(target, busy_timeout, linger)
             _migrate(_file)
-            journal = Journal.for_file(_file)
-            if journal is not None and journal.pending():
-                journal._schedule()  # left by a process that stopped: move it into DuckDB soon
         self.file = _file
         self.journal = Journal.for_file(_file)
+        if self.journal is not None and not self.file.nested and self.journal.pending():
+            self.journal.schedule_drain()  # left by a process that stopped: move it into DuckDB soon
         self.account_id = account_id
         self.environment = rows.env_value(environment)
 
@@ -152,19 +151,9 @@ class Ledger:
 
     @contextlib.contextmanager
     def _open(self, *, write: bool, read_only_file: bool = False):
-        """One unit of work on the file, after whatever the journal holds (same transaction for a write)."""
-        journal = self.journal
-        if journal is None or self.file.nested or not journal.pending():
-            with self.file.open(write=write, read_only_file=read_only_file) as con:
-                yield con
-            return
-        if write and not read_only_file:
-            with self.file.open(write=True) as con:
-                batches = journal.drain_into(con)
-                yield con
-            journal.settle(batches)
-            return
-        journal.drain()
+        """One unit of work on the file, after whatever the journal holds has been moved in."""
+        if self.journal is not None and not self.file.nested and self.journal.pending():
+            self.journal.drain()
         with self.file.open(write=write, read_only_file=read_only_file) as con:
             yield con
 

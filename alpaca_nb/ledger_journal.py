@@ -3,14 +3,16 @@
 A unit of work on the DuckDB file costs about 15 ms (attach, one transaction, detach and
 checkpoint: see :mod:`alpaca_nb.ledger_file`), five times Alpaca's own round trip, and placing
 an order writes twice (the intent before the POST, the answer after it). The journal takes
-both off the order path: each is appended to a file beside the ledger as one JSON line and
-flushed to the disk (``fdatasync``) before the call returns, about 0.15 ms. The POST therefore
-still leaves only once its intent is durable: a kernel killed mid-request, or a machine that
-loses power, leaves the intent in the journal, and the next sync settles it.
+both off the order path: each is appended to a file beside the ledger as one JSON line. The
+intent is flushed to the disk (``fdatasync``) before the call returns, about 0.2 ms, so the
+POST still leaves only once its intent is durable: a kernel killed mid-request, or a machine
+that loses power, leaves the intent in the journal, and the next sync settles it. Answers and
+trade updates, which Alpaca can always tell again, go to the OS (they survive a killed kernel)
+without waiting for the disk.
 
 **Every reader sees every record.** Any unit of work on the ledger, in this process or in
-another, first moves what the journal holds into DuckDB inside its own transaction (*drains*
-it), so the journal is invisible to ``Ledger`` users. A background thread drains it
+another, first moves what the journal holds into DuckDB (*drains* it), so the journal is
+invisible to ``Ledger`` users. A background thread drains it
 :data:`DRAIN_DELAY` seconds after an append, and at exit, so that the file stays short and
 plain DuckDB clients (which know nothing of the journal) see new orders within a moment.
 
@@ -27,7 +29,10 @@ at a time. A batch's name is recorded in ``journal_applied`` in the same transac
 applies it: a drainer that dies after the commit but before deleting the batch leaves a file
 the next drain recognises and deletes without applying twice; one that dies before the commit
 leaves a file the next drain applies. A line cut short by a crash mid-append (its caller never
-got to the POST) is skipped with a warning; the next append starts on a fresh line.
+got to the POST) is skipped with a warning; the next append starts on a fresh line. A batch
+that cannot be applied at all (a bug, a hand-edited file) is renamed ``<name>.failed`` and
+reported at ERROR level, so that it never blocks later writes; its orders are at the broker and
+a sync imports them.
 
 Without ``fcntl`` (Windows) there is no journal: the ledger writes DuckDB directly.
 """
@@ -147,7 +152,7 @@ class Journal:
                     fcntl.flock(fd, fcntl.LOCK_UN)
                 os.close(fd)  # drained (renamed) since it was opened: open the new one
                 self._fd = None
-        self._schedule()
+        self.schedule_drain()
 
     def _open_active(self) -> int:
         if self._fd is None:
@@ -207,7 +212,10 @@ class Journal:
             if batch.name in applied:
                 continue  # applied by a drainer that stopped before deleting it
             records = list(_read(batch))
-            _apply(con, records)
+            try:
+                _apply(con, records)
+            except Exception as err:
+                raise _BatchFailed(batch, err) from err
             con.execute("INSERT INTO journal_applied VALUES (?, ?, now())", [batch.name, len(records)])
         return batches
 
@@ -226,13 +234,25 @@ class Journal:
         Raises :class:`~alpaca_nb.errors.LedgerBusyError` if another process holds the file
         for longer than ``timeout`` (default: the ledger's ``busy_timeout``).
         """
-        if not self.pending():
-            return False
         file = self.file if timeout is None else LedgerFile(self.file.path, timeout, self.file.linger)
-        with file.open(write=True) as con:
-            batches = self.drain_into(con)
-        self.settle(batches)
-        return bool(batches)
+        moved = False
+        while self.pending():
+            try:
+                with file.open(write=True) as con:
+                    batches = self.drain_into(con)
+            except _BatchFailed as failed:
+                # A batch that cannot be applied (a bug, or a file edited by hand) must not stop
+                # every later write: it is set aside, loudly, and the rest is applied.
+                kept = failed.batch.with_suffix(".failed")
+                failed.batch.rename(kept)
+                log.error("ledger journal: %s could not be applied (%s: %s); set aside as %s, the rest "
+                          "is applied. The orders in it are at the broker and the next sync imports "
+                          "them; report this with the file", failed.batch.name, type(failed.error).__name__,
+                          failed.error, kept)
+                continue
+            self.settle(batches)
+            moved = moved or bool(batches)
+        return moved
 
     def _rotate(self) -> None:
         """Turn active.jsonl into a batch (called by the drainer, who holds the DuckDB file)."""
@@ -252,7 +272,8 @@ class Journal:
 
     # -- the background drainer -------------------------------------------------------------------
 
-    def _schedule(self) -> None:
+    def schedule_drain(self) -> None:
+        """Have the background thread drain the journal :data:`DRAIN_DELAY` seconds from now."""
         with self._wake:
             if self._due is not None and self._thread is not None:
                 return  # a drain is already due
@@ -285,6 +306,12 @@ class Journal:
                               self.folder)
                 with self._wake:
                     self._due = self._due or time.monotonic() + 5.0
+
+
+class _BatchFailed(Exception):
+    def __init__(self, batch: Path, error: Exception):
+        super().__init__(f"{batch.name}: {error}")
+        self.batch, self.error = batch, error
 
 
 def _sync_folder(folder: Path) -> None:

@@ -236,3 +236,16 @@ def test_a_process_that_exits_drains_its_journal_first(manual_broker, tmp_path):
                            "WHERE status = 'open' AND \"user\" = 'leaving'").fetchall() == [(20, 20)]
     finally:
         con.close()
+
+
+def test_a_batch_that_cannot_be_applied_is_set_aside_and_the_rest_still_lands(ledger, caplog):
+    folder = ledger.journal.folder
+    folder.mkdir(exist_ok=True)
+    bad = {"kind": "intent", "at": "2026-11-24T15:00:00+00:00", "source": "submit",
+           "order": {"client_order_id": "nb-bad", "user": "x"}}            # no symbol, side, ...
+    (folder / "00000000000000000001-deadbeef.jsonl").write_text(json.dumps(bad) + "\n")
+    ledger.create(intent("nb-good"), new_id=True)
+    with caplog.at_level(logging.ERROR, logger="alpaca_nb"):
+        assert [o.client_order_id for o in ledger.list()] == ["nb-good"]   # writes are not blocked
+    assert (folder / "00000000000000000001-deadbeef.failed").exists() and not ledger.journal.pending()
+    assert "could not be applied" in caplog.text and "deadbeef.failed" in caplog.text
