@@ -39,6 +39,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
+from . import ledger_rows as rows
 from .ledger import SCOPE, Ledger
 
 __all__ = ["lots", "positions", "pnl", "daily_pnl", "equity_curve"]
@@ -203,7 +204,7 @@ def _run(ledger: Ledger, query: Callable[[str], str], where: str, params: list,
         for name, frame in frames.items():
             con.register(name, frame)
         try:
-            return con.execute(sql, params).df()
+            return rows.frame(con.execute(sql, params))
         finally:
             for name in frames:
                 con.unregister(name)

@@ -310,7 +310,7 @@ class Ledger:
 
     def _frame(self, query: str, params: list | None = None) -> pd.DataFrame:
         with self._open(write=False) as con:
-            return con.execute(query, params or []).df()
+            return rows.frame(con.execute(query, params or []))
 
     # -- sync -------------------------------------------------------------------------------------
 
@@ -397,27 +397,30 @@ class Ledger:
         ``schema_version``. Writes are refused (the file is attached read-only).
         """
         with self._open(write=False, read_only_file=True) as con:
-            return con.execute(query, params if params is not None else []).df()
+            return rows.frame(con.execute(query, params if params is not None else []))
 
     def export(self, path: str | os.PathLike, what: str = "managed_orders", *, format: str | None = None,
-               account_id: Any = SCOPE, environment: Any = SCOPE) -> Path:
+               params: Sequence[Any] | dict | None = None, account_id: Any = SCOPE,
+               environment: Any = SCOPE) -> Path:
         """Write a table (within scope) or the result of a SELECT to Parquet or CSV.
 
         ``format`` is ``"parquet"`` or ``"csv"``; by default it follows the file's suffix.
-        Returns the path written.
+        ``params`` fill the SELECT's ``?`` / ``$name`` placeholders. Returns the path written.
 
         >>> ledger.export("fills.parquet", "fills")
-        >>> ledger.export("big.csv", "SELECT * FROM fills WHERE qty > 100")
+        >>> ledger.export("big.csv", "SELECT * FROM fills WHERE qty > ?", params=[100])
         """
         target = Path(path).expanduser().resolve()
         fmt = (format or target.suffix.lstrip(".")).lower()
         if fmt not in ("parquet", "csv"):
             raise ValueError(f"format={fmt!r}: use 'parquet' or 'csv' (or a .parquet / .csv path)")
         if what in TABLES:
+            if params is not None:
+                raise ValueError("params= fill a SELECT's placeholders; a table is exported as it is")
             clauses, params = self._where(account_id, environment)
             query = f"SELECT * FROM {what} WHERE {' AND '.join(clauses) or 'true'}"
         else:
-            query, params = what, []
+            query, params = what, params if params is not None else []
         options = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER true"
         target.parent.mkdir(parents=True, exist_ok=True)
         with self._open(write=False, read_only_file=True) as con:

@@ -12,12 +12,15 @@ import logging
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .ledger_ingest import STATUS_RANK
 from .ledger_schema import MONEY as _MONEY
 from .models import (AlpacaEnvironment, AlpacaOrderClass, AlpacaOrderSide, AlpacaOrderType,
                      AlpacaTimeInForce, ManagedOrder, ManagedOrderStatus)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 log = logging.getLogger("alpaca_nb")
 
@@ -72,6 +75,16 @@ def order_row(order: ManagedOrder) -> dict[str, Any]:
     row["tags"] = list(order.tags)
     row["environment"] = env_value(order.environment)
     return row
+
+
+def frame(result) -> "pd.DataFrame":
+    """A query result as a DataFrame with stable dtypes: text columns are pandas ``string``
+    (as in every other alpaca_nb frame) whether they hold values, only nulls, or no rows."""
+    table = result.df()
+    for position, (_name, kind, *_rest) in enumerate(result.description):
+        if str(kind) in ("VARCHAR", "JSON") and str(table.dtypes.iloc[position]) != "string":
+            table.isetitem(position, table.iloc[:, position].astype("string"))
+    return table
 
 
 def fetch_orders(con, where: str, params: list) -> list[ManagedOrder]:

@@ -339,8 +339,24 @@ def test_sql_is_read_only_and_export_writes_parquet_and_csv(ledger, tmp_path):
     assert list(pd.read_csv(csv)["client_order_id"]) == ["nb-e1", "nb-e2"]
     query = ledger.export(tmp_path / "q.csv", "SELECT symbol, count(*) AS n FROM managed_orders GROUP BY ALL ORDER BY 1")
     assert pd.read_csv(query).to_dict("list") == {"symbol": ["AAPL", "MSFT"], "n": [1, 1]}
+    chosen = ledger.export(tmp_path / "p.csv", "SELECT client_order_id FROM managed_orders WHERE symbol = $s",
+                           params={"s": "MSFT"})
+    assert list(pd.read_csv(chosen)["client_order_id"]) == ["nb-e2"]
     with pytest.raises(ValueError, match="parquet"):
         ledger.export(tmp_path / "x.json")
+    with pytest.raises(ValueError, match="placeholders"):
+        ledger.export(tmp_path / "t.csv", "fills", params=[1])
+
+
+def test_text_columns_are_string_dtype_with_rows_or_without(ledger):
+    empty = ledger.orders()
+    ledger.create(intent("nb-s1"))
+    full = ledger.orders()
+    for frame in (empty, full, ledger.events(), ledger.fills(), ledger.sql("SELECT NULL::VARCHAR AS nothing")):
+        text = [c for c in ("client_order_id", "symbol", "parent_client_order_id", "detail", "nothing")
+                if c in frame]
+        assert text and all(str(frame[c].dtype) == "string" for c in text), frame.dtypes
+    assert list(empty.dtypes) == list(full.dtypes)
 
 
 def test_no_secret_columns_and_the_file_is_free_between_calls(ledger):
