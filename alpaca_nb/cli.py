@@ -1,8 +1,20 @@
-"""``alpaca-nb``: the local broker and the tour.
+"""``alpaca-nb``: the local broker, the tour, and the ledger from a shell.
 
     alpaca-nb sim [--port N --seed S]   serve the local broker in the foreground
     alpaca-nb sim start|stop|status|reset
     alpaca-nb demo                      a short tour against the local broker
+    alpaca-nb sync                      bring the configured account's orders and fills into the ledger
+    alpaca-nb reconcile                 list every difference between ledger and broker (exit 1 if any)
+    alpaca-nb ledger orders [--user U] [--status S] [--symbol X] [--limit N]
+    alpaca-nb ledger fills [--symbol X] [--limit N]
+    alpaca-nb ledger events CLIENT_ORDER_ID
+    alpaca-nb ledger sql "SELECT ..."
+    alpaca-nb ledger export PATH [TABLE_OR_SELECT]
+    alpaca-nb ledger path | drain
+
+``sync`` and ``reconcile`` use the settings a notebook's ``connect()`` uses (environment
+variables and ``.env``); the ``ledger`` commands only read the ledger file
+(``$ALPACA_NB_LEDGER``), all accounts in it, and need no broker.
 """
 from __future__ import annotations
 
@@ -64,18 +76,92 @@ def demo() -> int:
     return 0
 
 
+def sync() -> int:
+    import alpaca_nb as nb
+
+    svc = nb.connect()
+    result = svc.sync()
+    print(f"{svc!r}\nledger {svc.order_service.path}: {result}")
+    return 0
+
+
+def reconcile() -> int:
+    import alpaca_nb as nb
+
+    differences = nb.connect().reconcile()
+    if differences.empty:
+        print("in step with the broker")
+        return 0
+    print(differences.to_string(index=False))
+    return 1
+
+
+def ledger(argv: list[str]) -> int:
+    from alpaca_nb.ledger import Ledger
+
+    parser = argparse.ArgumentParser(prog="alpaca-nb ledger", description="read the managed-order ledger")
+    commands = parser.add_subparsers(dest="command", required=True)
+    orders = commands.add_parser("orders", help="managed orders, newest last")
+    orders.add_argument("--user")
+    orders.add_argument("--status", action="append", help="a managed status (repeatable)")
+    orders.add_argument("--symbol")
+    orders.add_argument("--limit", type=int, default=50, help="rows shown (the newest; 0 = all)")
+    fills = commands.add_parser("fills", help="recorded fills, newest last")
+    fills.add_argument("--symbol")
+    fills.add_argument("--limit", type=int, default=50)
+    events = commands.add_parser("events", help="the history of one order")
+    events.add_argument("client_order_id")
+    sql = commands.add_parser("sql", help="read-only SQL over the ledger")
+    sql.add_argument("query")
+    export = commands.add_parser("export", help="a table or a SELECT to Parquet or CSV (by the suffix)")
+    export.add_argument("path")
+    export.add_argument("table", nargs="?", default="managed_orders", help="a table name or a SELECT")
+    commands.add_parser("path", help="where the ledger file is")
+    commands.add_parser("drain", help="move the write-ahead journal into the file (before other DuckDB clients)")
+    args = parser.parse_args(argv)
+
+    book = Ledger()
+    if args.command == "path":
+        print(book.path)
+        return 0
+    if args.command == "drain":
+        print("journal moved into the ledger" if book.drain() else "the journal was empty")
+        return 0
+    if args.command == "export":
+        print(book.export(args.path, args.table))
+        return 0
+    if args.command == "orders":
+        frame = book.orders(args.user, status=args.status, symbol=args.symbol)
+        columns = ["created_at", "user", "symbol", "side", "type", "qty", "limit_price", "status",
+                   "filled_qty", "filled_avg_price", "client_order_id", "environment"]
+    elif args.command == "fills":
+        frame = book.fills(symbol=args.symbol)
+        columns = ["filled_at", "symbol", "side", "qty", "price", "client_order_id", "source", "environment"]
+    elif args.command == "events":
+        frame = book.events(args.client_order_id)
+        columns = ["event_at", "source", "event", "previous_status", "status", "alpaca_status", "filled_qty"]
+    else:
+        frame, columns = book.sql(args.query), None
+    if columns is not None:
+        limit = getattr(args, "limit", 0)
+        frame = frame[columns].tail(limit) if limit else frame[columns]
+    print(frame.to_string(index=False) if len(frame) else "(no rows)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "sim":
         from alpaca_nb.sim.__main__ import main as sim_main
 
         return sim_main(argv[1:], prog="alpaca-nb sim")
-    parser = argparse.ArgumentParser(prog="alpaca-nb", description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=("demo", "sim"), help="what to run")
+    if argv and argv[0] == "ledger":
+        return ledger(argv[1:])
+    parser = argparse.ArgumentParser(prog="alpaca-nb", description=__doc__.split("\n")[0],
+                                     epilog="alpaca-nb sim --help and alpaca-nb ledger --help say more")
+    parser.add_argument("command", choices=("demo", "sim", "sync", "reconcile", "ledger"), help="what to run")
     args = parser.parse_args(argv)
-    if args.command == "demo":
-        return demo()
-    return 0
+    return {"demo": demo, "sync": sync, "reconcile": reconcile}[args.command]()
 
 
 if __name__ == "__main__":
