@@ -3,6 +3,8 @@
     import alpaca_nb as nb
     svc = nb.connect()            # local broker when no keys are configured
     nb.account(); nb.quotes(["AAPL", "MSFT"]); nb.orders()
+    nb.OrderTicket(); nb.Blotter(); nb.QuoteBoard(["AAPL", "MSFT"])     # widgets
+    nb.plots.candlestick(nb.bars("AAPL", "5Min", "2026-11-02"))           # matplotlib
 
 Names are imported lazily so that ``import alpaca_nb`` (and the local broker's process, which
 lives in :mod:`alpaca_nb.sim`) stays fast.
@@ -30,7 +32,10 @@ _LAZY = {
     "OrderValidationError": "errors", "OrderRejectedError": "errors", "RateLimitError": "errors",
     "NetworkError": "errors", "NotFoundError": "errors", "LiveTradingNotArmed": "errors",
     "LedgerBusyError": "errors", "BrokerError": "errors",
+    "OrderTicket": "widgets", "Blotter": "widgets", "PositionsView": "widgets", "QuoteBoard": "widgets",
 }
+# Submodules reachable as attributes (nb.plots.candlestick(...)) without importing them up front.
+_SUBMODULES = ("analytics", "plots", "widgets", "ledger")
 _FRAME_HELPERS = ("account", "positions", "orders", "quotes", "trades", "latest_bars", "snapshots",
                   "bars", "historical_quotes", "historical_trades", "activities", "clock",
                   "calendar", "assets", "portfolio_history")
@@ -84,11 +89,13 @@ def __getattr__(name: str) -> Any:
         value = _frame_helper(name)
         globals()[name] = value
         return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'alpaca_nb' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY, *_FRAME_HELPERS])
+    return sorted({*globals(), *_LAZY, *_FRAME_HELPERS, *_SUBMODULES})
 
 
 __all__ = ["connect", "default_service", *_LAZY, *_FRAME_HELPERS]

@@ -361,7 +361,7 @@ def daily_pnl(ledger: Ledger, marks: Any = None, *, account_id: Any = SCOPE, env
         FROM totals t LEFT JOIN realized r USING (date)
         ORDER BY t.date"""
     frame = _run(ledger, query, where, params, _daily_marks=_daily_marks_frame(marks))
-    frame["date"] = pd.to_datetime(frame["date"])
+    frame["date"] = pd.to_datetime(frame["date"]).astype("datetime64[ns]")
     for column in ("realized_pnl", "unrealized_pnl", "pnl", "cumulative_pnl"):
         frame[column] = frame[column].astype(float)
     return frame

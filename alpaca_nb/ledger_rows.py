@@ -78,12 +78,16 @@ def order_row(order: ManagedOrder) -> dict[str, Any]:
 
 
 def frame(result) -> "pd.DataFrame":
-    """A query result as a DataFrame with stable dtypes: text columns are pandas ``string``
-    (as in every other alpaca_nb frame) whether they hold values, only nulls, or no rows."""
+    """A query result as a DataFrame with the dtypes of every other alpaca_nb frame, whether
+    it holds values, only nulls, or no rows: text as pandas ``string``, times as
+    ``datetime64[ns, UTC]`` (DuckDB gives microseconds)."""
     table = result.df()
     for position, (_name, kind, *_rest) in enumerate(result.description):
-        if str(kind) in ("VARCHAR", "JSON") and str(table.dtypes.iloc[position]) != "string":
+        dtype = str(table.dtypes.iloc[position])
+        if str(kind) in ("VARCHAR", "JSON") and dtype != "string":
             table.isetitem(position, table.iloc[:, position].astype("string"))
+        elif dtype.startswith("datetime64[us"):
+            table.isetitem(position, table.iloc[:, position].astype(dtype.replace("[us", "[ns")))
     return table
 
 

@@ -12,11 +12,14 @@ stream's thread; ``.df`` builds a fresh frame from a snapshot taken under a lock
 from the notebook while quotes arrive is safe, and the frame you hold never changes under you.
 A live frame holds its subscription weakly: a live frame you no longer reference (the old
 object after a cell is re-run) stops by itself when it is garbage collected.
+``on_update=callback`` is called with the live frame after each message (on the stream's
+thread: keep it short, e.g. ask a widget to redraw); an exception in it is logged.
 """
 from __future__ import annotations
 
+import logging
 import threading
-from typing import Iterable
+from typing import Callable, Iterable
 
 import pandas as pd
 
@@ -24,15 +27,18 @@ from . import frames
 from .stream import StreamHub, Subscription, stream_hub
 from .stream_wire import Bar, Quote, normalize_symbols
 
+log = logging.getLogger("alpaca_nb")
 
 
 class _LiveFrame:
     """What both live frames share: a lock, a subscription, counters, waiting, display."""
 
-    def __init__(self, hub: StreamHub, symbols: str | Iterable[str], tz: str | None):
+    def __init__(self, hub: StreamHub, symbols: str | Iterable[str], tz: str | None,
+                 on_update: Callable[[_LiveFrame], None] | None = None):
         self.hub = hub
         self.symbols = normalize_symbols(symbols)
         self.tz = tz
+        self.on_update = on_update
         self.updates = 0
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -41,6 +47,13 @@ class _LiveFrame:
     def _count(self) -> None:   # under the lock
         self.updates += 1
         self._changed.notify_all()
+
+    def _tell(self) -> None:    # after the lock is released
+        if self.on_update is not None:
+            try:
+                self.on_update(self)
+            except Exception:  # noqa: BLE001 - a caller's callback must not stop the stream
+                log.exception("alpaca_nb: the on_update callback of %s failed", type(self).__name__)
 
     def wait(self, updates: int = 1, timeout: float = 10.0) -> bool:
         """Block until ``updates`` messages in all have arrived; False on timeout."""
@@ -73,8 +86,8 @@ class LiveQuotes(_LiveFrame):
     """The latest quote of each symbol, indexed by ``symbol``; columns ``QUOTE_COLUMNS``."""
 
     def __init__(self, hub: StreamHub, symbols: str | Iterable[str], tz: str | None = None,
-                 wait: float | None = 5.0):
-        super().__init__(hub, symbols, tz)
+                 wait: float | None = 5.0, on_update: Callable[[LiveQuotes], None] | None = None):
+        super().__init__(hub, symbols, tz, on_update)
         self._latest: dict[str, Quote] = {}
         self._subs.append(hub.subscribe("quotes", "*" if self.symbols is None else self.symbols,
                                         self._on_quote, name=f"LiveQuotes@{id(self):x}",
@@ -84,6 +97,7 @@ class LiveQuotes(_LiveFrame):
         with self._lock:
             self._latest[quote.symbol] = quote
             self._count()
+        self._tell()
 
     @property
     def df(self) -> pd.DataFrame:
@@ -103,8 +117,9 @@ class LiveBars(_LiveFrame):
     """
 
     def __init__(self, hub: StreamHub, symbols: str | Iterable[str], tz: str | None = None,
-                 max_rows: int | None = None, wait: float | None = 5.0):
-        super().__init__(hub, symbols, tz)
+                 max_rows: int | None = None, wait: float | None = 5.0,
+                 on_update: Callable[[LiveBars], None] | None = None):
+        super().__init__(hub, symbols, tz, on_update)
         self.max_rows = max_rows
         self._bars: dict[tuple[str, pd.Timestamp], Bar] = {}
         chosen = "*" if self.symbols is None else self.symbols
@@ -120,6 +135,7 @@ class LiveBars(_LiveFrame):
                 for key in oldest:
                     del self._bars[key]
             self._count()
+        self._tell()
 
     @property
     def df(self) -> pd.DataFrame:
@@ -131,15 +147,16 @@ class LiveBars(_LiveFrame):
 
 
 def live_quotes(symbols: str | Iterable[str], *, hub: StreamHub | None = None, tz: str | None = None,
-                wait: float | None = 5.0) -> LiveQuotes:
+                wait: float | None = 5.0, on_update: Callable[[LiveQuotes], None] | None = None) -> LiveQuotes:
     """A :class:`LiveQuotes` on ``hub`` (default: the default account's :func:`stream_hub`)."""
-    return LiveQuotes(hub or stream_hub(), symbols, tz, wait)
+    return LiveQuotes(hub or stream_hub(), symbols, tz, wait, on_update)
 
 
 def live_bars(symbols: str | Iterable[str], *, hub: StreamHub | None = None, tz: str | None = None,
-              max_rows: int | None = None, wait: float | None = 5.0) -> LiveBars:
+              max_rows: int | None = None, wait: float | None = 5.0,
+              on_update: Callable[[LiveBars], None] | None = None) -> LiveBars:
     """A :class:`LiveBars` on ``hub`` (default: the default account's :func:`stream_hub`)."""
-    return LiveBars(hub or stream_hub(), symbols, tz, max_rows, wait)
+    return LiveBars(hub or stream_hub(), symbols, tz, max_rows, wait, on_update)
 
 
 __all__ = ["LiveQuotes", "LiveBars", "live_quotes", "live_bars"]

@@ -195,18 +195,25 @@ class SyncMethods:
                     pd.Timestamp(latest) - pd.Timedelta(microseconds=1), "after"), **scope)
         return new
 
+    @property
+    def follower(self) -> Follower | None:
+        """The running :meth:`follow`, or None."""
+        follower = getattr(self, "_follower", None)
+        return follower if follower is not None and follower.running else None
+
     def follow(self) -> Follower:
         """Apply the account's trade updates to the ledger as they arrive, on the stream's thread.
 
         Runs a catch-up sync (orders and fills) now and after every reconnect, so nothing that
-        happened while the stream was down is missed. Returns a :class:`Follower`; calling
-        ``follow()`` again (a re-run cell) replaces the previous one rather than doubling it.
+        happened while the stream was down is missed. Returns a :class:`Follower`. One follower
+        runs per service: calling ``follow()`` while one runs (a re-run cell, a widget) returns
+        that one rather than doubling it; :attr:`follower` says which runs.
         """
         ledger = self._ledger()
         scope = self._scope()
-        previous = getattr(self, "_follower", None)
-        if previous is not None:
-            previous.stop()
+        running = self.follower
+        if running is not None:
+            return running
         follower = Follower(self)
 
         def apply(update) -> None:

@@ -63,5 +63,6 @@ def data(broker):
 
 @pytest.fixture
 def svc(broker):
-    """AlpacaService on the ``broker`` fixture (local environment, in-memory order store)."""
+    """AlpacaService on the ``broker`` fixture (local environment; its ledger is the DuckDB file
+    under the test's own ``$ALPACA_NB_HOME``)."""
     return service_for(broker)

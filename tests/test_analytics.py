@@ -89,7 +89,7 @@ def test_fifo_lots_match_the_worked_example(worked):
     assert lots["realized_pnl"].sum() == 295
     assert list(lots["user"]) == ["ana"] * 6
     assert lots.loc[5, "closed_at"] is pd.NaT and lots.loc[5, "mark"] == 120
-    assert str(lots["opened_at"].dtype) == "datetime64[us, UTC]"
+    assert str(lots["opened_at"].dtype) == "datetime64[ns, UTC]"
 
 
 def test_positions_from_fills(worked):

@@ -90,3 +90,18 @@ def test_url_overrides_are_hosts_without_trailing_slash():
 def test_environment_parsing_is_case_insensitive():
     assert AlpacaCredentials("k", "s", "PAPER").environment is AlpacaEnvironment.PAPER
     assert Settings.load({"ALPACA_ENVIRONMENT": "Local"}).environment is AlpacaEnvironment.LOCAL
+
+
+def test_import_is_light_and_the_optional_parts_load_on_first_use():
+    import subprocess
+    import sys
+
+    code = ("import sys, alpaca_nb as nb\n"
+            "heavy = ['matplotlib', 'ipywidgets', 'duckdb', 'alpaca', 'pandas']\n"
+            "print(sorted(m for m in heavy if m in sys.modules))\n"
+            "print(nb.plots.candlestick.__module__, nb.OrderTicket.__module__, nb.analytics.pnl.__module__)\n"
+            "print('matplotlib' in sys.modules, 'ipywidgets' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:3] == [
+        "[]", "alpaca_nb.plots alpaca_nb.widgets.ticket alpaca_nb.analytics", "True True"]

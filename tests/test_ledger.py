@@ -326,7 +326,7 @@ def test_sql_is_read_only_and_export_writes_parquet_and_csv(ledger, tmp_path):
     ledger.create(intent("nb-e2", symbol="MSFT"))
     frame = ledger.sql("SELECT symbol, qty, created_at FROM managed_orders ORDER BY symbol")
     assert list(frame["symbol"]) == ["AAPL", "MSFT"] and frame["qty"].dtype == "float64"
-    assert str(frame["created_at"].dtype) == "datetime64[us, UTC]"
+    assert str(frame["created_at"].dtype) == "datetime64[ns, UTC]"
     with pytest.raises(duckdb.Error, match="read-only"):
         ledger.sql("DELETE FROM managed_orders")
     assert len(ledger.list()) == 2

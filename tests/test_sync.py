@@ -194,16 +194,20 @@ def test_follow_catches_up_after_the_stream_was_dropped(svc, broker):
 
 
 def test_following_twice_does_not_double_apply(svc):
+    assert svc.follower is None
     first = svc.follow()
-    second = svc.follow()
+    second = svc.follow()                     # a re-run cell, or a widget: the same follower
     try:
-        assert not first.running and second.running
+        assert second is first and first.running and svc.follower is first
+        assert svc.streams.status()["subscriptions"] == len(first._subs)
         svc.place_order_sync(user="u", order_request=market())
         wait_for(lambda: svc.order_service.fills()["qty"].sum() == 1)
         time.sleep(0.3)
-        assert first.applied == 0
+        assert svc.order_service.fills()["qty"].sum() == 1
     finally:
-        second.stop()
+        first.stop()
+    assert svc.follower is None and svc.follow() is not first   # a stopped follower is replaced
+    svc.follower.stop()
 
 
 def test_reconcile_is_empty_after_a_sync_and_lists_exactly_what_changed_behind_its_back(svc, broker):
