@@ -231,14 +231,23 @@ class AlpacaService(FrameMethods, SyncMethods):
 
     # -- orders -----------------------------------------------------------------------------------
 
-    def _place_order(self, user: str, order_request: AlpacaOrderRequest, *, tags: Iterable[str] = (),
-                     notes: str = "") -> ManagedOrder:
-        broker = self._require()
+    def check_order(self, order_request: AlpacaOrderRequest, *, user: str = "check") -> AlpacaOrderRequest:
+        """Every check :meth:`place_order` makes before sending, without sending anything: the
+        request's type, ``user``, and the asset (known, active and tradable, fractionable for a
+        fractional order). Raises :class:`OrderValidationError` naming the field; returns the
+        request. (In the live environment the live guard is checked when placing.)"""
+        self._require()
         if not isinstance(order_request, AlpacaOrderRequest):
             raise OrderValidationError("order_request must be an AlpacaOrderRequest", "order_request")
         if not isinstance(user, str) or not user.strip():
             raise OrderValidationError("user must be a non-empty string naming who places the order", "user")
         order_request.check_asset(self.asset(order_request.symbol))
+        return order_request
+
+    def _place_order(self, user: str, order_request: AlpacaOrderRequest, *, tags: Iterable[str] = (),
+                     notes: str = "") -> ManagedOrder:
+        broker = self._require()
+        self.check_order(order_request, user=user)
         if self.environment is AlpacaEnvironment.LIVE:
             self._check_live(order_request)
         new_id = not order_request.client_order_id

@@ -184,3 +184,18 @@ def test_every_frame_says_which_environment_and_account(svc):
         frame = getattr(svc, name)(*calls.get(name, ()))
         assert frame.attrs["environment"] == "local", name
         assert frame.attrs["account_id"] == svc.account_id, name
+
+
+def test_check_order_makes_the_placement_checks_and_sends_nothing(svc, broker):
+    posts = lambda: broker.requests[("POST", "/v2/orders")]  # noqa: E731
+    good = AlpacaOrderRequest(symbol="aapl", qty=1, side="buy", type="market")
+    assert svc.check_order(good, user="ana") is good
+    for request, user, field in (
+            (AlpacaOrderRequest(symbol="ZZZZQ", qty=1, side="buy", type="market"), "ana", "symbol"),
+            (AlpacaOrderRequest(symbol="AAPL", qty=1, side="buy", type="market"), " ", "user")):
+        with pytest.raises(OrderValidationError) as refused:
+            svc.check_order(request, user=user)
+        assert refused.value.field == field
+        with pytest.raises(OrderValidationError):            # placing refuses the same way
+            svc.place_order_sync(user=user, order_request=request)
+    assert posts() == 0 and svc.order_service.list() == []

@@ -142,10 +142,7 @@ class OrderTicket(ServiceWidget):
         self._highlight(None)
         try:
             request = self.request()
-            request.check_asset(self.service.asset(request.symbol))
-            if not self.user.value.strip():
-                raise OrderValidationError("user must name who places the order", "user")
-            return request
+            return self.service.check_order(request, user=self.user.value)
         except OrderValidationError as err:
             self._highlight(err.field)
             raise
