@@ -271,7 +271,7 @@ def test_throttle_calls_at_most_once_per_interval_during_a_stream_of_pokes():
 # -- PositionsView --------------------------------------------------------------------------------------
 
 def test_positions_view_shows_a_position_and_closes_it(svc, broker, opened):
-    view = opened(PositionsView(svc))
+    view = opened(PositionsView(svc, user="ana"))
     assert view.frame.empty and "No open positions" in view.table.value
     place(svc, "ana", symbol="SPY", qty=3, type="market")
     wait_for(lambda: view.refresh() is not None and list(view.frame["symbol"]) == ["SPY"], what="the position")
@@ -281,7 +281,7 @@ def test_positions_view_shows_a_position_and_closes_it(svc, broker, opened):
     assert "closing SPY" in view.status.value
     [closing] = view.closing
     assert closing.symbol == "SPY" and closing.side.value == "sell" and closing.qty == 3
-    assert svc.order_service.get(closing.client_order_id) is not None
+    assert svc.order_service.get(closing.client_order_id).user == "ana"   # booked to the view's user
     wait_for(lambda: view.refresh() is not None and view.frame.empty, what="the position closed")
 
 

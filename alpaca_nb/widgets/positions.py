@@ -7,7 +7,7 @@ import ipywidgets as widgets
 import pandas as pd
 
 from ..models import ManagedOrder
-from ._base import ServiceWidget, guarded, money, options_keeping, pl_style, quantity, table_html
+from ._base import ServiceWidget, guarded, money, options_keeping, os_user, pl_style, quantity, table_html
 
 COLUMNS = [("symbol", lambda r: r["symbol"]), ("side", lambda r: r["side"]), ("qty", lambda r: quantity(r["qty"])),
            ("avg entry", lambda r: money(r["avg_entry_price"])), ("price", lambda r: money(r["current_price"])),
@@ -25,11 +25,13 @@ def _style(header: str, row: dict) -> str | None:
 
 class PositionsView(ServiceWidget):
     """The account's open positions (``service.positions()``) with unrealized P&L in green or
-    red, Refresh, and "Close position" for the selected symbols (``service.close_position_sync``).
+    red, Refresh, and "Close position" for the selected symbols (``service.close_position_sync``),
+    the closing orders booked in the ledger to ``user`` (default: the OS user).
     ``frame`` is the DataFrame last shown."""
 
-    def __init__(self, service: Any = None):
+    def __init__(self, service: Any = None, *, user: str | None = None):
         super().__init__(service)
+        self.user = user or os_user()
         self.frame: pd.DataFrame = pd.DataFrame()
         self.closing: list[ManagedOrder] = []   # the closing orders placed from this view
         self.table = widgets.HTML("")
@@ -63,7 +65,7 @@ class PositionsView(ServiceWidget):
         placed, failed = [], []
         for symbol in chosen:
             try:
-                placed.append(self.service.close_position_sync(symbol))
+                placed.append(self.service.close_position_sync(symbol, user=self.user))
             except Exception as exc:  # noqa: BLE001 - one failure does not stop the others
                 failed.append(exc)
                 self.report(exc, f"close {symbol}")
