@@ -235,8 +235,7 @@ class Journal:
         for longer than ``timeout`` (default: the ledger's ``busy_timeout``).
         """
         file = self.file if timeout is None else LedgerFile(self.file.path, timeout, self.file.linger)
-        moved = False
-        while self.pending():
+        while self.pending():  # once; again only after setting a failed batch aside
             try:
                 with file.open(write=True) as con:
                     batches = self.drain_into(con)
@@ -251,8 +250,8 @@ class Journal:
                           failed.error, kept)
                 continue
             self.settle(batches)
-            moved = moved or bool(batches)
-        return moved
+            return bool(batches)
+        return False
 
     def _rotate(self) -> None:
         """Turn active.jsonl into a batch (called by the drainer, who holds the DuckDB file)."""
