@@ -6,6 +6,9 @@ Three measurements on a fresh ledger file in a temporary directory:
   transaction and closes (detaches) it again so other processes can have it: ``create``,
   ``update``, ``get`` and an empty open/close, against opening DuckDB from scratch each time;
   then the same calls with ``Ledger(linger=0.5)``, which keeps the file between calls.
+- ``journal``: what placing an order records through the write-ahead journal (the intent,
+  synced to disk, and the answer: ``create(new_id=True)``, ``update(defer=True)``), and moving
+  ``--journaled`` such pairs into DuckDB in one drain.
 - ``sync``: :meth:`Ledger.upsert_from_alpaca` with 10,000 Alpaca order JSON objects, as one
   ``sync_orders()`` would hand over (new to the ledger, then all changed, then unchanged).
 - ``pnl``: 1,000,000 fills over 50 symbols and 20 days (whole shares, buys and sells at random,
@@ -17,7 +20,7 @@ Three measurements on a fresh ledger file in a temporary directory:
 Best of ``--rounds`` is reported. The run fails when P&L by symbol takes 1 s or more, or the
 10,000-order upsert 2 s or more. Usage::
 
-    python -m bench.ledger [--fills 1000000] [--orders 10000] [--rounds 3]
+    python -m bench.ledger [--fills 1000000] [--orders 10000] [--journaled 300] [--rounds 3]
 """
 from __future__ import annotations
 
@@ -91,6 +94,36 @@ def bench_calls(folder: Path, n: int = 200, linger: float = 0.0) -> dict[str, fl
         timed("duckdb.connect+close", lambda: duckdb.connect(str(ledger.path)).close())
     ledger.release()
     return {name: statistics.median(values) for name, values in timings.items()}
+
+
+def bench_journal(folder: Path, n: int, rounds: int) -> dict[str, float]:
+    """Median ms of journaling an intent and an answer; best seconds of draining ``n`` pairs."""
+    from alpaca_nb import ledger_journal
+    from alpaca_nb.ledger import Ledger
+    from alpaca_nb.models import ManagedOrder
+
+    ledger_journal.DRAIN_DELAY = 3600.0  # only the timed drain moves the journal
+    intents, answers, drains = [], [], []
+    for r in range(rounds):
+        ledger = Ledger(folder / f"journal-{r}.duckdb", account_id="acct", environment="local")
+        for i in range(n):
+            order = ManagedOrder(client_order_id=f"nb-{r}-{i}", user="ana", symbol="AAPL", side="buy",
+                                 type="limit", environment="local", qty=Decimal(10), limit_price=Decimal("190.5"))
+            started = time.perf_counter()
+            ledger.create(order, new_id=True)
+            intents.append(time.perf_counter() - started)
+            order.apply_alpaca({"id": f"A{r}-{i}", "status": "new", "filled_qty": "0"})
+            started = time.perf_counter()
+            ledger.update(order, defer=True)
+            answers.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        ledger.drain()
+        drains.append(time.perf_counter() - started)
+        if len(ledger.events()) != 2 * n:
+            raise AssertionError("the drain lost or doubled records")
+    ledger_journal.DRAIN_DELAY = 0.25
+    return {"intent": statistics.median(intents) * 1000, "answer": statistics.median(answers) * 1000,
+            "drain": min(drains)}
 
 
 def bench_sync(folder: Path, n: int, rounds: int) -> dict[str, float]:
@@ -171,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ledger", description=__doc__.split("\n")[0])
     parser.add_argument("--fills", type=int, default=1_000_000)
     parser.add_argument("--orders", type=int, default=10_000)
+    parser.add_argument("--journaled", type=int, default=300, help="orders journaled, then drained at once")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds (the best is reported)")
     args = parser.parse_args(argv)
     print(f"ledger benchmark: {args.orders:,} orders, {args.fills:,} fills, best of {args.rounds}; "
@@ -185,6 +219,10 @@ def main(argv: list[str] | None = None) -> int:
         print("  one call with Ledger(linger=0.5) (median ms; the file stays attached between calls):")
         for name, ms in kept.items():
             print(f"    {name:22s} {ms:6.2f} ms")
+        journal = bench_journal(folder, args.journaled, args.rounds)
+        print(f"  the journal: an intent {journal['intent']:.2f} ms (synced to disk), an answer "
+              f"{journal['answer']:.2f} ms (median); {args.journaled:,} of each drained into DuckDB in "
+              f"{journal['drain'] * 1000:.0f} ms")
         sync = bench_sync(folder, args.orders, args.rounds)
         print(f"  upsert_from_alpaca of {args.orders:,} orders:")
         for name, seconds in sync.items():
