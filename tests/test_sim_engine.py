@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 
+from alpaca_nb.sim.bars import to_ns
 from alpaca_nb.sim.calendar import MarketHours
 from alpaca_nb.sim.clock import SimClock
 from alpaca_nb.sim.engine import Engine
@@ -184,16 +185,25 @@ def test_marketable_limit_fills_at_the_better_quote_price(rig):
     assert o["status"] == "filled" and D(o["filled_avg_price"]) == q.ask < q.ask + 5
 
 
+def _prices_between(rig, lo: datetime, hi: datetime, symbol: str = "AAPL") -> list[Decimal]:
+    """Every trade price in (lo, hi], read through the data API's range query."""
+    ticks, more = rig.market.ticks(symbol, to_ns(lo) + 1, to_ns(hi) + 1, 1_000_000)
+    assert not more
+    return [D(int(p)) / 10000 for p in ticks.price]
+
+
 def test_stop_buy_triggers_on_a_trade_at_or_above_the_stop(rig):
     stop = (rig.trade().price * D("1.001")).quantize(D("0.01"))
     o = rig.order(qty=1, type="stop", stop_price=str(stop), time_in_force="gtc")
     assert o["status"] == "new"
     for _ in range(3000):
+        before = rig.clock.now()
         rig.clock.advance(15)
-        trade, q = rig.trade(), rig.quote()
+        q = rig.quote()
         rig.engine.tick()
         now = rig.get(o)
-        if trade.price >= stop:
+        if max(_prices_between(rig, before, rig.clock.now()), default=D(0)) >= stop:
+            # any trade of the step at or above the stop, not only the last one
             assert now["status"] == "filled" and D(now["filled_avg_price"]) == q.ask
             break
         assert now["status"] == "new"
@@ -207,11 +217,12 @@ def test_stop_limit_becomes_a_limit_at_the_trigger(rig):
     o = rig.order(qty=5, side="sell", type="stop_limit", stop_price=str(stop),
                   limit_price=str(stop - 1), time_in_force="gtc")
     for _ in range(3000):
+        before = rig.clock.now()
         rig.clock.advance(15)
-        trade, q = rig.trade(), rig.quote()
+        q = rig.quote()
         rig.engine.tick()
         now = rig.get(o)
-        if trade.price <= stop:
+        if min(_prices_between(rig, before, rig.clock.now()), default=stop + 1) <= stop:
             assert q.bid >= stop - 1  # the limit is a dollar under the stop: it trades
             assert now["status"] == "filled" and D(now["filled_avg_price"]) == q.bid
             break
@@ -228,15 +239,22 @@ def test_trailing_stop_tracks_the_high_water_mark(rig):
     hwm = rig.trade().price
     assert D(o["hwm"]) == hwm and D(o["stop_price"]) == hwm - trail
     for _ in range(3000):
+        before = rig.clock.now()
         rig.clock.advance(10)
-        trade, q = rig.trade(), rig.quote()
+        q = rig.quote()
         rig.engine.tick()
         now = rig.get(o)
-        if trade.price <= hwm - trail:
+        triggered = False
+        for price in _prices_between(rig, before, rig.clock.now()):  # the mark, trade by trade
+            hwm = max(hwm, price)
+            if price <= hwm - trail:
+                triggered = True
+                break
+        assert D(now["hwm"]) == hwm and D(now["stop_price"]) == hwm - trail
+        if triggered:
             assert now["status"] == "filled" and D(now["filled_avg_price"]) == q.bid
             break
-        hwm = max(hwm, trade.price)
-        assert D(now["hwm"]) == hwm and D(now["stop_price"]) == hwm - trail
+        assert now["status"] == "new"
     else:
         pytest.fail("the trailing stop never triggered")
 

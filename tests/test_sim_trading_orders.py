@@ -15,6 +15,8 @@ from alpaca.trading.requests import (LimitOrderRequest, MarketOrderRequest, Repl
                                      StopLimitOrderRequest, StopLossRequest, StopOrderRequest,
                                      TakeProfitRequest, TrailingStopOrderRequest)
 
+from alpaca_nb.sim.bars import to_ns
+
 D = Decimal
 
 
@@ -74,7 +76,7 @@ def test_limit_order_fills_when_the_market_comes_to_it(client, manual_broker):
         pytest.fail("the market never came to the limit")
 
 
-def test_stop_and_stop_limit_trigger_on_the_last_trade(client, manual_broker):
+def test_stop_and_stop_limit_trigger_over_http(client, manual_broker):
     market = manual_broker.market
     _buy(client, qty=4)
     last = market.trade("AAPL").price
@@ -111,15 +113,19 @@ def test_trailing_stop_hwm_over_http(client, manual_broker):
     assert D(order.hwm) == hwm and order.type == OrderType.TRAILING_STOP
     assert order.trail_percent == "0.2"
     for _ in range(3000):
+        before = manual_broker.clock.now()
         manual_broker.clock.advance(20)
-        trade = market.trade("AAPL")
         manual_broker.engine.tick()
+        # a stop sees every trade of the step, not only the last one
+        ticks, _ = market.ticks("AAPL", to_ns(before) + 1, to_ns(manual_broker.clock.now()) + 1,
+                                1_000_000)
+        prices = [D(int(p)) / 10000 for p in ticks.price]
         got = client.get_order_by_id(order.id)
         stop = D(got.stop_price) if got.stop_price else None
         if got.status == OrderStatus.FILLED:
-            assert trade.price <= D(order.stop_price) or trade.price <= stop
+            assert min(prices) <= stop
             break
-        hwm = max(hwm, trade.price)
+        hwm = max([hwm, *prices])
         assert D(got.hwm) == hwm
         assert stop == (hwm * D("0.998")).quantize(D("0.01"), rounding="ROUND_FLOOR")
         order = got

@@ -9,6 +9,15 @@ it happens, so the trade-update stream replays the lifecycle exactly:
     pending_cancel -> canceled;  pending_replace -> replaced (+ pending_new / new of the new order)
     expired (day at the close, gtc after 90 days, unfilled opg/cls at their auction)
     done_for_day (nyse: a partly filled gtc order at the close);  rejected (queued, then refused)
+
+Stops: an untriggered stop / stop_limit / trailing_stop remembers up to which instant it has
+seen the tape (``Order.stop_checked_ns``; it starts just before the last trade when it goes
+to work at the venue). Each match hands it every trade since then (``Market.trades_between``)
+so a spike between two ticks triggers it and a trailing stop's mark is the run's extreme (see
+:mod:`.matching`); the execution that follows is at the quote of that match. The instant is
+saved with the order row whenever that is written (not on every tick): after a restart the
+stop re-reads from there, which is harmless, since trades it had already seen neither
+triggered it nor moved its saved mark. Rows written before it existed start at the restart.
 """
 from __future__ import annotations
 
@@ -17,6 +26,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from . import matching
+from .bars import to_ns
 from .http import SimError, fmt_num, not_found, unprocessable
 from .order_validation import OrderRequest, check_leg_prices, parse_order_body, replacement_body
 from .orders import NOT_REPLACEABLE, Order
@@ -161,6 +171,7 @@ class OrderFlow:
             self._set(order, "pending_new", at)
         self._emit("pending_new", order, at)
         self._set(order, "new", at)
+        self._arm_stop(order, now)
         self._emit("new", order, at)
         self._match(order, now)
 
@@ -178,7 +189,13 @@ class OrderFlow:
                 self._end_group(order, now)
                 return
         self._set(order, "new", at)
+        self._arm_stop(order, now)
         self._emit("new", order, at)
+
+    def _arm_stop(self, order: Order, now: datetime) -> None:
+        """A stop going to work at the venue watches the tape from its last trade on."""
+        if order.type in matching.STOP_TYPES and not order.triggered:
+            order.stop_checked_ns = to_ns(self._marks(order.symbol, now)[1].t) - 1
 
     def _expiry(self, order: Order, at: datetime) -> datetime:
         """When the order ends if nothing fills it (ioc / fok: at once; opg / cls: at their
@@ -222,13 +239,8 @@ class OrderFlow:
         if not order.is_working or self._no_match or not self._can_trade(order, now):
             return
         quote, trade = self._marks(order.symbol, now)
-        if order.type == "trailing_stop" and not order.triggered:
-            if matching.track_trailing(order, trade.price):
-                self._touch(order)
-        if order.type in ("stop", "stop_limit", "trailing_stop") and not order.triggered:
-            if matching.stop_triggered(order, trade.price):
-                order.triggered = True
-                self._touch(order)
+        if order.type in matching.STOP_TYPES and not order.triggered:
+            self._watch_stop(order, trade, now)
         price = matching.execution_price(order, quote.bid, quote.ask)
         if price is not None:
             fill = matching.fill_for(order, price, self._displayed(order.symbol, quote, order.side))
@@ -238,6 +250,19 @@ class OrderFlow:
                 self._fill(order, fill.qty, fill.price, now, quote=quote)
         if order.time_in_force in ("ioc", "fok") and order.is_open:
             self._cancel(order, now)
+
+    def _watch_stop(self, order: Order, trade, now: datetime) -> None:
+        """Show an untriggered stop every trade since it last looked, up to ``now``."""
+        hi = min(to_ns(now), self.market.now_ns())
+        lo = order.stop_checked_ns
+        if lo is None:  # saved before this was kept: start from the last trade
+            lo = to_ns(trade.t) - 1
+        if hi <= lo:
+            return
+        order.stop_checked_ns = hi
+        _, prices = self.market.trades_between(order.symbol, lo, hi)
+        if matching.watch_stop(order, prices):
+            self._touch(order)
 
     def _clip_to_position(self, order: Order, fill: matching.Fill) -> matching.Fill | None:
         pos = self._positions.get(order.symbol)

@@ -5,7 +5,8 @@
 and cached per (symbol, day). The same seed always gives the same data, in any process and
 in any order of requests. Nothing after ``clock.now()`` exists: every query is cut there.
 
-The engine uses :meth:`Market.quote` and :meth:`Market.trade` (latest at or before a time).
+The engine uses :meth:`Market.quote` and :meth:`Market.trade` (latest at or before a time),
+and :meth:`Market.trades_between` (every trade price in a window: what untriggered stops watch).
 The data API uses the columnar range queries, which return numpy columns plus whether more
 data lies beyond ``limit``; their cost follows the page asked for, not the range::
 
@@ -32,6 +33,7 @@ from .tape import (BAR_FIELDS, EMPTY_BARS, EPOCH, LAST_DAY, MINUTE_NS, PRICE_SCA
 
 _SCALE = Decimal(PRICE_SCALE)
 _LOOKBACK_DAYS = 10  # longest NYSE closure is 4 days; continuous mode trades every day
+WINDOW_TRADING_DAYS = 2  # trades_between reaches back at most this many trading days
 _FIRST_NS = to_ns(datetime(1970, 1, 2, tzinfo=timezone.utc))
 _LAST_NS = to_ns(datetime(LAST_DAY.year, LAST_DAY.month, LAST_DAY.day, tzinfo=timezone.utc))
 
@@ -166,6 +168,41 @@ class Market:
                     return tape, j
             d -= timedelta(days=1)
         raise NoData(f"{symbol} has not traded in the {_LOOKBACK_DAYS} days before {from_ns(at_ns)}")
+
+    def trades_between(self, symbol: str, lo_ns: int, hi_ns: int) -> tuple[np.ndarray, np.ndarray]:
+        """Times (ns) and prices (1/10000 $) of the trades of ``symbol`` with
+        ``lo_ns < t <= hi_ns`` (never after now), in trade order.
+
+        Views of the cached day tapes, not to be modified (copies only when the window
+        crosses days).
+        The window is capped: it reaches back at most into the trading day before the one
+        holding ``hi_ns`` (``WINDOW_TRADING_DAYS`` day tapes, searched at most
+        ``_LOOKBACK_DAYS`` calendar days back), which covers every engine tick, a manual step
+        of a day and a weekend or holiday; older trades are left out.
+        """
+        hi = min(hi_ns, self.now_ns(), _LAST_NS - 1)
+        if hi <= lo_ns or symbol not in PROFILES:
+            return _NO_TRADES
+        parts: list[tuple[np.ndarray, np.ndarray]] = []
+        d, days = ny_date(from_ns(hi)), WINDOW_TRADING_DAYS
+        for _ in range(_LOOKBACK_DAYS):
+            tape = self.day_tape(symbol, d)
+            if tape is not None:
+                i0, i1 = np.searchsorted(tape.t, [lo_ns, hi], "right")
+                if i1 > i0:
+                    parts.append((tape.t[i0:i1], tape.price[i0:i1]))
+                days -= 1
+                if days == 0 or tape.start_ns <= lo_ns:
+                    break  # capped, or earlier days traded before lo_ns
+            elif to_ns(ny_midnight(d)) <= lo_ns:
+                break
+            d -= timedelta(days=1)
+        if len(parts) == 1:
+            return parts[0]
+        if not parts:
+            return _NO_TRADES
+        parts.reverse()
+        return np.concatenate([t for t, _ in parts]), np.concatenate([p for _, p in parts])
 
     # ------------------------------------------------------------------ data API face
 
@@ -351,6 +388,9 @@ class Market:
             if len(prev):
                 return today, prev
         return today, EMPTY_BARS
+
+
+_NO_TRADES = (np.empty(0, np.int64), np.empty(0, np.int64))
 
 
 def _days(lo_ns: int, hi_ns: int, desc: bool):

@@ -74,6 +74,7 @@ class Order:
     parent_id: str | None = None          # set on the legs of a bracket / oco / oto order
     leg_ids: list[str] = field(default_factory=list)
     triggered: bool = False               # a stop / stop_limit / trailing_stop has triggered
+    stop_checked_ns: int | None = None    # untriggered stop: trades up to here (ns) were seen
     auction_at: datetime | None = None    # opg / cls: when the auction fills it
     filled_notional: Decimal = Decimal(0)  # value filled so far (notional orders stop on it)
     reserve_price: Decimal | None = None   # per-share buying power an opening order holds back

@@ -4,7 +4,8 @@
 what is due (opg / cls auctions, day and gtc expiries), then lets queued orders reach the
 venue when the session allows, then matches working orders symbol by symbol, skipping a
 symbol whose quote, last trade and orders are unchanged since it was last matched (so 10,000
-resting orders cost little per tick). A new trading day records yesterday's closing equity
+resting orders cost little per tick). A skipped stop misses nothing: an unchanged last trade
+means nothing printed, and its next look covers every trade since the last one. A new trading day records yesterday's closing equity
 (``last_equity``); in ``nyse`` mode the close marks partly filled gtc orders done for the day.
 """
 from __future__ import annotations
