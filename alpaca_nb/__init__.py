@@ -28,6 +28,7 @@ _LAZY = {
     "Gap": "stream", "on_trade_update": "stream", "subscribe_quotes": "stream",
     "subscribe_trades": "stream", "subscribe_bars": "stream", "on_gap": "stream", "stop_all": "stream",
     "live_quotes": "live", "live_bars": "live", "LiveQuotes": "live", "LiveBars": "live",
+    "live_trades": "live", "LiveTrades": "live",
     "AlpacaNbError": "errors", "ConfigurationError": "errors", "AuthenticationError": "errors",
     "OrderValidationError": "errors", "OrderRejectedError": "errors", "RateLimitError": "errors",
     "NetworkError": "errors", "NotFoundError": "errors", "LiveTradingNotArmed": "errors",

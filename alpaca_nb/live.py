@@ -1,10 +1,12 @@
-"""Live DataFrames: the latest quote per symbol, and a growing frame of minute bars.
+"""Live DataFrames: the latest quote per symbol, the latest trades, and minute bars as they close.
 
     quotes = live_quotes(["AAPL", "MSFT"])
     quotes.df            # one row per symbol, the latest quote; read it any time
+    trades = live_trades("AAPL", max_rows=500)
+    trades.df            # time and sales: the most recent trades, oldest first
     bars = live_bars(["AAPL"])
     bars.df              # (symbol, timestamp) -> open high low close volume trade_count vwap
-    quotes.stop(); bars.stop()
+    quotes.stop(); trades.stop(); bars.stop()
 
 Both follow the DataFrame contract of :mod:`alpaca_nb.frames` (tz-aware UTC timestamps,
 float64 prices and sizes, the same columns and dtypes when empty). Messages update them on the
@@ -19,13 +21,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from typing import Callable, Iterable
 
 import pandas as pd
 
 from . import frames
 from .stream import StreamHub, Subscription, stream_hub
-from .stream_wire import Bar, Quote, normalize_symbols
+from .stream_wire import Bar, Quote, Trade, normalize_symbols
 
 log = logging.getLogger("alpaca_nb")
 
@@ -108,6 +111,34 @@ class LiveQuotes(_LiveFrame):
         return frame.set_index("symbol")
 
 
+class LiveTrades(_LiveFrame):
+    """Time and sales: the last ``max_rows`` trades (default 1,000) of the symbols, oldest first;
+    columns ``symbol`` and those of :data:`alpaca_nb.frames.TRADE_COLUMNS`."""
+
+    def __init__(self, hub: StreamHub, symbols: str | Iterable[str], tz: str | None = None,
+                 max_rows: int = 1_000, wait: float | None = 5.0,
+                 on_update: Callable[[LiveTrades], None] | None = None):
+        if max_rows < 1:
+            raise ValueError("max_rows must be at least 1")
+        super().__init__(hub, symbols, tz, on_update)
+        self._trades: deque[Trade] = deque(maxlen=max_rows)
+        self._subs.append(hub.subscribe("trades", "*" if self.symbols is None else self.symbols,
+                                        self._on_trade, name=f"LiveTrades@{id(self):x}", wait=wait, weak=True))
+
+    def _on_trade(self, trade: Trade) -> None:
+        with self._lock:
+            self._trades.append(trade)
+            self._count()
+        self._tell()
+
+    @property
+    def df(self) -> pd.DataFrame:
+        """A snapshot of the trades kept, in arrival order (a fresh RangeIndex)."""
+        with self._lock:
+            rows = [t._asdict() for t in self._trades]
+        return frames.records_frame(rows, {"symbol": "str", **frames.TRADE_COLUMNS}, tz=self.tz)
+
+
 class LiveBars(_LiveFrame):
     """Minute bars as they close, indexed by (``symbol``, ``timestamp``), the columns of
     :data:`alpaca_nb.frames.BAR_COLUMNS` (as :func:`alpaca_nb.marketdata.bars_frame` has them).
@@ -152,6 +183,13 @@ def live_quotes(symbols: str | Iterable[str], *, hub: StreamHub | None = None, t
     return LiveQuotes(hub or stream_hub(), symbols, tz, wait, on_update)
 
 
+def live_trades(symbols: str | Iterable[str], *, hub: StreamHub | None = None, tz: str | None = None,
+                max_rows: int = 1_000, wait: float | None = 5.0,
+                on_update: Callable[[LiveTrades], None] | None = None) -> LiveTrades:
+    """A :class:`LiveTrades` on ``hub`` (default: the default account's :func:`stream_hub`)."""
+    return LiveTrades(hub or stream_hub(), symbols, tz, max_rows, wait, on_update)
+
+
 def live_bars(symbols: str | Iterable[str], *, hub: StreamHub | None = None, tz: str | None = None,
               max_rows: int | None = None, wait: float | None = 5.0,
               on_update: Callable[[LiveBars], None] | None = None) -> LiveBars:
@@ -159,4 +197,4 @@ def live_bars(symbols: str | Iterable[str], *, hub: StreamHub | None = None, tz:
     return LiveBars(hub or stream_hub(), symbols, tz, max_rows, wait, on_update)
 
 
-__all__ = ["LiveQuotes", "LiveBars", "live_quotes", "live_bars"]
+__all__ = ["LiveQuotes", "LiveTrades", "LiveBars", "live_quotes", "live_trades", "live_bars"]

@@ -18,7 +18,7 @@ from brokers import MANUAL_START, service_for
 from test_sim_streams import start_broker, wait_for, ws_url
 
 from alpaca_nb import frames, marketdata, stream_wire
-from alpaca_nb.live import live_bars, live_quotes
+from alpaca_nb.live import live_bars, live_quotes, live_trades
 from alpaca_nb.sim.streams import streams_of
 from alpaca_nb.stream import StreamHub, stream_hub
 from alpaca_nb.stream_wire import Bar, Gap, Quote, Trade, TradeUpdate
@@ -295,6 +295,31 @@ def test_live_bars_grow_and_a_forgotten_frame_stops_itself(manual):
     gc.collect()
     manual.step(60)    # the next bar finds the frame gone and cancels its subscription
     wait_for(lambda: hub.subscriptions("bars") == [] and conn.subs["bars"] == set(), what="auto-stop")
+
+
+def test_live_trades_keep_the_latest_trades_in_order_and_call_back(manual):
+    hub = hub_of(manual)
+    seen: list[int] = []
+    trades = live_trades("SPY", hub=hub, max_rows=5, on_update=lambda live: seen.append(live.updates))
+    empty = trades.df
+    assert list(empty.columns) == ["symbol", *frames.TRADE_COLUMNS] and empty.empty
+    deadline = time.monotonic() + 20
+    while trades.updates < 8 and time.monotonic() < deadline:
+        manual.step(15)
+        trades.wait(trades.updates + 1, timeout=0.5)
+    frame = trades.df
+    assert trades.updates >= 8 and len(frame) == 5                    # only the last five are kept
+    assert frame.dtypes.equals(empty.dtypes) and (frame["symbol"] == "SPY").all()
+    assert frame["timestamp"].is_monotonic_increasing and str(frame["timestamp"].dt.tz) == "UTC"
+    assert (frame["price"] > 0).all() and (frame["size"] > 0).all()
+    last = manual.market.trade("SPY")                                  # the tape's latest print
+    wait_for(lambda: trades.df["price"].iloc[-1] == float(last.price), what="the latest trade")
+    wait_for(lambda: seen and seen[-1] == trades.updates, what="on_update after each trade")
+    assert seen == sorted(seen) and len(seen) == len(set(seen))
+    trades.stop()
+    assert not trades.live and hub.subscriptions("trades") == []
+    with pytest.raises(ValueError, match="max_rows"):
+        live_trades("SPY", hub=hub, max_rows=0)
 
 
 def test_refused_keys_fail_fast_and_say_why(manual, caplog):
