@@ -110,9 +110,11 @@ def _managed_or_none(status: str | None) -> str | None:
 
 
 def upsert_orders(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, *, account_id: str,
-                  environment: str, source: str, external_user: str) -> UpsertResult:
+                  environment: str, source: str, external_user: str,
+                  at: datetime | None = None) -> UpsertResult:
     """Merge ``frame`` (from :func:`orders_frame`) into ``managed_orders`` with one event per
-    change, using set-based SQL in the caller's transaction."""
+    change, using set-based SQL in the caller's transaction. ``at``: when the changes were seen
+    (a journaled trade update is applied later), default now."""
     if frame.empty:
         return UpsertResult(0, 0, 0, None, 0)
     con.register("_orders_df", frame)
@@ -180,20 +182,20 @@ def upsert_orders(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, *, accoun
     total, latest = con.execute("SELECT count(*), max(alpaca_updated_at) FROM _incoming").fetchall()[0]
     if changed:
         _write_order_changes(con, account_id=account_id, environment=environment, source=source,
-                             external_user=external_user)
+                             external_user=external_user, at=at)
     con.execute("DROP TABLE temp._changes")
     con.execute("DROP TABLE temp._incoming")
     return UpsertResult(inserted, changed - inserted, total - changed, latest, skipped)
 
 
 def _write_order_changes(con: duckdb.DuckDBPyConnection, *, account_id: str, environment: str,
-                         source: str, external_user: str) -> None:
-    params = {"account": account_id, "env": environment, "source": source, "user": external_user}
+                         source: str, external_user: str, at: datetime | None) -> None:
+    params = {"account": account_id, "env": environment, "source": source, "user": external_user, "at": at}
     _execute(con, """
         INSERT INTO order_events
         SELECT (SELECT coalesce(max(id), 0) FROM order_events)
                    + row_number() OVER (ORDER BY alpaca_updated_at, client_order_id),
-               client_order_id, $account, $env, now(), $source,
+               client_order_id, $account, $env, coalesce($at::TIMESTAMPTZ, now()), $source,
                CASE WHEN is_new THEN 'imported'
                     WHEN coalesce(status, old_status) IS DISTINCT FROM old_status THEN 'status'
                     WHEN filled_qty IS DISTINCT FROM old_filled_qty THEN 'fill'
@@ -221,11 +223,12 @@ def _write_order_changes(con: duckdb.DuckDBPyConnection, *, account_id: str, env
                          ELSE list_filter(p.tags, lambda t: NOT (t LIKE 'symbol:%' OR t LIKE 'side:%'
                                                                   OR t LIKE 'type:%')) END,
                'alpaca_order_id=' || c.alpaca_order_id, coalesce(p.external, true),
-               coalesce(c.alpaca_created_at, now()), now(), c.alpaca_updated_at, c.submitted_at,
+               coalesce(c.alpaca_created_at, now()), coalesce($at::TIMESTAMPTZ, now()), c.alpaca_updated_at,
+               c.submitted_at,
                c.filled_at
         FROM _changes AS c LEFT JOIN managed_orders AS p ON p.client_order_id = c.parent_client_order_id
         WHERE c.is_new""", params)
-    con.execute("""
+    _execute(con, """
         UPDATE managed_orders AS m SET
             status = coalesce(c.status, m.status), alpaca_status = c.alpaca_status,
             alpaca_order_id = coalesce(c.alpaca_order_id, m.alpaca_order_id),
@@ -237,9 +240,9 @@ def _write_order_changes(con: duckdb.DuckDBPyConnection, *, account_id: str, env
                          ELSE m.notes || '; alpaca_order_id=' || c.alpaca_order_id END,
             alpaca_updated_at = coalesce(c.alpaca_updated_at, m.alpaca_updated_at),
             submitted_at = coalesce(c.submitted_at, m.submitted_at),
-            filled_at = coalesce(c.filled_at, m.filled_at), updated_at = now()
+            filled_at = coalesce(c.filled_at, m.filled_at), updated_at = coalesce($at::TIMESTAMPTZ, now())
         FROM _changes AS c
-        WHERE m.client_order_id = c.client_order_id AND NOT c.is_new""")
+        WHERE m.client_order_id = c.client_order_id AND NOT c.is_new""", {"at": at})
     # Fills that arrived before their order was known get its client_order_id now.
     con.execute("""
         UPDATE fills SET client_order_id = c.client_order_id FROM _changes AS c
@@ -282,8 +285,9 @@ def fills_frame(fills: Iterable[Any]) -> pd.DataFrame:
 
 
 def insert_fills(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, *, account_id: str,
-                 environment: str, source: str) -> int:
-    """Add the fills of ``frame`` not yet recorded; returns how many were new.
+                 environment: str, source: str, at: datetime | None = None) -> int:
+    """Add the fills of ``frame`` not yet recorded; returns how many were new (``at``: when
+    they were seen, their ``recorded_at``; default now).
 
     A fill is already recorded when its ``execution_id`` is, or when the same order already has
     a fill with the same ``cum_qty`` (the order's filled quantity after the execution): the
@@ -310,7 +314,7 @@ def insert_fills(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, *, account
                       "OR filled_at IS NULL OR symbol IS NULL OR side NOT IN ('buy', 'sell')").fetchall()[0][0]
     if bad:
         log.warning("%d fill(s) without qty, price, time, symbol or side were skipped", bad)
-    params = {"account": account_id, "env": environment, "source": source}
+    params = {"account": account_id, "env": environment, "source": source, "at": at}
     # An activity seen after the stream's copy of the same fill still lends its id (a paging token).
     _execute(con, """
         UPDATE fills SET activity_id = n.activity_id FROM _new_fills AS n
@@ -326,7 +330,7 @@ def insert_fills(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, *, account
                (SELECT coalesce(max(seq), 0) FROM fills) + row_number() OVER (ORDER BY n.filled_at, n.execution_id),
                $account, $env, n.alpaca_order_id, coalesce(n.client_order_id, m.client_order_id),
                n.symbol, n.side, n.qty, n.price, n.filled_at, n.type, n.cum_qty, n.leaves_qty, $source,
-               now(), n.activity_id
+               coalesce($at::TIMESTAMPTZ, now()), n.activity_id
         FROM _new_fills AS n
         LEFT JOIN managed_orders AS m ON m.alpaca_order_id = n.alpaca_order_id AND n.client_order_id IS NULL
                                      AND m.environment = $env

@@ -348,10 +348,11 @@ def _apply(con, records: list[dict[str, Any]]) -> None:
         run = []
         if record.get("kind") == "trade_updates":
             updates = record["updates"]
-            scope = {"account_id": record["account_id"], "environment": record["environment"]}
+            scope = {"account_id": record["account_id"], "environment": record["environment"],
+                     "source": record["source"], "at": datetime.fromisoformat(record["at"])}
             orders = ingest.orders_frame(u["order"] for u in updates if u.get("order"))
-            ingest.upsert_orders(con, orders, source=record["source"], external_user="external", **scope)
-            ingest.insert_fills(con, ingest.fills_frame(updates), source=record["source"], **scope)
+            ingest.upsert_orders(con, orders, external_user="external", **scope)
+            ingest.insert_fills(con, ingest.fills_frame(updates), **scope)
         else:
             log.error("ledger journal: a record of unknown kind %r skipped", record.get("kind"))
     _apply_orders(con, run)

@@ -286,3 +286,25 @@ def test_appends_racing_with_drains_land_exactly_once(ledger):
     assert events.to_dict("records") == [{"event": "created", "n": 600}, {"event": "status", "n": 600}]
     assert ledger.sql("SELECT count(DISTINCT id) = count(*) AS unique_ids FROM order_events")["unique_ids"][0]
     assert not ledger.journal.pending() and batch_files(ledger) == []
+
+
+def test_journaled_trade_updates_carry_when_they_arrived(ledger):
+    order = ledger.create(intent("nb-tu"), new_id=True)
+    ledger.update(answered(order), defer=True)
+    fill = {"event": "fill", "timestamp": "2026-11-24T15:00:03Z", "execution_id": "exec-tu-1", "price": "10.4",
+            "qty": "2", "position_qty": "2",
+            "order": {"id": "alp-nb-tu", "client_order_id": "nb-tu", "symbol": "AAPL", "side": "buy",
+                      "type": "limit", "order_type": "limit", "time_in_force": "day", "order_class": "",
+                      "qty": "2", "limit_price": "10.5", "filled_qty": "2", "filled_avg_price": "10.4",
+                      "status": "filled", "created_at": "2026-11-24T15:00:00Z",
+                      "updated_at": "2026-11-24T15:00:03Z", "submitted_at": "2026-11-24T15:00:00Z",
+                      "filled_at": "2026-11-24T15:00:03Z", "legs": None}}
+    assert ledger.apply_trade_updates([fill], defer=True) is None
+    arrived = datetime.now(timezone.utc)
+    time.sleep(0.1)
+    stored = ledger.get("nb-tu")                                   # drained now, 0.1 s later
+    assert stored.status is ManagedOrderStatus.FILLED and stored.updated_at <= arrived
+    last = ledger.events("nb-tu").iloc[-1]
+    assert last["source"] == "stream" and last["event"] == "status" and last["event_at"] <= arrived
+    [recorded] = ledger.fills()["recorded_at"]
+    assert recorded <= arrived
