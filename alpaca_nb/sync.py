@@ -278,6 +278,34 @@ class SyncMethods:
         frame = pd.DataFrame(rows, columns=list(RECONCILE_COLUMNS))
         return frame.astype(RECONCILE_COLUMNS)
 
+    # -- P&L at today's prices -------------------------------------------------------------------
+
+    def marks(self, symbols: Any = None) -> pd.Series:
+        """Mid prices ((bid + ask) / 2; one side when the other is missing) of ``symbols``,
+        default: every symbol this account's ledger holds a position in. A Series indexed by
+        symbol, ready for :mod:`alpaca_nb.analytics`."""
+        if symbols is None:
+            from .analytics import positions as fill_positions
+
+            held = fill_positions(self._ledger())
+            symbols = sorted(held.loc[held["qty"] != 0, "symbol"])
+        symbols = [symbols] if isinstance(symbols, str) else list(symbols)
+        if not symbols:
+            return pd.Series([], dtype="float64", name="mark").rename_axis("symbol")
+        quotes = self.quotes(symbols)
+        bid = quotes["bid_price"].where(quotes["bid_price"] > 0)
+        ask = quotes["ask_price"].where(quotes["ask_price"] > 0)
+        mid = ((bid + ask) / 2).fillna(bid).fillna(ask)
+        return mid.dropna().rename("mark").rename_axis("symbol")
+
+    def pnl(self, by: Any = "symbol", marks: Any = None) -> pd.DataFrame:
+        """This account's FIFO P&L from the ledger's fills (:func:`alpaca_nb.analytics.pnl`),
+        grouped ``by`` symbol (default), user, tag or a list of those; open lots are marked at
+        ``marks`` (default: :meth:`marks`, today's mid prices)."""
+        from .analytics import pnl as fill_pnl
+
+        return fill_pnl(self._ledger(), self.marks() if marks is None else marks, by=by)
+
     def _all_broker_orders(self, broker) -> list[dict]:
         """Every order of the account, legs flattened in (pages of 500)."""
         orders: dict[str, dict] = {}

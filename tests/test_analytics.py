@@ -219,3 +219,27 @@ def test_fifo_agrees_with_a_python_fifo_on_random_fills(tmp_path, fractional):
     pieces = pd.concat([lots.groupby("open_execution_id")["qty"].sum(),
                         lots.groupby("close_execution_id")["qty"].sum()]).groupby(level=0).sum()
     assert pieces.round(9).to_dict() == {eid: float(q) for eid, _, _, q, _, _ in rows}
+
+
+def test_the_service_marks_open_positions_at_the_mid_and_reports_pnl(manual_broker):
+    from brokers import service_for
+
+    from alpaca_nb import AlpacaOrderRequest
+
+    svc = service_for(manual_broker)
+    for symbol, qty, side in (("AAPL", 5, "buy"), ("MSFT", 3, "buy"), ("MSFT", 3, "sell")):
+        svc.place_order_sync(user="ana", order_request=AlpacaOrderRequest(symbol=symbol, qty=qty, side=side,
+                                                                           type="market"))
+    svc.sync()
+    marks = svc.marks()
+    assert list(marks.index) == ["AAPL"]                            # MSFT is flat: nothing to mark
+    quote = manual_broker.market.quote("AAPL")                      # the market stands still
+    assert marks["AAPL"] == pytest.approx((float(quote.bid) + float(quote.ask)) / 2)
+    assert svc.marks(["msft"]).index.tolist() == ["MSFT"] and svc.marks([]).empty
+    mine = svc.pnl()
+    expected = analytics.pnl(svc.order_service, {"AAPL": marks["AAPL"]})
+    pd.testing.assert_frame_equal(mine, expected)
+    assert set(mine["symbol"]) == {"AAPL", "MSFT"} and mine["total_pnl"].notna().all()
+    by_user = svc.pnl(by="user")
+    assert by_user["user"].tolist() == ["ana"]
+    assert by_user["total_pnl"].iloc[0] == pytest.approx(mine["total_pnl"].sum())
