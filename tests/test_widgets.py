@@ -6,12 +6,13 @@ import logging
 import time
 
 import ipywidgets
+import pandas as pd
 import pytest
 from brokers import service_for, wait_for
 
 from alpaca_nb import stream
 from alpaca_nb.models import ManagedOrderStatus
-from alpaca_nb.widgets import Blotter, OrderTicket, PositionsView, QuoteBoard
+from alpaca_nb.widgets import Blotter, OrderTicket, PnLView, PositionsView, QuoteBoard
 from alpaca_nb.widgets._base import Throttle, money
 
 POST = ("POST", "/v2/orders")
@@ -292,6 +293,28 @@ def test_a_failing_refresh_is_shown_and_logged_not_raised(svc, broker, opened, c
         view.refresh_button.click()
     assert "NetworkError" in view.status.value and "504" in view.status.value
     assert any("NetworkError" in r.getMessage() for r in caplog.records if r.name == "alpaca_nb")
+
+
+# -- PnLView -------------------------------------------------------------------------------------------------
+
+def test_pnl_view_groups_marks_and_refreshes_on_fills(manual_broker, opened):
+    svc = service_for(manual_broker)
+    view = opened(PnLView(svc, by="user", interval=0.05))
+    assert view.frame.empty and "No fills" in view.table.value and bytes(view.chart.value) == b""
+    assert svc.follower is not None                                      # the ledger follows the stream
+    place(svc, "ana", symbol="AAPL", qty=4, type="market")
+    place(svc, "ben", symbol="MSFT", qty=2, type="market")
+    wait_for(lambda: len(view.frame) == 2, what="a refresh on the fills")
+    expected = svc.pnl(by=["user"])                                     # the market stands still
+    pd.testing.assert_frame_equal(view.frame, expected)
+    assert "ana" in view.table.value and "ben" in view.table.value and ">total<" in view.table.value
+    assert bytes(view.chart.value).startswith(b"\x89PNG")               # the bars, as an image
+    view.by.value = "user, symbol"                                       # regroup
+    assert view.frame[["user", "symbol"]].values.tolist() == [["ana", "AAPL"], ["ben", "MSFT"]]
+    view.close()
+    assert svc.follower is None and svc.streams.subscriptions("trade_updates") == []
+    with pytest.raises(ValueError, match="by="):
+        PnLView(svc, by="month")
 
 
 # -- QuoteBoard -------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
     OrderTicket(svc, symbol="AAPL")        # fill in, Preview, Place (LIVE asks for a real-money box)
     Blotter(svc, user="ana")               # the ledger's orders, newest first, live; cancel selected
     PositionsView(svc)                     # positions with unrealized P&L; close selected
+    PnLView(svc, by="user")                # FIFO P&L at today's mid prices, refreshed on fills
     board = QuoteBoard(svc, ["SPY", "AAPL"])   # bid/ask/spread as quotes stream in
     board.close()                          # every widget's close() ends its subscriptions
 
@@ -18,8 +19,9 @@ methods: ``ticket.symbol.value = "AAPL"; ticket.place()``, ``blotter.refresh()``
 from __future__ import annotations
 
 from .blotter import Blotter
+from .pnl import PnLView
 from .positions import PositionsView
 from .quotes import QuoteBoard
 from .ticket import OrderTicket
 
-__all__ = ["OrderTicket", "Blotter", "PositionsView", "QuoteBoard"]
+__all__ = ["OrderTicket", "Blotter", "PositionsView", "PnLView", "QuoteBoard"]

@@ -134,13 +134,13 @@ class Blotter(ServiceWidget):
         with self._lock:
             frame = orders_frame(self.service.order_service, self.user_filter.value.strip() or None,
                                  STATUS_CHOICES[self.status_filter.value])
-            self.frame = frame
             self.table.value = table_html(frame, COLUMNS, cell_style=_style, max_rows=self.max_rows,
                                           empty="No orders match the filters")
             working = frame[frame["status"].isin(WORKING) & frame["alpaca_order_id"].notna()]
             options_keeping(self.cancel_select, [
                 (f"{r['symbol']} {r['side']} {_size(r)} {r['type']} {_price(r)} · {r['client_order_id']}",
                  r["client_order_id"]) for r in working.to_dict("records")])
+            self.frame = frame   # last: once it is set, the table and the choices show it
             self.refreshes += 1
         return frame
 
