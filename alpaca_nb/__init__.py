@@ -34,7 +34,7 @@ _LAZY = {
     "NetworkError": "errors", "NotFoundError": "errors", "LiveTradingNotArmed": "errors",
     "LedgerBusyError": "errors", "BrokerError": "errors",
     "OrderTicket": "widgets", "Blotter": "widgets", "PositionsView": "widgets", "QuoteBoard": "widgets",
-    "PnLView": "widgets",
+    "PnLView": "widgets", "OrderView": "widgets",
 }
 # Submodules reachable as attributes (nb.plots.candlestick(...)) without importing them up front.
 _SUBMODULES = ("analytics", "plots", "widgets", "ledger")

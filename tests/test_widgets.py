@@ -12,7 +12,7 @@ from brokers import service_for, wait_for
 
 from alpaca_nb import stream
 from alpaca_nb.models import ManagedOrderStatus
-from alpaca_nb.widgets import Blotter, OrderTicket, PnLView, PositionsView, QuoteBoard
+from alpaca_nb.widgets import Blotter, OrderTicket, OrderView, PnLView, PositionsView, QuoteBoard
 from alpaca_nb.widgets._base import Throttle, money
 
 POST = ("POST", "/v2/orders")
@@ -293,6 +293,34 @@ def test_a_failing_refresh_is_shown_and_logged_not_raised(svc, broker, opened, c
         view.refresh_button.click()
     assert "NetworkError" in view.status.value and "504" in view.status.value
     assert any("NetworkError" in r.getMessage() for r in caplog.records if r.name == "alpaca_nb")
+
+
+# -- OrderView -----------------------------------------------------------------------------------------------
+
+def test_order_view_shows_fields_history_fills_and_cancels(svc, broker, opened):
+    filled = place(svc, "ana", symbol="SPY", qty=2, type="market")
+    view = opened(OrderView(svc, filled))
+    assert view.order.status is ManagedOrderStatus.FILLED and view.cancel_button.disabled
+    assert list(view.events["source"])[:2] == ["submit", "submit"] and "created" in view.history.value
+    wait_for(lambda: view.refresh() is not None and len(view.fills) == 1, what="the fill in the ledger")
+    assert view.fills["qty"].sum() == 2 and view.fills["execution_id"].iloc[0] in view.fill_table.value
+    assert filled.client_order_id in view.fields.value and "ana" in view.fields.value
+
+    resting = place(svc, "ana", symbol="SPY", qty=1, type="limit", limit_price=1, time_in_force="gtc")
+    working = opened(OrderView(svc, resting.client_order_id))
+    assert not working.cancel_button.disabled
+    deletes = broker.requests[("DELETE", f"/v2/orders/{resting.alpaca_order_id}")]
+    working.cancel_button.click()
+    assert broker.requests[("DELETE", f"/v2/orders/{resting.alpaca_order_id}")] == deletes + 1
+    wait_for(lambda: working.order.status is ManagedOrderStatus.CANCELED, what="the canceled state")
+    assert "canceled" in working.history.value and working.cancel_button.disabled
+    assert working.cancel() is None and broker.requests[("DELETE", f"/v2/orders/{resting.alpaca_order_id}")] \
+        == deletes + 1                                                # nothing more to cancel: nothing sent
+
+    missing = opened(OrderView(svc, "nb-no-such-order", auto_refresh=False))
+    assert missing.order is None and "no order" in missing.status.value
+    with pytest.raises(ValueError, match="needs an order"):
+        OrderView(svc, "")
 
 
 # -- PnLView -------------------------------------------------------------------------------------------------

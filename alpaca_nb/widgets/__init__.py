@@ -6,6 +6,7 @@
     Blotter(svc, user="ana")               # the ledger's orders, newest first, live; cancel selected
     PositionsView(svc)                     # positions with unrealized P&L; close selected
     PnLView(svc, by="user")                # FIFO P&L at today's mid prices, refreshed on fills
+    OrderView(svc, order)                  # one order: fields, history with sources, fills; cancel
     board = QuoteBoard(svc, ["SPY", "AAPL"])   # bid/ask/spread as quotes stream in
     board.close()                          # every widget's close() ends its subscriptions
 
@@ -19,9 +20,10 @@ methods: ``ticket.symbol.value = "AAPL"; ticket.place()``, ``blotter.refresh()``
 from __future__ import annotations
 
 from .blotter import Blotter
+from .order import OrderView
 from .pnl import PnLView
 from .positions import PositionsView
 from .quotes import QuoteBoard
 from .ticket import OrderTicket
 
-__all__ = ["OrderTicket", "Blotter", "PositionsView", "PnLView", "QuoteBoard"]
+__all__ = ["OrderTicket", "Blotter", "OrderView", "PositionsView", "PnLView", "QuoteBoard"]
