@@ -157,6 +157,31 @@ class ServiceWidget(widgets.VBox):
     def __repr__(self) -> str:  # stable: nbval compares widget outputs by this text
         return f"{type(self).__name__}(environment={self.environment.value!r})"
 
+    # -- following the account ------------------------------------------------------------------
+    @guarded("follow trade updates")
+    def follow_trade_updates(self, wanted: Callable[[Any], bool], refresh: Callable[[], Any],
+                             interval: float) -> Throttle | None:
+        """Call ``refresh`` (at most once per ``interval`` seconds, on a timer thread) after each
+        trade update for which ``wanted(update)`` is true. The ledger follows the stream
+        meanwhile: ``service.follow()`` is started if nothing follows it yet, and then stopped
+        with this widget. Everything ends on :meth:`close`."""
+        from ..ledger import Ledger
+
+        throttle = Throttle(refresh, interval)
+        self.on_close(throttle.stop)
+        if isinstance(self.service.order_service, Ledger) and self.service.follower is None:
+            self.on_close(self.service.follow().stop)
+
+        def deliver(update: Any) -> None:  # on the stream's thread: short, and never raises
+            try:
+                if wanted(update):
+                    throttle.poke()
+            except Exception:  # noqa: BLE001 - keep the stream thread going
+                log.exception("alpaca_nb %s: a trade update could not be handled", type(self).__name__)
+
+        self.on_close(self.service.streams.on_trade_update(deliver, name=f"{type(self).__name__}@{id(self):x}").cancel)
+        return throttle
+
     # -- lifetime ---------------------------------------------------------------------------------
     def on_close(self, stop: Callable[[], Any]) -> None:
         """Run ``stop`` (end a subscription, a timer) when the widget is closed."""

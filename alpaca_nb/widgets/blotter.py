@@ -8,7 +8,7 @@ import ipywidgets as widgets
 import pandas as pd
 
 from ..models import ManagedOrderStatus
-from ._base import (ERROR_COLOR, OK_COLOR, ServiceWidget, Throttle, guarded, log, missing, money,
+from ._base import (ERROR_COLOR, OK_COLOR, ServiceWidget, guarded, missing, money,
                     options_keeping, quantity, table_html, timestamp)
 
 WORKING = ("pending", "unresolved", "open", "partially_filled")
@@ -105,28 +105,13 @@ class Blotter(ServiceWidget):
         self.children = [self.banner, widgets.HBox([self.user_filter, self.status_filter, self.refresh_button]),
                          self.table, widgets.HBox([self.cancel_select, self.cancel_button]), self.status]
         if auto_refresh:
-            self._follow_stream(interval)   # first: following the stream may catch the ledger up
+            # first: following the stream may catch the ledger up
+            self.follow_trade_updates(self._count_update, self.refresh, interval)
         self.refresh()
 
-    @guarded("follow trade updates")
-    def _follow_stream(self, interval: float) -> None:
-        throttle = Throttle(self.refresh, interval)
-        self.on_close(throttle.stop)
-        self._throttle = throttle
-        from ..ledger import Ledger
-
-        if isinstance(self.service.order_service, Ledger) and self.service.follower is None:
-            self.on_close(self.service.follow().stop)  # ours: it stops with the blotter
-        sub = self.service.streams.on_trade_update(self._on_trade_update, name=f"Blotter@{id(self):x}")
-        self.on_close(sub.cancel)
-
-    def _on_trade_update(self, _update: Any) -> None:
-        """On the stream's thread: count and ask for a refresh (never raises)."""
-        try:
-            self.trade_updates += 1
-            self._throttle.poke()
-        except Exception:  # noqa: BLE001 - keep the stream thread going
-            log.exception("alpaca_nb Blotter: scheduling a refresh failed")
+    def _count_update(self, _update: Any) -> bool:
+        self.trade_updates += 1
+        return True
 
     @guarded("refresh")
     def refresh(self) -> pd.DataFrame | None:

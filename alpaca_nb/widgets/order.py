@@ -7,7 +7,7 @@ import ipywidgets as widgets
 import pandas as pd
 
 from ..models import ManagedOrder
-from ._base import ServiceWidget, Throttle, escape, guarded, money, quantity, table_html, timestamp
+from ._base import ServiceWidget, escape, guarded, money, quantity, table_html, timestamp
 
 _FIELDS = ("user", "symbol", "side", "type", "order_class", "time_in_force", "qty", "notional",
            "limit_price", "stop_price", "status", "alpaca_status", "filled_qty", "filled_avg_price",
@@ -61,22 +61,11 @@ class OrderView(ServiceWidget):
                          widgets.HTML("<b>History</b>"), self.history, widgets.HTML("<b>Fills</b>"),
                          self.fill_table, self.status]
         if auto_refresh:
-            self._follow(interval)
+            self.follow_trade_updates(self._mine, self.refresh, interval)
         self.refresh()
 
-    @guarded("follow trade updates")
-    def _follow(self, interval: float) -> None:
-        throttle = Throttle(self.refresh, interval)
-        self.on_close(throttle.stop)
-        if self.service.follower is None:
-            self.on_close(self.service.follow().stop)  # ours: it stops with the view
-
-        def mine(update: Any) -> None:  # on the stream's thread: only this order's updates
-            if self.order is not None and update.order_id == self.order.alpaca_order_id:
-                throttle.poke()
-
-        sub = self.service.streams.on_trade_update(mine, name=f"OrderView@{id(self):x}")
-        self.on_close(sub.cancel)
+    def _mine(self, update: Any) -> bool:
+        return self.order is not None and update.order_id == self.order.alpaca_order_id
 
     @guarded("refresh")
     def refresh(self) -> ManagedOrder | None:

@@ -6,7 +6,7 @@ from typing import Any
 import ipywidgets as widgets
 import pandas as pd
 
-from ._base import ServiceWidget, Throttle, guarded, money, pl_style, table_html
+from ._base import ServiceWidget, guarded, money, pl_style, table_html
 
 #: The groupings offered: label -> ``svc.pnl(by=...)``.
 GROUPINGS: dict[str, tuple[str, ...]] = {
@@ -36,19 +36,8 @@ class PnLView(ServiceWidget):
         self.children = [self.banner, widgets.HBox([self.by, self.refresh_button]), self.table,
                          *([self.chart] if chart else []), self.status]
         if auto_refresh:
-            self._follow_fills(interval)
+            self.follow_trade_updates(lambda u: u.event in ("fill", "partial_fill"), self.refresh, interval)
         self.refresh()
-
-    @guarded("follow fills")
-    def _follow_fills(self, interval: float) -> None:
-        throttle = Throttle(self.refresh, interval)
-        self.on_close(throttle.stop)
-        if self.service.follower is None:
-            self.on_close(self.service.follow().stop)  # ours: it stops with the view
-        fills = ("fill", "partial_fill")
-        sub = self.service.streams.on_trade_update(lambda u: throttle.poke() if u.event in fills else None,
-                                                   name=f"PnLView@{id(self):x}")
-        self.on_close(sub.cancel)
 
     @guarded("refresh")
     def refresh(self) -> pd.DataFrame | None:
