@@ -235,7 +235,6 @@ class Ledger:
             stored = rows.fetch_orders(con, "client_order_id = ?", [order.client_order_id])
             change = rows.update_change(stored[0] if stored else None, order, source)
             if change is not None:
-                change.stored = bool(stored)
                 rows.write_changes(con, [change])
         return order
 

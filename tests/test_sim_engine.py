@@ -192,23 +192,28 @@ def _prices_between(rig, lo: datetime, hi: datetime, symbol: str = "AAPL") -> li
     return [D(int(p)) / 10000 for p in ticks.price]
 
 
-def test_stop_buy_triggers_on_a_trade_at_or_above_the_stop(rig):
-    stop = (rig.trade().price * D("1.001")).quantize(D("0.01"))
-    o = rig.order(qty=1, type="stop", stop_price=str(stop), time_in_force="gtc")
-    assert o["status"] == "new"
+def _step_until_crossed(rig, order: dict, crossed) -> tuple[dict, object]:
+    """Step 15 s at a time until some trade of a step satisfies ``crossed(prices)`` (any trade,
+    not only the last one); the order must stay ``new`` until then. Returns the order and the
+    quote of that step."""
     for _ in range(3000):
         before = rig.clock.now()
         rig.clock.advance(15)
         q = rig.quote()
         rig.engine.tick()
-        now = rig.get(o)
-        if max(_prices_between(rig, before, rig.clock.now()), default=D(0)) >= stop:
-            # any trade of the step at or above the stop, not only the last one
-            assert now["status"] == "filled" and D(now["filled_avg_price"]) == q.ask
-            break
+        now = rig.get(order)
+        if crossed(_prices_between(rig, before, rig.clock.now())):
+            return now, q
         assert now["status"] == "new"
-    else:
-        pytest.fail("the market never reached the stop")
+    pytest.fail("the market never reached the stop")
+
+
+def test_stop_buy_triggers_on_a_trade_at_or_above_the_stop(rig):
+    stop = (rig.trade().price * D("1.001")).quantize(D("0.01"))
+    o = rig.order(qty=1, type="stop", stop_price=str(stop), time_in_force="gtc")
+    assert o["status"] == "new"
+    now, q = _step_until_crossed(rig, o, lambda prices: max(prices, default=D(0)) >= stop)
+    assert now["status"] == "filled" and D(now["filled_avg_price"]) == q.ask
 
 
 def test_stop_limit_becomes_a_limit_at_the_trigger(rig):
@@ -216,19 +221,9 @@ def test_stop_limit_becomes_a_limit_at_the_trigger(rig):
     stop = (rig.trade().price * D("0.999")).quantize(D("0.01"))
     o = rig.order(qty=5, side="sell", type="stop_limit", stop_price=str(stop),
                   limit_price=str(stop - 1), time_in_force="gtc")
-    for _ in range(3000):
-        before = rig.clock.now()
-        rig.clock.advance(15)
-        q = rig.quote()
-        rig.engine.tick()
-        now = rig.get(o)
-        if min(_prices_between(rig, before, rig.clock.now()), default=stop + 1) <= stop:
-            assert q.bid >= stop - 1  # the limit is a dollar under the stop: it trades
-            assert now["status"] == "filled" and D(now["filled_avg_price"]) == q.bid
-            break
-        assert now["status"] == "new"
-    else:
-        pytest.fail("the market never reached the stop")
+    now, q = _step_until_crossed(rig, o, lambda prices: min(prices, default=stop + 1) <= stop)
+    assert q.bid >= stop - 1  # the limit is a dollar under the stop: it trades
+    assert now["status"] == "filled" and D(now["filled_avg_price"]) == q.bid
 
 
 def test_trailing_stop_tracks_the_high_water_mark(rig):
