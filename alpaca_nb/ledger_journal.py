@@ -375,6 +375,7 @@ def _apply_orders(con, records: list[dict[str, Any]]) -> None:
             change = rows.update_change(old, order, source, at)
         if change is None:
             continue
+        # ``old`` may be a row this batch created: only a row already in the file is replaced.
         change.stored = order.client_order_id in in_file
         current[order.client_order_id] = change.order
         changes.append(change)
