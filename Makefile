@@ -39,5 +39,12 @@ bench: $(STAMP)
 notebooks: $(STAMP)  # re-execute the example notebooks and store the outputs nbval checks
 	$(PY) notebooks/execute.py
 
+.PHONY: reliability
+reliability: $(STAMP)  # run tests/reliability with its figures on; render them into RELIABILITY.md
+	@mkdir -p build
+	@RELIABILITY_REPORT=$(CURDIR)/build/reliability.json $(PY) -m pytest -q -p no:cacheprovider tests/reliability; \
+		status=$$?; \
+		$(PY) tests/reliability/render_figures.py build/reliability.json RELIABILITY.md && exit $$status
+
 clean:
 	rm -rf $(VENV) .pytest_cache build dist *.egg-info

@@ -32,7 +32,9 @@ _LAZY = {
     "AlpacaNbError": "errors", "ConfigurationError": "errors", "AuthenticationError": "errors",
     "OrderValidationError": "errors", "OrderRejectedError": "errors", "RateLimitError": "errors",
     "NetworkError": "errors", "NotFoundError": "errors", "LiveTradingNotArmed": "errors",
-    "LedgerBusyError": "errors", "BrokerError": "errors",
+    "LedgerBusyError": "errors", "BrokerError": "errors", "LedgerError": "errors",
+    "InvalidArgumentError": "errors", "OrderOutcomeUnknownError": "errors", "LiveCaps": "guard",
+    "DuplicateOrderError": "errors", "UnfitValueError": "errors",
     "OrderTicket": "widgets", "Blotter": "widgets", "PositionsView": "widgets", "QuoteBoard": "widgets",
     "PnLView": "widgets", "OrderView": "widgets",
 }

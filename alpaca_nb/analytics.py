@@ -31,16 +31,24 @@ whoever placed the orders. Realized P&L belongs to the fill that closes a lot (i
 tags, so P&L by tag counts a lot once under each of its tags (tags do not add up to the total).
 
 All functions take the ledger's scope (``account_id=`` / ``environment=``, see
-:mod:`alpaca_nb.ledger`) and return DataFrames with float64 money columns.
+:mod:`alpaca_nb.ledger`) and return DataFrames with float64 money columns. Every argument is
+checked before the ledger is read: a bad one (a mark that is not a finite price below
+$10,000,000, an unknown ``by`` or ``tz``, a non-ASCII symbol) raises
+:class:`~alpaca_nb.errors.InvalidArgumentError` naming it.
 """
 from __future__ import annotations
 
+import numbers
+from decimal import Decimal
 from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
 from . import ledger_rows as rows
+from . import params
+from .errors import InvalidArgumentError
 from .ledger import SCOPE, Ledger
+from .models import MAX_PRICE
 
 __all__ = ["lots", "positions", "pnl", "daily_pnl", "equity_curve"]
 
@@ -124,30 +132,62 @@ _LAST_PRICES = """
         SELECT k, arg_max(price, (filled_at, seq)) AS last_price FROM scoped GROUP BY k)"""
 
 
+_MARKS_FORMS = ("a dict {symbol: price}, a Series indexed by symbol, or a DataFrame with symbol and price "
+                 "columns")
+
+
 def _marks_frame(marks: Any) -> pd.DataFrame:
     """Point-in-time marks as a frame of ``symbol`` and ``mark`` (float)."""
     if marks is None:
-        frame = pd.DataFrame({"symbol": pd.Series([], dtype=object), "mark": pd.Series([], dtype=float)})
-    elif isinstance(marks, Mapping):
-        frame = pd.DataFrame({"symbol": list(marks), "mark": [float(v) for v in marks.values()]})
+        return pd.DataFrame({"symbol": pd.Series([], dtype=object), "mark": pd.Series([], dtype=float)})
+    if isinstance(marks, Mapping):
+        symbols, prices = list(marks), list(marks.values())
     elif isinstance(marks, pd.Series):
-        frame = pd.DataFrame({"symbol": marks.index.astype(str), "mark": marks.astype(float).to_numpy()})
+        symbols, prices = list(marks.index), list(marks)
     elif isinstance(marks, pd.DataFrame):
         data = marks.reset_index() if "symbol" not in marks.columns else marks
-        column = _price_column(data)
-        frame = pd.DataFrame({"symbol": data["symbol"].astype(str), "mark": data[column].astype(float)})
+        if "symbol" not in data.columns:
+            raise InvalidArgumentError(f"marks have no symbol column: give {_MARKS_FORMS}", "marks")
+        symbols, prices = list(data["symbol"]), list(data[_price_column(data)])
     else:
-        raise TypeError("marks must be a dict {symbol: price}, a Series indexed by symbol, or a DataFrame "
-                        "with symbol and price columns")
-    frame["symbol"] = frame["symbol"].str.upper()
+        raise InvalidArgumentError(f"marks is of type {type(marks).__name__}: give {_MARKS_FORMS}", "marks")
+    frame = pd.DataFrame({"symbol": _mark_symbols(symbols), "mark": _prices(prices, missing="refuse")})
     return frame.drop_duplicates("symbol", keep="last")
+
+
+def _mark_symbols(values: Sequence[Any]) -> list[str]:
+    """Each symbol checked once (ASCII, Alpaca's grammar) and upper-cased."""
+    checked = {value: params.symbol(value, "marks") for value in dict.fromkeys(values)}
+    return [checked[value] for value in values]
+
+
+def _prices(values: Sequence[Any], *, missing: str) -> list[float]:
+    """Marks as floats: each a finite price from 0 up to (not including) $10,000,000, the most
+    the ledger's DECIMAL(18, 9) arithmetic takes. ``missing="drop"``: a null is NaN (dropped)."""
+    out = []
+    for value in values:
+        if missing == "drop" and (value is None or (isinstance(value, float) and value != value)):
+            out.append(float("nan"))
+            continue
+        try:
+            if isinstance(value, bool) or not isinstance(value, (numbers.Real, Decimal, str)):
+                raise TypeError
+            price = float(value)
+        except (TypeError, ValueError):
+            raise InvalidArgumentError(f"marks holds {value!r}: every mark is a price (a number)", "marks") from None
+        if not 0 <= price < float(MAX_PRICE):  # NaN fails this too
+            raise InvalidArgumentError(f"marks holds {value!r}: a mark is a finite price from 0 up to "
+                                       f"{MAX_PRICE:,} dollars", "marks")
+        out.append(price)
+    return out
 
 
 def _price_column(frame: pd.DataFrame) -> str:
     for name in ("price", "mark", "close", "last"):
         if name in frame.columns:
             return name
-    raise ValueError(f"marks need a price column (price, mark, close or last); got {list(frame.columns)}")
+    raise InvalidArgumentError(f"marks need a price column (price, mark, close or last); got {list(frame.columns)}",
+                               "marks")
 
 
 def _daily_marks_frame(marks: Any) -> pd.DataFrame:
@@ -157,54 +197,78 @@ def _daily_marks_frame(marks: Any) -> pd.DataFrame:
     if marks is None:
         return empty
     if not isinstance(marks, pd.DataFrame):
-        raise TypeError("daily marks must be a DataFrame: long (date, symbol, price) or wide (date index, "
-                        "a column per symbol)")
+        raise InvalidArgumentError("daily marks must be a DataFrame: long (date, symbol, price) or wide (date "
+                                   f"index, a column per symbol), not a {type(marks).__name__}", "marks")
     if "symbol" in marks.columns or "symbol" in (marks.index.names or ()):
         data = marks.reset_index()
         when = next((c for c in ("date", "timestamp", "day", "time") if c in data.columns), None)
         if when is None:
-            raise ValueError("daily marks need a date (or timestamp) column")
+            raise InvalidArgumentError("daily marks need a date (or timestamp) column", "marks")
         frame = pd.DataFrame({"when": data[when], "symbol": data["symbol"], "mark": data[_price_column(data)]})
     else:
         wide = marks.copy()
         wide.index.name = "when"
         frame = wide.reset_index().melt(id_vars="when", var_name="symbol", value_name="mark")
-    when = pd.to_datetime(frame["when"])
+    try:
+        when = pd.to_datetime(frame["when"])
+    except (ValueError, TypeError, OverflowError):
+        raise InvalidArgumentError("daily marks' dates are not all dates or timestamps", "marks") from None
+    if when.isna().any():
+        raise InvalidArgumentError("daily marks have a missing date: give every row its day", "marks")
     if getattr(when.dt, "tz", None) is not None:  # a timestamp: its New York day
         when = when.dt.tz_convert(DAY_TZ).dt.tz_localize(None)
+    numbers = pd.to_numeric(frame["mark"], errors="coerce").astype(float)   # text, None: no mark that day
     out = pd.DataFrame({"date": when.dt.normalize().astype("datetime64[s]"),
-                        "symbol": frame["symbol"].astype(str).str.upper(),
-                        "mark": pd.to_numeric(frame["mark"], errors="coerce").astype(float)})
+                        "symbol": _mark_symbols(list(frame["symbol"])),
+                        "mark": _prices(list(numbers), missing="drop")})
     return out.dropna(subset=["mark"]).sort_values(["symbol", "date"]).drop_duplicates(["symbol", "date"], keep="last")
 
 
-def _queues(con, where: str, params: list) -> str:
+def _day_zone(tz: Any) -> str:
+    """The zone whose days :func:`daily_pnl` counts in: an IANA name (or a ZoneInfo), never None."""
+    name = params.tz(tz, name_only=True)
+    if name is None:
+        raise InvalidArgumentError(f"tz=None is not valid: give the zone whose days count, e.g. {DAY_TZ!r}", "tz")
+    return name
+
+
+def _queues(con, where: str, values: list) -> str:
     """The ``queues`` CTE for these fills: the DOUBLE running sum when it is exact, else DECIMAL."""
     whole, total = con.execute(f"""
         SELECT bool_and(whole), max(total) FROM (
             SELECT bool_and(qty = trunc(qty)) AS whole, sum(qty) AS total
-            FROM fills WHERE {where} GROUP BY account_id, environment, symbol, side)""", params).fetchall()[0]
+            FROM fills WHERE {where} GROUP BY account_id, environment, symbol, side)""", values).fetchall()[0]
     exact = bool(whole) and total is not None and total < 2 ** 53
     return _QUEUES.format(hi=_HI_WHOLE if exact else _HI_DECIMAL)
 
 
 def _scope(ledger: Ledger, account_id: Any, environment: Any, symbol: str | None) -> tuple[str, list]:
-    clauses, params = ledger._where(account_id, environment)
+    """The WHERE clause and its values for the fills in scope; every scope argument checked."""
+    if not isinstance(ledger, Ledger):
+        raise InvalidArgumentError(f"ledger={ledger!r} is not a Ledger: give svc.order_service or "
+                                   "alpaca_nb.ledger.Ledger(path)", "ledger")
+    if not (account_id is SCOPE or account_id is None or isinstance(account_id, str)):
+        raise InvalidArgumentError(f"account_id={account_id!r} is not valid: give an account id (str), None "
+                                   "for every account, or leave it out for the ledger's own", "account_id")
+    if not (environment is SCOPE or environment is None):
+        environment = params.choice(environment, "environment", ("local", "paper", "live"))
+    symbol = None if symbol is None else params.symbol(symbol)
+    clauses, values = ledger._where(account_id, environment)
     if symbol is not None:
         clauses.append("symbol = ?")
-        params.append(symbol.upper())
-    return " AND ".join(clauses) or "true", params
+        values.append(symbol)
+    return " AND ".join(clauses) or "true", values
 
 
-def _run(ledger: Ledger, query: Callable[[str], str], where: str, params: list,
+def _run(ledger: Ledger, query: Callable[[str], str], where: str, values: list,
          **frames: pd.DataFrame) -> pd.DataFrame:
     """Run ``query(queues_cte)`` over the scoped fills in one read of the ledger."""
     with ledger._open(write=False) as con:
-        sql = query(_queues(con, where, params))
+        sql = query(_queues(con, where, values))
         for name, frame in frames.items():
             con.register(name, frame)
         try:
-            return rows.frame(con.execute(sql, params))
+            return rows.frame(con.execute(sql, values))
         finally:
             for name in frames:
                 con.unregister(name)
@@ -243,10 +307,10 @@ def lots(ledger: Ledger, marks: Any = None, *, symbol: str | None = None, accoun
     ``user``, ``tags`` (of the closing order for closed lots, of the opening one for open
     lots). Sorted by symbol and opening time.
     """
-    where, params = _scope(ledger, account_id, environment, symbol)
+    where, values = _scope(ledger, account_id, environment, symbol)
     select = ("SELECT * FROM valued ORDER BY account_id, environment, symbol, opened_at, "
               "open_execution_id, closed_at NULLS LAST")
-    return _run(ledger, _lots_query(where, select), where, params, _marks=_marks_frame(marks))
+    return _run(ledger, _lots_query(where, select), where, values, _marks=_marks_frame(marks))
 
 
 def positions(ledger: Ledger, marks: Any = None, *, account_id: Any = SCOPE,
@@ -259,7 +323,7 @@ def positions(ledger: Ledger, marks: Any = None, *, account_id: Any = SCOPE,
     realized P&L. Needs no lot matching: the matched units are the first min(bought, sold)
     of each side, which is what makes a million fills take well under a second.
     """
-    where, params = _scope(ledger, account_id, environment, None)
+    where, values = _scope(ledger, account_id, environment, None)
 
     def query(queues: str) -> str:
         return f"""
@@ -274,7 +338,7 @@ def positions(ledger: Ledger, marks: Any = None, *, account_id: Any = SCOPE,
         FROM totals t JOIN names n USING (k) JOIN last_prices lp USING (k)
         LEFT JOIN (SELECT symbol, mark::DECIMAL(18, 9) AS mark FROM _marks) mk ON mk.symbol = n.symbol
         ORDER BY n.account_id, n.environment, n.symbol"""
-    return _run(ledger, query, where, params, _marks=_marks_frame(marks))
+    return _run(ledger, query, where, values, _marks=_marks_frame(marks))
 
 
 _BY = {"symbol": ("symbol",), "user": ('"user"',), "tag": ("tag",), "account": ("account_id", "environment")}
@@ -290,12 +354,10 @@ def pnl(ledger: Ledger, marks: Any = None, *, by: str | Sequence[str] = "symbol"
 
     >>> analytics.pnl(ledger, {"AAPL": 191.2, "MSFT": 415.0}, by=["user", "symbol"])
     """
-    keys = [by] if isinstance(by, str) else list(by)
-    unknown = [k for k in keys if k not in _BY]
-    if unknown or not keys:
-        raise ValueError(f"by={by!r}: group by any of {', '.join(_BY)}")
+    keys = params.choice_list(by, "by", tuple(_BY), verb="group by")
     columns = ", ".join(c for k in keys for c in _BY[k])
-    where, params = _scope(ledger, account_id, environment, None)
+    marks_frame = _marks_frame(marks)
+    where, values = _scope(ledger, account_id, environment, None)
     if keys == ["symbol"]:  # no lots needed
         frame = positions(ledger, marks, account_id=account_id, environment=environment)
         out = frame.groupby("symbol", as_index=False)[["realized_pnl", "unrealized_pnl"]].sum()
@@ -305,7 +367,7 @@ def pnl(ledger: Ledger, marks: Any = None, *, by: str | Sequence[str] = "symbol"
         select = (f"SELECT {columns}, coalesce(sum(realized_pnl), 0) AS realized_pnl, "
                   f"coalesce(sum(unrealized_pnl), 0) AS unrealized_pnl FROM {source} "
                   f"GROUP BY {columns} ORDER BY {columns}")
-        out = _run(ledger, _lots_query(where, select), where, params, _marks=_marks_frame(marks))
+        out = _run(ledger, _lots_query(where, select), where, values, _marks=marks_frame)
     out["total_pnl"] = out["realized_pnl"] + out["unrealized_pnl"]
     return out.reset_index(drop=True)
 
@@ -320,7 +382,9 @@ def daily_pnl(ledger: Ledger, marks: Any = None, *, account_id: Any = SCOPE, env
     cash flow of all fills so far plus the position at the mark, whatever the lot method;
     unrealized is that minus realized so far.
     """
-    where, params = _scope(ledger, account_id, environment, None)
+    tz = _day_zone(tz)  # it goes into the SQL text: a known IANA name, nothing else
+    daily_marks = _daily_marks_frame(marks)
+    where, values = _scope(ledger, account_id, environment, None)
     day = f"(filled_at AT TIME ZONE '{tz}')::DATE"
 
     def query(queues: str) -> str:
@@ -360,7 +424,7 @@ def daily_pnl(ledger: Ledger, marks: Any = None, *, account_id: Any = SCOPE, env
                t.total AS cumulative_pnl
         FROM totals t LEFT JOIN realized r USING (date)
         ORDER BY t.date"""
-    frame = _run(ledger, query, where, params, _daily_marks=_daily_marks_frame(marks))
+    frame = _run(ledger, query, where, values, _daily_marks=daily_marks)
     frame["date"] = pd.to_datetime(frame["date"]).astype("datetime64[ns]")
     for column in ("realized_pnl", "unrealized_pnl", "pnl", "cumulative_pnl"):
         frame[column] = frame[column].astype(float)
@@ -372,9 +436,10 @@ def equity_curve(ledger: Ledger, marks: Any = None, *, starting_cash: float = 0.
     """Equity by day: ``date``, ``realized_pnl`` (cumulative), ``unrealized_pnl``,
     ``total_pnl``, ``equity`` (``starting_cash`` + total P&L), ``drawdown`` (equity below its
     running peak, <= 0). Same days and marks as :func:`daily_pnl`."""
+    starting_cash = params.amount(starting_cash, "starting_cash")
     daily = daily_pnl(ledger, marks, account_id=account_id, environment=environment, tz=tz)
     out = pd.DataFrame({"date": daily["date"], "realized_pnl": daily["realized_pnl"].cumsum(),
                         "unrealized_pnl": daily["unrealized_pnl"], "total_pnl": daily["cumulative_pnl"]})
-    out["equity"] = float(starting_cash) + out["total_pnl"]
+    out["equity"] = starting_cash + out["total_pnl"]
     out["drawdown"] = out["equity"] - out["equity"].cummax()
     return out

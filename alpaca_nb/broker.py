@@ -11,10 +11,17 @@ order POST included. Here every client gets a timeout, alpaca-py's retry is swit
 422                   :class:`OrderValidationError` with Alpaca's message
 429                   a bounded wait honouring ``X-RateLimit-Reset``, then :class:`RateLimitError`
 5xx, timeout, reset   :class:`NetworkError` (no definite answer: never blindly resubmit)
+cut-off body, other   :class:`NetworkError` too: any other failure of requests, urllib3 or
+                      alpaca-py (a truncated or unreadable answer) is no definite answer
 ====================  ================================================================
+
+For a request that may have changed an order, the service turns a :class:`NetworkError` into a
+lookup by ``client_order_id`` and, when that cannot settle it, into
+:class:`~alpaca_nb.errors.OrderOutcomeUnknownError`.
 """
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import time
@@ -22,11 +29,14 @@ from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
 import requests
+import urllib3
 from alpaca.common.exceptions import APIError
 
-from .errors import (AuthenticationError, BrokerError, NetworkError, NotFoundError,
-                     OrderRejectedError, OrderValidationError, RateLimitError)
+from .errors import (AlpacaNbError, AuthenticationError, BrokerError, ConfigurationError, NetworkError,
+                     NotFoundError, OrderRejectedError, OrderValidationError, RateLimitError)
+from .hosts import check_trading_host, check_url
 from .models import AlpacaCredentials, AlpacaEnvironment
+from .secret import guard_url
 
 log = logging.getLogger("alpaca_nb")
 T = TypeVar("T")
@@ -69,10 +79,20 @@ class TimeoutSession(requests.Session):
 
 @dataclass(frozen=True)
 class Endpoints:
-    """Where the REST APIs and the streams live for one account."""
+    """Where the REST APIs and the streams live for one account.
+
+    Both are ``http(s)://host[:port]`` URLs with no ``user:password@`` (refused with
+    :class:`ConfigurationError`: requests would send it as a Basic login, and messages and
+    tracebacks would show it). :meth:`for_environment` also refuses a paper or local account
+    pointed at Alpaca's live host (:mod:`alpaca_nb.hosts`).
+    """
 
     trading_url: str
     data_url: str
+
+    def __post_init__(self) -> None:
+        check_url("trading_url", self.trading_url)
+        check_url("data_url", self.data_url)
 
     @property
     def trading_stream_url(self) -> str:
@@ -87,9 +107,34 @@ class Endpoints:
     @classmethod
     def for_environment(cls, environment: AlpacaEnvironment, trading_url: str | None = None,
                         data_url: str | None = None) -> Endpoints:
+        """Alpaca's hosts for ``environment``, or the given ones; raises :class:`ConfigurationError`
+        for a URL with userinfo, a paper or local account at the live host, or (with
+        ``ALPACA_NB_LOOPBACK_ONLY=1``) any host off this machine."""
+        trading_url, data_url = guard_url(trading_url), guard_url(data_url)  # no password in clear here
+        for name, url in (("trading_url", trading_url), ("data_url", data_url)):
+            if url:
+                check_url(name, url)
         default = LIVE_URL if environment is AlpacaEnvironment.LIVE else PAPER_URL
-        return cls(trading_url=(trading_url or default).rstrip("/"),
-                   data_url=(data_url or DATA_URL).rstrip("/"))
+        check_trading_host(environment, trading_url or default, "trading_url")
+        endpoints = cls(trading_url=(trading_url or default).rstrip("/"),
+                        data_url=(data_url or DATA_URL).rstrip("/"))
+        endpoints.check_loopback()
+        return endpoints
+
+    def check_loopback(self) -> None:
+        """With ``ALPACA_NB_LOOPBACK_ONLY=1`` (the test suite's setting) refuse any other host."""
+        from urllib.parse import urlsplit
+
+        from .config import loopback_only
+
+        if not loopback_only():
+            return
+        for url in (self.trading_url, self.data_url):
+            host = urlsplit(url).hostname or ""
+            if host not in ("127.0.0.1", "localhost", "::1") and not host.startswith("127."):
+                raise ConfigurationError(
+                    f"ALPACA_NB_LOOPBACK_ONLY is set, so only this machine may be reached, not {host!r}: "
+                    "unset it to reach Alpaca, or point ALPACA_TRADING_URL / ALPACA_DATA_URL at a local broker")
 
 
 class Broker:
@@ -103,10 +148,15 @@ class Broker:
         from alpaca.data.historical import StockHistoricalDataClient
         from alpaca.trading.client import TradingClient
 
+        if not credentials.api_key or not credentials.api_secret:
+            raise ConfigurationError(f"the {credentials.environment.value} environment needs "
+                                     "ALPACA_API_KEY and ALPACA_API_SECRET")
         self.credentials = credentials
         self.endpoints = endpoints
         self.timeout = timeout
         self.max_rate_wait = max_rate_wait
+        # The keys go to alpaca-py as Secret, a str: the wire gets the characters, while the
+        # header dicts that alpaca-py and requests build show <hidden> in any repr or traceback.
         self.trading = TradingClient(credentials.api_key, credentials.api_secret,
                                      paper=credentials.paper, url_override=endpoints.trading_url)
         self.data = StockHistoricalDataClient(credentials.api_key, credentials.api_secret,
@@ -119,27 +169,55 @@ class Broker:
                                      "APCA-API-SECRET-KEY": credentials.api_secret})
 
     def __repr__(self) -> str:
-        return (f"Broker({self.credentials.environment.value}, trading={self.endpoints.trading_url}, "
-                f"data={self.endpoints.data_url})")
+        # getattr: a half-built Broker (``self`` in a verbose traceback from __init__) still prints.
+        credentials, endpoints = getattr(self, "credentials", None), getattr(self, "endpoints", None)
+        if credentials is None or endpoints is None:
+            return "Broker(not set up)"
+        return (f"Broker({credentials.environment.value}, trading={endpoints.trading_url}, "
+                f"data={endpoints.data_url})")
 
     def call(self, fn: Callable[..., T], *args: Any, what: str = "request", **kwargs: Any) -> T:
-        """Run one alpaca-py call with alpaca_nb's error mapping and rate-limit policy."""
+        """Run one alpaca-py call with alpaca_nb's error mapping and rate-limit policy.
+
+        Whatever fails inside alpaca-py, requests or urllib3 comes out as an
+        :class:`~alpaca_nb.errors.AlpacaNbError` (see the table above); anything that is not a
+        definite answer is a :class:`NetworkError`. The error is raised outside the handler, so
+        it carries no ``__context__``: the failed request, its headers (the keys) and
+        alpaca-py's frames are out of reach of any traceback, verbose or not.
+        """
         deadline = time.monotonic() + self.max_rate_wait
         while True:
+            failure: Exception | None = None
             try:
                 return fn(*args, **kwargs)
             except APIError as err:
-                status = err.status_code
-                if status == 429:
-                    reset = _header(err.response, "X-RateLimit-Reset")
-                    if _wait_for_reset(reset, deadline):
-                        continue
-                raise map_api_error(err, what) from None
+                if err.status_code == 429 and _wait_for_reset(_header(err.response, "X-RateLimit-Reset"),
+                                                              deadline):
+                    continue
+                failure = map_api_error(err, what)
+            except AlpacaNbError:  # already ours (raised by a closure of ours): as it is
+                raise
             except requests.Timeout:
-                raise NetworkError(f"{what}: no answer within {self.timeout:g} s "
-                                   "(set ALPACA_NB_TIMEOUT to wait longer)") from None
+                failure = NetworkError(f"{what}: no answer within {self.timeout:g} s, so the outcome is "
+                                       "unknown (set ALPACA_NB_TIMEOUT to wait longer)")
             except requests.ConnectionError as err:
-                raise NetworkError(f"{what}: cannot reach {_host(err)} ({_reason(err)})") from None
+                failure = NetworkError(f"{what}: cannot reach {_host(err)} ({_reason(err)})")
+            except (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException,
+                    ValueError, OSError) as err:  # a cut-off or garbled answer: no definite answer
+                failure = NetworkError(f"{what}: the answer was cut off or unreadable "
+                                       f"({type(err).__name__}), so the outcome is unknown")
+            except Exception as err:  # noqa: BLE001 - anything else from alpaca-py: no definite answer
+                failure = NetworkError(f"{what}: unexpected {type(err).__name__} from alpaca-py "
+                                       f"({self._scrub(str(err))[:200]}), so the outcome is unknown")
+            raise failure
+
+    def _scrub(self, text: str) -> str:
+        """``text`` without the key or the secret (a third-party message may echo a header)."""
+        for value in (self.credentials.api_key, self.credentials.api_secret):
+            value = str(getattr(value, "reveal", lambda: value)())
+            if value:
+                text = text.replace(value, "<hidden>")
+        return text
 
     def get_json(self, base: str, path: str, params: dict | None = None, *, what: str = "request") -> Any:
         """A raw GET returning decoded JSON: for calls alpaca-py lacks (account activities)."""
@@ -159,9 +237,18 @@ class Broker:
 
 
 def map_api_error(err: APIError, what: str) -> Exception:
-    """Alpaca's error answer as an alpaca_nb exception, with Alpaca's own reason."""
+    """Alpaca's error answer as an alpaca_nb exception, with Alpaca's own reason.
+
+    Every mapped error carries ``status`` (the HTTP status) and ``code`` (Alpaca's code, or None).
+    """
     status = err.status_code
     code, message = _code_and_message(err)
+    mapped = _mapped(status, code, message, what, _header(err.response, "X-RateLimit-Reset"))
+    mapped.status, mapped.code = status, code
+    return mapped
+
+
+def _mapped(status: int | None, code: int | None, message: str, what: str, reset: str | None) -> Exception:
     text = f"{what}: {message}"
     if status == 401:
         return AuthenticationError(f"{what}: Alpaca refused the API keys (401). Check ALPACA_API_KEY / "
@@ -173,10 +260,13 @@ def map_api_error(err: APIError, what: str) -> Exception:
     if status == 422 or (status == 400 and code is not None):
         return OrderValidationError(text, _field_in(message))
     if status == 429:
-        reset = _header(err.response, "X-RateLimit-Reset")
+        try:
+            reset_at = float(reset) if reset else None
+        except ValueError:
+            reset_at = None
         return RateLimitError(f"{what}: Alpaca's rate limit is exhausted; it resets at "
                               f"{reset or 'an unknown time'} (unix seconds). Slow down or batch requests",
-                              float(reset) if reset else None)
+                              reset_at)
     if status is not None and status >= 500:
         return NetworkError(f"{what}: Alpaca answered {status} ({message}); the outcome is unknown")
     return BrokerError(text, status, code)

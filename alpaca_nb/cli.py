@@ -10,16 +10,24 @@
     alpaca-nb ledger events CLIENT_ORDER_ID
     alpaca-nb ledger sql "SELECT ..."
     alpaca-nb ledger export PATH [TABLE_OR_SELECT]
+    alpaca-nb ledger health             what the ledger could not take in (exit 1 if anything)
     alpaca-nb ledger path | drain
 
 ``sync`` and ``reconcile`` use the settings a notebook's ``connect()`` uses (environment
 variables and ``.env``); the ``ledger`` commands only read the ledger file
 (``$ALPACA_NB_LEDGER``), all accounts in it, and need no broker.
+
+Exit codes: 0 done; 1 differences found (``reconcile``) or records set aside (``ledger
+health``); 2 an error (one line on stderr saying what and what to do: bad settings, a busy
+ledger, a refused query, ...; add ``--debug`` or set ``ALPACA_NB_DEBUG=1`` for the traceback);
+130 interrupted (Ctrl-C).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import traceback
 
 
 def demo() -> int:
@@ -117,7 +125,10 @@ def ledger(argv: list[str]) -> int:
     export.add_argument("path")
     export.add_argument("table", nargs="?", default="managed_orders", help="a table name or a SELECT")
     commands.add_parser("path", help="where the ledger file is")
-    commands.add_parser("drain", help="move the write-ahead journal into the file (before other DuckDB clients)")
+    commands.add_parser("drain", help="move the write-ahead journal into the file (before other DuckDB clients) "
+                                      "and retry every record set aside")
+    commands.add_parser("health", help="journal records set aside (with why), unreadable journal files, backlog; "
+                                       "exit 1 if anything is set aside")
     args = parser.parse_args(argv)
 
     book = Ledger()
@@ -126,7 +137,14 @@ def ledger(argv: list[str]) -> int:
         return 0
     if args.command == "drain":
         print("journal moved into the ledger" if book.drain() else "the journal was empty")
+        left = book.health().set_aside
+        if left:
+            print(f"{len(left)} record(s) still set aside: alpaca-nb ledger health says why")
         return 0
+    if args.command == "health":
+        health = book.health()
+        print(health)
+        return 0 if health.ok else 1
     if args.command == "export":
         print(book.export(args.path, args.table))
         return 0
@@ -150,7 +168,29 @@ def ledger(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns its exit code. alpaca_nb's errors (and Ctrl-C) end it with one
+    line on stderr instead of a traceback, unless ``--debug`` or ``ALPACA_NB_DEBUG=1``."""
+    from alpaca_nb.errors import AlpacaNbError
+
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("ALPACA_NB_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
+    argv = [arg for arg in argv if arg != "--debug"]
+    try:
+        return _run(argv)
+    except AlpacaNbError as err:
+        if debug:
+            traceback.print_exc()
+        message = " ".join(str(err).split()) or type(err).__name__
+        print(f"alpaca-nb: error: {message} ({type(err).__name__}; --debug shows the traceback)", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        if debug:
+            traceback.print_exc()
+        print("alpaca-nb: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(argv: list[str]) -> int:
     if argv and argv[0] == "sim":
         from alpaca_nb.sim.__main__ import main as sim_main
 
@@ -158,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "ledger":
         return ledger(argv[1:])
     parser = argparse.ArgumentParser(prog="alpaca-nb", description=__doc__.split("\n")[0],
-                                     epilog="alpaca-nb sim --help and alpaca-nb ledger --help say more")
+                                     epilog="alpaca-nb sim --help and alpaca-nb ledger --help say more; "
+                                            "--debug (anywhere) shows tracebacks")
     parser.add_argument("command", choices=("demo", "sim", "sync", "reconcile", "ledger"), help="what to run")
     args = parser.parse_args(argv)
     return {"demo": demo, "sync": sync, "reconcile": reconcile}[args.command]()

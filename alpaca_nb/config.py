@@ -15,7 +15,17 @@ Variables (all optional; ``.env.example`` documents them):
 ``ALPACA_DATA_URL``     override the market data REST host (``https://data.alpaca.markets``)
 ``ALPACA_DATA_FEED``    market data feed: ``iex`` (default) or ``sip``
 ``ALPACA_NB_TIMEOUT``   seconds before an HTTP request gives up (default 10)
+``ALPACA_NB_DOTENV``    ``off`` reads no ``.env`` at all; a path reads that file only
+``ALPACA_NB_LOOPBACK_ONLY``  ``1`` refuses every host but 127.0.0.1 / localhost / ::1
 =====================  ============================================================
+
+The last two are read from the real environment only (never from ``.env``): the test suite
+sets them so that no ``.env`` and no real account is ever reached from a test or notebook.
+
+The keys are wrapped as :class:`~alpaca_nb.secret.Secret` the moment they are read, so no
+mapping, frame or traceback here shows them. A URL is a host only: one with ``user:password@``
+is refused, and so is a ``paper`` or ``local`` account pointed at Alpaca's live trading host
+(see :mod:`alpaca_nb.hosts`).
 """
 from __future__ import annotations
 
@@ -25,11 +35,15 @@ from pathlib import Path
 from typing import Mapping
 
 from .errors import ConfigurationError
+from .hosts import check_trading_host, check_url
 from .models import AlpacaCredentials, AlpacaEnvironment
+from .secret import Secret, guard_url
 
 ENV_VARS = ("ALPACA_API_KEY", "ALPACA_API_SECRET", "ALPACA_ENVIRONMENT", "ALPACA_NB_LEDGER",
             "ALPACA_NB_HOME", "ALPACA_TRADING_URL", "ALPACA_DATA_URL", "ALPACA_DATA_FEED",
             "ALPACA_NB_TIMEOUT")
+SECRET_VARS = ("ALPACA_API_KEY", "ALPACA_API_SECRET")
+URL_VARS = ("ALPACA_TRADING_URL", "ALPACA_DATA_URL")
 FEEDS = ("iex", "sip", "delayed_sip", "boats", "overnight", "otc")
 
 
@@ -55,15 +69,43 @@ def find_dotenv(start: Path | None = None) -> Path | None:
     return None
 
 
+def dotenv_path(start: Path | None = None) -> Path | None:
+    """The ``.env`` to read: none when ``ALPACA_NB_DOTENV`` is off, that file when it names
+    one, else the nearest from ``start`` upward."""
+    switch = os.environ.get("ALPACA_NB_DOTENV", "").strip()
+    if switch.lower() in ("0", "off", "no", "false", "none"):
+        return None
+    if switch:
+        return Path(switch).expanduser() if Path(switch).expanduser().is_file() else None
+    return find_dotenv(start)
+
+
+def loopback_only() -> bool:
+    """``ALPACA_NB_LOOPBACK_ONLY`` is set: only hosts on this machine may be reached."""
+    return os.environ.get("ALPACA_NB_LOOPBACK_ONLY", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def guarded(name: str, value: str) -> str:
+    """``value`` as a :class:`~alpaca_nb.secret.Secret` when variable ``name`` holds one (a key,
+    or a URL carrying a password), else unchanged: what every mapping of settings stores."""
+    if name in SECRET_VARS:
+        return Secret(value)
+    return guard_url(value) if name in URL_VARS else value
+
+
 def read_environment(start: Path | None = None) -> dict[str, str]:
-    """Our variables from ``.env`` overlaid by the real environment (which wins)."""
+    """Our variables from ``.env`` overlaid by the real environment (which wins).
+
+    The keys come back as :class:`~alpaca_nb.secret.Secret` (see :func:`guarded`), so neither
+    this mapping nor any frame that holds it shows them.
+    """
     from dotenv import dotenv_values
 
     merged: dict[str, str] = {}
-    path = find_dotenv(start)
+    path = dotenv_path(start)
     if path is not None:
-        merged.update({k: v for k, v in dotenv_values(path).items() if k in ENV_VARS and v})
-    merged.update({k: v for k, v in os.environ.items() if k in ENV_VARS and v})
+        merged.update({k: guarded(k, v) for k, v in dotenv_values(path).items() if k in ENV_VARS and v})
+    merged.update({k: guarded(k, v) for k, v in os.environ.items() if k in ENV_VARS and v})
     return merged
 
 
@@ -86,8 +128,14 @@ class Settings:
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read and check the settings; raises :class:`ConfigurationError` naming the fix."""
-        values = read_environment() if env is None else {k: v for k, v in env.items() if v}
+        """Read and check the settings; raises :class:`ConfigurationError` naming the fix.
+
+        ``env`` (default: the environment and ``.env``) may hold the keys in clear text; they
+        are wrapped as :class:`~alpaca_nb.secret.Secret` first, and ``env`` itself is dropped,
+        so a verbose traceback from here shows neither.
+        """
+        values = read_environment() if env is None else {k: guarded(k, v) for k, v in env.items() if v}
+        del env  # the caller's mapping may hold the keys in clear text: keep no reference to it
         key, secret = values.get("ALPACA_API_KEY"), values.get("ALPACA_API_SECRET")
         if bool(key) != bool(secret):
             missing = "ALPACA_API_SECRET" if key else "ALPACA_API_KEY"
@@ -119,13 +167,14 @@ class Settings:
         except ValueError:
             raise ConfigurationError(
                 "ALPACA_NB_TIMEOUT must be a positive number of seconds, e.g. ALPACA_NB_TIMEOUT=10") from None
-        for var in ("ALPACA_TRADING_URL", "ALPACA_DATA_URL"):
-            url = values.get(var)
-            if url and not url.startswith(("http://", "https://")):
-                raise ConfigurationError(f"{var} must be an http(s) URL (host only), got {url!r}")
+        for var in URL_VARS:
+            if values.get(var):
+                check_url(var, values[var])
+        if values.get("ALPACA_TRADING_URL"):
+            check_trading_host(environment, values["ALPACA_TRADING_URL"])
         home = home_dir(values)
         ledger = ledger_path(values)
-        creds = AlpacaCredentials(api_key=key or "", api_secret=secret or "", environment=environment)
+        creds = AlpacaCredentials(key, secret, environment)
         return cls(credentials=creds, ledger_path=ledger, home=home,
                    trading_url=(values.get("ALPACA_TRADING_URL") or "").rstrip("/") or None,
                    data_url=(values.get("ALPACA_DATA_URL") or "").rstrip("/") or None,

@@ -21,6 +21,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from . import params
+
 # Column specs: name -> kind ("str", "float", "int", "bool", "time", "date").
 ORDER_COLUMNS: dict[str, str] = {
     "id": "str", "client_order_id": "str", "symbol": "str", "side": "str", "type": "str",
@@ -168,9 +170,12 @@ def _values(rows: list[Mapping[str, Any]], name: str, kind: str) -> pd.Series:
 def to_tz(frame: pd.DataFrame, tz: str | None) -> pd.DataFrame:
     """Convert every tz-aware column and index (level) to ``tz`` for display.
 
-    Naive ``date`` columns are calendar days and stay as they are.
+    Naive ``date`` columns are calendar days and stay as they are. ``tz`` is an IANA name or a
+    ``tzinfo`` (see :func:`alpaca_nb.params.tz`); anything else raises
+    :class:`~alpaca_nb.errors.InvalidArgumentError`.
     """
-    if not tz:
+    tz = params.tz(tz)
+    if tz is None:
         return frame
     frame = frame.copy(deep=False)  # copy-on-write: the caller's frame stays as it was
     for name, dtype in frame.dtypes.items():

@@ -24,6 +24,15 @@ fraction of a millisecond (``create(..., new_id=True)``, ``update(..., defer=Tru
 thread, at exit, and at the start of every unit of work here, so every read sees it. See
 :mod:`alpaca_nb.ledger_journal`.
 
+**Nothing lost, nothing NULL.** Every row is checked before it is written: a value that does
+not fit its column raises :class:`~alpaca_nb.ledger_rows.UnfitValueError` (a direct write) or,
+for a journaled record, sets that record aside alone with its reason, to be retried by later
+drains, while every other record lands. :meth:`Ledger.health` (``alpaca-nb ledger health``)
+reports what is set aside. Errors are all :class:`~alpaca_nb.errors.LedgerError`
+(:class:`~alpaca_nb.errors.LedgerBusyError`, :class:`DuplicateOrderError`,
+:class:`UnfitValueError`), or :class:`~alpaca_nb.errors.InvalidArgumentError` for a bad
+argument (an SQL query DuckDB refuses included); never a raw DuckDB error.
+
 **Scope.** One file holds several accounts and environments; every row carries both. A ledger
 opened with ``account_id=`` / ``environment=`` (or narrowed with :meth:`Ledger.scoped`) reads
 only that account and environment by default, and writes with them when a call does not say.
@@ -47,16 +56,21 @@ import duckdb
 import pandas as pd
 
 from . import ledger_ingest as ingest
+from . import ledger_rejects as rejects
 from . import ledger_rows as rows
+from .errors import InvalidArgumentError, LedgerError
 from .ledger_file import LedgerFile
 from .ledger_journal import Journal
 from .ledger_ingest import UpsertResult
+from .ledger_rejects import LedgerHealth, SetAside
+from .ledger_rows import DuplicateOrderError, UnfitValueError
 from .ledger_schema import LATEST, current_version, migrate
 from .models import AlpacaEnvironment, ManagedOrder
 
 log = logging.getLogger("alpaca_nb")
 
-__all__ = ["Ledger", "UpsertResult", "SCOPE", "default_ledger_path"]
+__all__ = ["Ledger", "UpsertResult", "SCOPE", "default_ledger_path", "DuplicateOrderError", "UnfitValueError",
+           "LedgerHealth", "SetAside"]
 
 
 class _Scope(enum.Enum):
@@ -78,7 +92,14 @@ def default_ledger_path() -> Path:
 
 
 def _migrate(file: LedgerFile) -> None:
-    """Bring the file to the current schema; a current file is only read (no write, no checkpoint)."""
+    """Bring the file to the current schema; a current file is only read (no write, no checkpoint).
+
+    A new file is built whole under a temporary name and linked into place, so that another
+    process starting at the same moment never attaches it half-written.
+    """
+    if file.create(migrate):
+        log.info("ledger %s: created (schema %d)", file.path, LATEST)
+        return
     if file.path.exists():
         with file.open(write=False) as con:
             if current_version(con) == LATEST:
@@ -96,7 +117,9 @@ class Ledger:
     ``path`` defaults to :func:`default_ledger_path`; the file and its folder are created and
     migrated to the current schema on first use. ``account_id`` / ``environment`` set the
     default scope (None: all). Raises :class:`~alpaca_nb.errors.LedgerBusyError` when another
-    process holds the file for longer than ``busy_timeout`` seconds. ``linger`` > 0 keeps the
+    process holds the file for longer than ``busy_timeout`` seconds, and
+    :class:`~alpaca_nb.errors.LedgerError` when the file is not a ledger it can read (another
+    program's file, a damaged one, one written by a newer alpaca_nb). ``linger`` > 0 keeps the
     file attached that many seconds after a write (see :class:`~alpaca_nb.ledger_file.LedgerFile`):
     a write costs about 4 ms instead of 15, and another alpaca_nb process that wants the file
     still gets it at once.
@@ -105,26 +128,34 @@ class Ledger:
     def __init__(self, path: str | os.PathLike | None = None, *, account_id: str | None = None,
                  environment: AlpacaEnvironment | str | None = None, busy_timeout: float = 10.0,
                  linger: float = 0.0, _file: LedgerFile | None = None):
+        # Set first, so that a Ledger whose opening failed part way still has a repr (tracebacks
+        # with locals show it).
+        self.file: LedgerFile | None = _file
+        self.journal: Journal | None = None
+        self.account_id = account_id
+        self.environment: str | None = None
+        self.environment = rows.env_value(environment)  # may raise: the attributes above exist
         if _file is None:
             target = Path(path).expanduser() if path is not None else default_ledger_path()
             target.parent.mkdir(parents=True, exist_ok=True)
             _file = LedgerFile(target, busy_timeout, linger)
+            self.file = _file
             _migrate(_file)
         self.file = _file
         self.journal = Journal.for_file(_file)
         if self.journal is not None and not self.file.nested and self.journal.pending():
             self.journal.schedule_drain()  # left by a process that stopped: move it into DuckDB soon
-        self.account_id = account_id
-        self.environment = rows.env_value(environment)
 
     @property
     def path(self) -> Path:
         return self.file.path
 
     def __repr__(self) -> str:
-        scope = ", ".join(f"{k}={v!r}" for k, v in (("account_id", self.account_id),
-                                                    ("environment", self.environment)) if v)
-        return f"Ledger({str(self.path)!r}{', ' + scope if scope else ''})"
+        file = getattr(self, "file", None)
+        where = repr(str(file.path)) if file is not None else "<not opened>"
+        scope = ", ".join(f"{k}={v!r}" for k, v in (("account_id", getattr(self, "account_id", None)),
+                                                    ("environment", getattr(self, "environment", None))) if v)
+        return f"Ledger({where}{', ' + scope if scope else ''})"
 
     def scoped(self, account_id: str | None | _Scope = SCOPE,
                environment: AlpacaEnvironment | str | None | _Scope = SCOPE) -> Ledger:
@@ -142,20 +173,47 @@ class Ledger:
             return current_version(con)
 
     def drain(self) -> bool:
-        """Move the write-ahead journal into the DuckDB file now; True if it held anything.
+        """Move the write-ahead journal into the DuckDB file now, and retry every record set
+        aside (see :meth:`health`); True if the journal held anything.
 
         Never needed for reading through the ledger (every call drains first); useful before
         opening the file with another DuckDB client. See :mod:`alpaca_nb.ledger_journal`.
         """
-        return self.journal.drain() if self.journal is not None else False
+        return self.journal.drain(retry_all=True) if self.journal is not None else False
+
+    def health(self) -> LedgerHealth:
+        """What the ledger could not take in: journal records set aside (each with its reason,
+        retried by later drains), journal files that could not be read, and the journal's
+        backlog, with the file's path and schema version. ``health().ok`` is False when
+        anything is set aside; ``print(health)`` explains.
+
+        >>> ledger.health().ok
+        True
+
+        Drains the journal first, as every read does (retrying the records set aside that are
+        due); if that fails (the file is busy), the report still comes, from what the file holds.
+        """
+        try:
+            self._drain_if_pending()
+        except LedgerError as err:
+            log.warning("ledger health: the journal could not be drained first (%s)", err)
+        with self.file.open(write=False) as con:
+            version = current_version(con)
+            set_aside = rejects.listing(con) if version >= 4 else ()
+        journal = self.journal
+        return LedgerHealth(self.path, version, set_aside, journal.backlog() if journal else 0,
+                            tuple(journal.unreadable()) if journal else ())
 
     @contextlib.contextmanager
     def _open(self, *, write: bool, read_only_file: bool = False):
         """One unit of work on the file, after whatever the journal holds has been moved in."""
-        if self.journal is not None and not self.file.nested and self.journal.pending():
-            self.journal.drain()
+        self._drain_if_pending()
         with self.file.open(write=write, read_only_file=read_only_file) as con:
             yield con
+
+    def _drain_if_pending(self) -> None:
+        if self.journal is not None and not self.file.nested and self.journal.pending():
+            self.journal.drain()
 
     # -- scope ------------------------------------------------------------------------------------
 
@@ -178,9 +236,10 @@ class Ledger:
     def _write_scope(self, account_id: Any, environment: Any) -> tuple[str, str]:
         account, env = self._scope(account_id, environment)
         if account is None or env is None:
-            raise ValueError("say which account and environment these rows belong to: pass account_id= and "
-                             "environment=, or open the ledger with them (Ledger(path, account_id=..., "
-                             "environment=...))")
+            raise InvalidArgumentError(
+                "say which account and environment these rows belong to: pass account_id= and "
+                "environment=, or open the ledger with them (Ledger(path, account_id=..., environment=...))",
+                "account_id" if account is None else "environment")
         return account, env
 
     # -- the OrderStore protocol ------------------------------------------------------------------
@@ -189,13 +248,15 @@ class Ledger:
         """Record a new managed order (the write-ahead intent) and its ``created`` event.
 
         Fills in ``account_id`` / ``environment`` from the ledger's scope when the order has
-        none, and ``created_at`` / ``updated_at``. Raises ``ValueError`` if the
-        ``client_order_id`` is already recorded.
+        none, and ``created_at`` / ``updated_at``. Raises :class:`DuplicateOrderError` (a
+        ``LedgerError`` and a ``ValueError``; ``.client_order_id`` names it) if the
+        ``client_order_id`` is already recorded, and :class:`UnfitValueError` (nothing written)
+        if a field does not fit its column (``notes=None``, a quantity beyond ``DECIMAL(38,9)``).
 
         ``new_id=True`` says the ``client_order_id`` was generated for this order, so it cannot
         be on record: the intent is then appended to the journal and on disk in about 0.2 ms
-        (instead of a 15 ms DuckDB write) and no duplicate check is made. This is how
-        :class:`~alpaca_nb.service.AlpacaService` records what it places.
+        (instead of a 15 ms DuckDB write) and no duplicate check is made (it is still checked
+        for fit). This is how :class:`~alpaca_nb.service.AlpacaService` records what it places.
         """
         ingest.check_source(source)
         if order.account_id is None:
@@ -206,11 +267,16 @@ class Ledger:
         if new_id and self.journal is not None:
             self.journal.intent(order, source)
             return order
-        try:
-            with self._open(write=True) as con:
-                rows.write_changes(con, [rows.intent_change(None, order, source)])
-        except duckdb.ConstraintException:
-            raise ValueError(f"client_order_id {order.client_order_id!r} already recorded") from None
+        change = rows.intent_change(None, order, source)
+        rows.check_order(order)
+        with self._open(write=True) as con:
+            # Looked up inside the write transaction, under the file lock: nobody can record it meanwhile.
+            if con.execute("SELECT count(*) FROM managed_orders WHERE client_order_id = ?",
+                           [order.client_order_id]).fetchall()[0][0]:
+                raise DuplicateOrderError(
+                    f"client_order_id {order.client_order_id!r} is already recorded: "
+                    f"ledger.get({order.client_order_id!r}) returns that order", order.client_order_id)
+            rows.write_changes(con, [change])
         return order
 
     def update(self, order: ManagedOrder, *, source: str = "submit", defer: bool = False) -> ManagedOrder:
@@ -393,10 +459,12 @@ class Ledger:
         >>> ledger.sql("SELECT symbol, sum(qty * price) FROM fills WHERE account_id = ? GROUP BY ALL", [acct])
 
         Tables: ``managed_orders``, ``order_events``, ``fills``, ``sync_state``,
-        ``schema_version``. Writes are refused (the file is attached read-only).
+        ``schema_version``, ``journal_rejects``. Writes are refused (the file is attached
+        read-only). A query DuckDB refuses raises
+        :class:`~alpaca_nb.errors.InvalidArgumentError` with DuckDB's reason.
         """
         with self._open(write=False, read_only_file=True) as con:
-            return rows.frame(con.execute(query, params if params is not None else []))
+            return rows.frame(_user_query(con, query, params if params is not None else []))
 
     def export(self, path: str | os.PathLike, what: str = "managed_orders", *, format: str | None = None,
                params: Sequence[Any] | dict | None = None, account_id: Any = SCOPE,
@@ -405,6 +473,8 @@ class Ledger:
 
         ``format`` is ``"parquet"`` or ``"csv"``; by default it follows the file's suffix.
         ``params`` fill the SELECT's ``?`` / ``$name`` placeholders. Returns the path written.
+        Raises :class:`~alpaca_nb.errors.InvalidArgumentError` for a SELECT DuckDB refuses or a
+        path it cannot write.
 
         >>> ledger.export("fills.parquet", "fills")
         >>> ledger.export("big.csv", "SELECT * FROM fills WHERE qty > ?", params=[100])
@@ -412,10 +482,12 @@ class Ledger:
         target = Path(path).expanduser().resolve()
         fmt = (format or target.suffix.lstrip(".")).lower()
         if fmt not in ("parquet", "csv"):
-            raise ValueError(f"format={fmt!r}: use 'parquet' or 'csv' (or a .parquet / .csv path)")
+            raise InvalidArgumentError(f"format={fmt!r}: use 'parquet' or 'csv' (or a .parquet / .csv path)",
+                                       "format")
         if what in TABLES:
             if params is not None:
-                raise ValueError("params= fill a SELECT's placeholders; a table is exported as it is")
+                raise InvalidArgumentError("params= fill a SELECT's placeholders; a table is exported as it is",
+                                           "params")
             clauses, params = self._where(account_id, environment)
             query = f"SELECT * FROM {what} WHERE {' AND '.join(clauses) or 'true'}"
         else:
@@ -423,5 +495,24 @@ class Ledger:
         options = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER true"
         target.parent.mkdir(parents=True, exist_ok=True)
         with self._open(write=False, read_only_file=True) as con:
-            con.execute(f"COPY ({query}) TO '{str(target).replace(chr(39), chr(39) * 2)}' ({options})", params)
+            try:
+                _user_query(con, f"COPY ({query}) TO '{str(target).replace(chr(39), chr(39) * 2)}' ({options})",
+                            params, argument="what")
+            except duckdb.IOException as err:
+                raise InvalidArgumentError(f"could not write {target}: {' '.join(str(err).split())}", "path") from None
         return target
+
+
+# DuckDB errors that say the query itself is wrong (the caller's to fix), not the file.
+_QUERY_ERRORS = tuple(getattr(duckdb, name) for name in (
+    "ParserException", "BinderException", "CatalogException", "PermissionException", "ConversionException",
+    "InvalidInputException", "NotImplementedException", "OutOfRangeException", "TypeMismatchException",
+    "ConstraintException", "SyntaxException", "DataError", "ProgrammingError") if hasattr(duckdb, name))
+
+
+def _user_query(con, query: str, params, argument: str = "query"):
+    """Run SQL the caller wrote; DuckDB refusing it is an InvalidArgumentError with DuckDB's reason."""
+    try:
+        return con.execute(query, params)
+    except _QUERY_ERRORS as err:
+        raise InvalidArgumentError(f"the ledger refused this SQL: {' '.join(str(err).split())}", argument) from None

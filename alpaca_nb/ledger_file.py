@@ -13,6 +13,16 @@ the ledger file on it: attaching costs a millisecond or two, and detaching check
 write-ahead log into the file (5-10 ms after a write) and releases the file lock, which is
 what other processes wait for. ``linger`` trades some of that sharing for speed: see
 :class:`LedgerFile`.
+
+**Errors.** No raw DuckDB error leaves a unit of work: a file held by another process past the
+bound is :class:`~alpaca_nb.errors.LedgerBusyError`; anything else DuckDB raises while
+attaching, working or letting go is a :class:`~alpaca_nb.errors.LedgerError` that names the
+file and keeps DuckDB's words. A file that exists but cannot be read yet (DuckDB says "not a
+valid DuckDB database file" or "Could not read enough bytes": another program is creating or
+rewriting it this instant) is retried for up to :data:`UNREADABLE_GRACE` seconds within the
+bounded wait before it is reported. alpaca_nb itself never exposes a half-built file: a new
+ledger is built under a temporary name and linked into place whole
+(:meth:`LedgerFile.create`).
 """
 from __future__ import annotations
 
@@ -29,7 +39,7 @@ from typing import Iterator
 
 import duckdb
 
-from .errors import LedgerBusyError
+from .errors import LedgerBusyError, LedgerError
 
 try:  # the fairness courtesy below needs flock; without it (Windows) waiting still works
     import fcntl
@@ -39,6 +49,8 @@ except ImportError:  # pragma: no cover - not on Linux / macOS
 log = logging.getLogger("alpaca_nb")
 
 ALIAS = "ledger"  # the catalog name the file is attached under; SQL may use it or not (USE)
+UNREADABLE_GRACE = 1.0  # seconds a file DuckDB cannot read yet is retried (one being created)
+_UNREADABLE = ("not a valid DuckDB database", "Could not read enough bytes", "Could not read from file")
 _HOLDER = re.compile(r"held in (?P<exe>.*?) \(PID (?P<pid>\d+)\)")
 
 
@@ -166,6 +178,14 @@ class LedgerFile:
         ``read_only_file`` makes sure the file itself is attached read-only (so that any write
         is refused), even when a lingering read-write attachment could have served the block.
         """
+        try:
+            with self._open(write, read_only_file) as con:
+                yield con
+        except duckdb.Error as err:
+            raise _ledger_error(self.path, err) from err
+
+    @contextlib.contextmanager
+    def _open(self, write: bool, read_only_file: bool) -> Iterator[duckdb.DuckDBPyConnection]:
         deadline = time.monotonic() + self.busy_timeout
         lock = _Engine.lock()
         if not lock.acquire(timeout=self.busy_timeout):
@@ -206,6 +226,33 @@ class LedgerFile:
         finally:
             lock.release()
 
+    def create(self, build) -> bool:
+        """Create the file whole if it does not exist: ``build(con)`` fills a copy under a
+        temporary name in one transaction, and the copy is linked into place only complete, so
+        that no process ever attaches a half-written ledger. False if the file existed (or
+        another process created it first)."""
+        if self.path.exists():
+            return False
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}-{random.getrandbits(32):08x}.creating")
+        try:
+            with LedgerFile(temporary, self.busy_timeout).open(write=True) as con:
+                build(con)
+            try:
+                os.link(temporary, self.path)  # atomic, and never replaces a file that appeared meanwhile
+            except FileExistsError:
+                return False
+            except OSError:  # pragma: no cover - a file system without hard links
+                if self.path.exists():
+                    return False
+                os.replace(temporary, self.path)
+            return True
+        finally:
+            for leftover in (temporary, temporary.with_name(temporary.name + ".wal")):
+                try:
+                    leftover.unlink()
+                except FileNotFoundError:
+                    pass
+
     @property
     def nested(self) -> bool:
         """Is this thread inside a unit of work on this file already?"""
@@ -220,10 +267,10 @@ class LedgerFile:
 
     def _nested(self, write: bool) -> duckdb.DuckDBPyConnection:
         if _session.path != str(self.path):
-            raise RuntimeError(f"ledger work on {self.path} was started inside work on {_session.path}: "
-                               "finish one before starting the other")
+            raise LedgerError(f"ledger work on {self.path} was started inside work on {_session.path}: "
+                              "finish one before starting the other")
         if write and not _session.write:
-            raise RuntimeError("a ledger write was started inside a read-only ledger block")
+            raise LedgerError("a ledger write was started inside a read-only ledger block")
         return _Engine.connection()
 
     # -- the file lock ----------------------------------------------------------------------------
@@ -232,6 +279,7 @@ class LedgerFile:
         mode = "" if write else " (READ_ONLY)"
         sql = f"ATTACH '{_quote(self.path)}' AS {ALIAS}{mode}"
         delay, waiting = 0.0005, None
+        unreadable_until = min(deadline, time.monotonic() + UNREADABLE_GRACE)
         try:
             _yield_to_waiters(self.path)
             while True:
@@ -246,10 +294,20 @@ class LedgerFile:
                             f"the ledger {self.path} is open in this very process through another DuckDB "
                             "connection (e.g. duckdb.connect(...)): close that connection (con.close()) "
                             "and use ledger.sql(...) for queries instead", self.path, os.getpid()) from None
-                    if "Could not set lock" not in message and "Conflicting lock" not in message:
-                        raise
                     now = time.monotonic()
-                    if now >= deadline:
+                    if any(text in message for text in _UNREADABLE):
+                        # Being created or rewritten by another program this instant: wait a
+                        # moment for it, then say what is wrong.
+                        _detach_quietly(con)
+                        if now >= unreadable_until:
+                            raise LedgerError(
+                                f"the ledger {self.path} cannot be read ({' '.join(message.split())}). If "
+                                "another program is writing it, retry when it is done; otherwise it is not "
+                                "a DuckDB file or it is damaged: move it aside (alpaca_nb starts a new "
+                                "ledger) and keep it for inspection") from None
+                    elif "Could not set lock" not in message and "Conflicting lock" not in message:
+                        raise
+                    elif now >= deadline:
                         raise _busy(self.path, message, self.busy_timeout) from None
                     if waiting is None:
                         waiting = _announce_waiting(self.path)
@@ -264,6 +322,22 @@ def _detach(con: duckdb.DuckDBPyConnection) -> None:
     # DETACH checkpoints the write-ahead log into the file and releases the lock.
     con.execute("USE memory")
     con.execute(f"DETACH {ALIAS}")
+
+
+def _detach_quietly(con: duckdb.DuckDBPyConnection) -> None:
+    """After a failed ATTACH: make sure nothing is left attached under the alias."""
+    try:
+        con.execute("USE memory")
+        con.execute(f"DETACH DATABASE IF EXISTS {ALIAS}")
+    except duckdb.Error:
+        pass
+
+
+def _ledger_error(path: Path, err: duckdb.Error) -> LedgerError:
+    """A DuckDB error met while working on ``path``, as the LedgerError alpaca_nb raises."""
+    message = " ".join(str(err).split())
+    return LedgerError(f"the ledger {path} could not be used: DuckDB said {type(err).__name__}: {message}. "
+                       "If this persists, run `alpaca-nb ledger health` and report it with that output")
 
 
 def _busy_error(message: str, path: Path, pid: int | None) -> LedgerBusyError:

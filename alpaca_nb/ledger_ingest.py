@@ -16,6 +16,7 @@ from typing import Any, Iterable, Mapping
 import duckdb
 import pandas as pd
 
+from .errors import InvalidArgumentError
 from .ledger_schema import MONEY
 from .models import managed_status
 
@@ -53,9 +54,25 @@ def _execute(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]):
     return con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
 
 
+_MONEY_FIELDS = ("qty", "notional", "limit_price", "stop_price", "filled_qty", "filled_avg_price")
+
+
+def _unreadable(columns: Iterable[str]) -> str:
+    """SQL: does a row hold a number that cannot be stored (not a number, or beyond DECIMAL(38,9))?"""
+    return "(" + " OR ".join(f"({c} IS NOT NULL AND TRY_CAST({c} AS {MONEY}) IS NULL)" for c in columns) + ")"
+
+
+def _warn_unreadable(con: duckdb.DuckDBPyConnection, table: str, key: str, count: int, what: str) -> None:
+    """Say which rows had a number that cannot be stored: the row is still merged, with that
+    one value NULL (or, for a fill without qty or price, skipped), but never silently."""
+    found = con.execute(f"SELECT {key} FROM {table} WHERE unreadable LIMIT 10").fetchall()
+    log.warning("%d %s(s) (%s%s) had a number that could not be read (not a number, or beyond DECIMAL(38,9)): "
+                "stored without it", count, what, ", ".join(str(k) for (k,) in found), ", ..." if count > 10 else "")
+
+
 def check_source(source: str) -> str:
     if source not in SOURCES:
-        raise ValueError(f"source={source!r} is not one of {', '.join(SOURCES)}")
+        raise InvalidArgumentError(f"source={source!r} is not one of {', '.join(SOURCES)}", "source")
     return source
 
 
@@ -72,7 +89,8 @@ def as_mapping(item: Any) -> Mapping[str, Any]:
         return item
     if hasattr(item, "model_dump"):  # an alpaca-py model
         return item.model_dump()
-    raise TypeError(f"expected Alpaca JSON (a dict), got {type(item).__name__}")
+    raise InvalidArgumentError(f"expected Alpaca JSON (a dict or an alpaca-py model), got {type(item).__name__}",
+                               "orders")
 
 
 def orders_frame(orders: Iterable[Any]) -> pd.DataFrame:
@@ -134,7 +152,7 @@ def upsert_orders(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, *, accoun
                        TRY_CAST(updated_at AS TIMESTAMPTZ) AS alpaca_updated_at,
                        TRY_CAST(submitted_at AS TIMESTAMPTZ) AS submitted_at,
                        TRY_CAST(filled_at AS TIMESTAMPTZ) AS filled_at,
-                       replaces, parent_client_order_id
+                       replaces, parent_client_order_id, {_unreadable(_MONEY_FIELDS)} AS unreadable
                 FROM _orders_df WHERE client_order_id IS NOT NULL
                 -- a page boundary may repeat an order: keep its newest state
                 QUALIFY row_number() OVER (PARTITION BY client_order_id
@@ -168,8 +186,15 @@ def upsert_orders(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, *, accoun
                m.filled_avg_price AS old_filled_avg_price, m.alpaca_order_id AS old_alpaca_order_id
         FROM _incoming i LEFT JOIN managed_orders m USING (client_order_id)
         WHERE m.client_order_id IS NULL OR (
+            -- never attach another order to a row: a client_order_id refused as a duplicate
+            -- names the broker's other order, which is not this row's (reconcile reports it)
+            NOT (m.alpaca_order_id IS NOT NULL AND i.alpaca_order_id IS DISTINCT FROM m.alpaca_order_id)
+            AND NOT (m.alpaca_order_id IS NULL AND (
+                upper(m.symbol) <> i.symbol OR m.side <> i.side OR m.type <> i.type
+                OR m.qty <> i.qty OR m.notional <> i.notional OR m.limit_price <> i.limit_price
+                OR (m.stop_price <> i.stop_price AND m.type <> 'trailing_stop')) IS TRUE)
             -- never let an older answer overwrite a newer one
-            (m.alpaca_updated_at IS NULL OR i.alpaca_updated_at IS NULL
+            AND (m.alpaca_updated_at IS NULL OR i.alpaca_updated_at IS NULL
              OR i.alpaca_updated_at >= m.alpaca_updated_at)
             AND NOT (m.alpaca_status IS NOT NULL AND i.status IS NOT NULL AND {new_rank} < {old_rank})
             AND (coalesce(i.status, m.status) IS DISTINCT FROM m.status
@@ -179,7 +204,10 @@ def upsert_orders(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, *, accoun
                  OR i.alpaca_order_id IS DISTINCT FROM m.alpaca_order_id
                  OR (m.parent_client_order_id IS NULL AND i.parent_client_order_id IS NOT NULL)))""")
     changed, inserted = con.execute("SELECT count(*), count(*) FILTER (WHERE is_new) FROM _changes").fetchall()[0]
-    total, latest = con.execute("SELECT count(*), max(alpaca_updated_at) FROM _incoming").fetchall()[0]
+    total, latest, unreadable = con.execute("SELECT count(*), max(alpaca_updated_at), count(*) FILTER (unreadable) "
+                                            "FROM _incoming").fetchall()[0]
+    if unreadable:
+        _warn_unreadable(con, "_incoming", "client_order_id", unreadable, "order")
     if changed:
         _write_order_changes(con, account_id=account_id, environment=environment, source=source,
                              external_user=external_user, at=at)
@@ -305,13 +333,17 @@ def insert_fills(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, *, account
                    TRY_CAST(filled_at AS TIMESTAMPTZ) AS filled_at, type,
                    TRY_CAST(cum_qty AS {MONEY}) AS cum_qty,
                    coalesce(TRY_CAST(leaves_qty AS {MONEY}),
-                            TRY_CAST(order_qty AS {MONEY}) - TRY_CAST(cum_qty AS {MONEY})) AS leaves_qty
+                            TRY_CAST(order_qty AS {MONEY}) - TRY_CAST(cum_qty AS {MONEY})) AS leaves_qty,
+                   {_unreadable(("qty", "price", "cum_qty", "leaves_qty"))} AS unreadable
             FROM _fills_df
             WHERE execution_id IS NOT NULL""")
     finally:
         con.unregister("_fills_df")
-    bad = con.execute("SELECT count(*) FROM _new_fills WHERE qty IS NULL OR price IS NULL "
-                      "OR filled_at IS NULL OR symbol IS NULL OR side NOT IN ('buy', 'sell')").fetchall()[0][0]
+    bad, unreadable = con.execute(
+        "SELECT count(*) FILTER (qty IS NULL OR price IS NULL OR filled_at IS NULL OR symbol IS NULL "
+        "OR side NOT IN ('buy', 'sell')), count(*) FILTER (unreadable) FROM _new_fills").fetchall()[0]
+    if unreadable:
+        _warn_unreadable(con, "_new_fills", "execution_id", unreadable, "fill")
     if bad:
         log.warning("%d fill(s) without qty, price, time, symbol or side were skipped", bad)
     params = {"account": account_id, "env": environment, "source": source, "at": at}

@@ -29,10 +29,20 @@ at a time. A batch's name is recorded in ``journal_applied`` in the same transac
 applies it: a drainer that dies after the commit but before deleting the batch leaves a file
 the next drain recognises and deletes without applying twice; one that dies before the commit
 leaves a file the next drain applies. A line cut short by a crash mid-append (its caller never
-got to the POST) is skipped with a warning; the next append starts on a fresh line. A batch
-that cannot be applied at all (a bug, a hand-edited file) is renamed ``<name>.failed`` and
-reported at ERROR level, so that it never blocks later writes; its orders are at the broker and
-a sync imports them.
+got to the POST) is skipped with a warning; the next append starts on a fresh line.
+
+**One bad record costs nothing else.** A record that cannot be applied (a value that does not
+fit its column, a field missing, an intent naming another order's ``client_order_id``, a
+statement DuckDB refuses) is set aside *alone*, with its reason, in the table
+``journal_rejects``, in the same transaction that applies the rest of its batch; later drains
+retry it (see :mod:`alpaca_nb.ledger_replay` for how the culprit is found and
+:mod:`alpaca_nb.ledger_rejects` for the retries). Every other record lands. ``<name>.failed``
+batches, which older versions set aside whole, are picked up and applied the same way, record
+by record. A batch file that cannot even be read is renamed ``<name>.unreadable`` and reported
+(:meth:`~alpaca_nb.ledger.Ledger.health` lists both kinds of set-aside).
+
+An intent is checked before it is appended (:func:`~alpaca_nb.ledger_rows.check_order`): an
+order that the ledger could not record is refused before it can be sent.
 
 Without ``fcntl`` (Windows) there is no journal: the ledger writes DuckDB directly.
 """
@@ -51,6 +61,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import ledger_ingest as ingest
+from . import ledger_rejects as rejects
+from . import ledger_replay as replay
 from . import ledger_rows as rows
 from .errors import LedgerBusyError
 from .ledger_file import LedgerFile
@@ -65,6 +77,8 @@ log = logging.getLogger("alpaca_nb")
 DRAIN_DELAY = 0.25  # seconds after an append before the background thread drains
 EXIT_TIMEOUT = 2.0  # seconds the drain at exit waits for a file another process holds
 ACTIVE = "active.jsonl"
+LEGACY_FAILED = ".failed"  # a batch an older alpaca_nb set aside whole: applied record by record
+UNREADABLE = ".unreadable"  # a batch file that could not be read at all
 
 
 def _json_default(value: Any) -> Any:
@@ -112,7 +126,12 @@ class Journal:
     # -- appending --------------------------------------------------------------------------------
 
     def intent(self, order: Any, source: str) -> None:
-        """Journal a new order (its ``client_order_id`` generated for it): see rows.intent_change."""
+        """Journal a new order (its ``client_order_id`` generated for it): see rows.intent_change.
+
+        Raises :class:`~alpaca_nb.ledger_rows.UnfitValueError` (nothing journaled) for an order
+        the ledger could not record.
+        """
+        rows.check_order(order)
         self._append({"kind": "intent", "at": _now(), "source": source, "order": rows.order_to_json(order)},
                      sync=True)
 
@@ -184,40 +203,99 @@ class Journal:
         except FileNotFoundError:
             return False
         for name in names:
-            if name != ACTIVE and name.endswith(".jsonl"):
+            if name != ACTIVE and name.endswith((".jsonl", LEGACY_FAILED)):
                 return True
         try:
             return os.stat(self.active).st_size > 0
         except FileNotFoundError:
             return False
 
-    def drain_into(self, con) -> list[Path]:
-        """Apply every journaled record to the ledger inside the caller's write transaction.
+    def _batches(self) -> list[Path]:
+        """Batch files waiting (and older versions' ``.failed`` ones), oldest first."""
+        try:
+            found = [p for p in self.folder.iterdir()
+                     if p.name != ACTIVE and p.suffix in (".jsonl", LEGACY_FAILED)]
+        except FileNotFoundError:
+            return []
+        return sorted(found, key=lambda p: p.stem)
+
+    def backlog(self) -> int:
+        """How many records the journal holds that are not in DuckDB yet (all processes')."""
+        count = 0
+        for path in [self.active, *self._batches()]:
+            try:
+                with open(path, "rb") as handle:
+                    count += sum(1 for line in handle if line.strip())
+            except OSError:
+                continue
+        return count
+
+    def unreadable(self) -> list[Path]:
+        """Batch files that could not be read (see the module's docstring)."""
+        try:
+            return sorted(p for p in self.folder.iterdir() if p.suffix == UNREADABLE)
+        except FileNotFoundError:
+            return []
+
+    def drain_into(self, con, *, refused: dict[str, str] | None = None, one_by_one: bool = False,
+                   retry_all: bool = False) -> list[Path]:
+        """Apply every journaled record to the ledger inside the caller's write transaction, and
+        retry the records set aside earlier that are due (all of them with ``retry_all``).
+
+        A record that cannot be applied is set aside alone (``journal_rejects``). ``refused``
+        names records that failed in DuckDB earlier in this drain (key: why), ``one_by_one``
+        applies one record per statement: :meth:`drain` sets both after a failure (raised here
+        as :class:`~alpaca_nb.ledger_replay.BatchFailed` / ``RecordFailed``, after which the
+        transaction must be rolled back).
 
         Returns the batch files applied: the caller deletes them with :meth:`settle` once its
         transaction has committed.
         """
         self._rotate()
-        try:
-            batches = sorted(p for p in self.folder.iterdir() if p.name != ACTIVE and p.suffix == ".jsonl")
-        except FileNotFoundError:
-            return []
-        if not batches:
-            return []
+        batches = self._batches()
         names = [p.name for p in batches]
         applied = {name for (name,) in con.execute("SELECT name FROM journal_applied").fetchall()}
         # A batch recorded here but no longer on disk was deleted after its commit: forget it.
         con.execute("DELETE FROM journal_applied WHERE NOT list_contains(?, name)", [names])
+        now = datetime.now(timezone.utc)
+        entries = [replay.retried(key, raw) for key, raw in rejects.due(con, now, everything=retry_all)]
+        todo: list[tuple[Path, int]] = []
         for batch in batches:
             if batch.name in applied:
                 continue  # applied by a drainer that stopped before deleting it
-            records = list(_read(batch))
             try:
-                _apply(con, records)
-            except Exception as err:
-                raise _BatchFailed(batch, err) from err
-            con.execute("INSERT INTO journal_applied VALUES (?, ?, now())", [batch.name, len(records)])
-        return batches
+                found = list(replay.read_batch(batch))
+            except OSError as err:
+                self._set_unreadable(batch, err)
+                continue
+            entries.extend(found)
+            todo.append((batch, len(found)))
+        good, refused_now = replay.prepare(entries, refused or {})
+        refused_now.extend(replay.apply(con, good, one_by_one=one_by_one))
+        failed = {entry.key for entry, _ in refused_now}
+        for entry, why in refused_now:
+            rejects.set_aside(con, entry.key, entry.raw, entry.record, why, now)
+            log.error("ledger journal: record %s (%s %s) could not be applied and is set aside: %s. The other "
+                      "records are applied; later drains retry it; ledger.health() lists it",
+                      entry.key, entry.kind or "?", rejects.describe(entry.record)[1] or "", why)
+        back = sorted({entry.key for entry in good if entry.retry} - failed)
+        if back:
+            rejects.resolved(con, back)
+            log.warning("ledger journal: %d record(s) set aside earlier applied on a retry: %s",
+                        len(back), ", ".join(back))
+        for batch, count in todo:
+            con.execute("INSERT INTO journal_applied VALUES (?, ?, now())", [batch.name, count])
+        return [p for p in batches if p.exists()]
+
+    def _set_unreadable(self, batch: Path, err: OSError) -> None:
+        kept = batch.with_suffix(UNREADABLE)
+        try:
+            batch.rename(kept)
+        except OSError:
+            kept = batch
+        log.error("ledger journal: %s cannot be read (%s); kept as %s and left out. Its orders are at the "
+                  "broker if they were placed, and a sync imports them; ledger.health() lists the file",
+                  batch.name, err, kept)
 
     @staticmethod
     def settle(batches: list[Path]) -> None:
@@ -228,26 +306,29 @@ class Journal:
             except FileNotFoundError:
                 pass
 
-    def drain(self, timeout: float | None = None) -> bool:
+    def drain(self, timeout: float | None = None, *, retry_all: bool = False) -> bool:
         """Move the journal into DuckDB now; True if anything was moved.
 
+        Records set aside earlier are retried when due (all of them with ``retry_all``).
         Raises :class:`~alpaca_nb.errors.LedgerBusyError` if another process holds the file
         for longer than ``timeout`` (default: the ledger's ``busy_timeout``).
         """
         file = self.file if timeout is None else LedgerFile(self.file.path, timeout, self.file.linger)
-        while self.pending():  # once; again only after setting a failed batch aside
+        refused: dict[str, str] = {}
+        one_by_one = False
+        while retry_all or self.pending():
             try:
                 with file.open(write=True) as con:
-                    batches = self.drain_into(con)
-            except _BatchFailed as failed:
-                # A batch that cannot be applied (a bug, or a file edited by hand) must not stop
-                # every later write: it is set aside, loudly, and the rest is applied.
-                kept = failed.batch.with_suffix(".failed")
-                failed.batch.rename(kept)
-                log.error("ledger journal: %s could not be applied (%s: %s); set aside as %s, the rest "
-                          "is applied. The orders in it are at the broker and the next sync imports "
-                          "them; report this with the file", failed.batch.name, type(failed.error).__name__,
-                          failed.error, kept)
+                    batches = self.drain_into(con, refused=refused, one_by_one=one_by_one, retry_all=retry_all)
+            except replay.BatchFailed as failed:
+                # DuckDB refused a statement and lost the transaction: find the record to blame.
+                log.warning("ledger journal: a batch of records failed (%s); applying them one at a time to "
+                            "find the one to set aside", failed)
+                one_by_one = True
+                continue
+            except replay.RecordFailed as failed:
+                refused[failed.key] = failed.reason
+                one_by_one = False  # the rest may well go in together again
                 continue
             self.settle(batches)
             return bool(batches)
@@ -307,12 +388,6 @@ class Journal:
                     self._due = self._due or time.monotonic() + 5.0
 
 
-class _BatchFailed(Exception):
-    def __init__(self, batch: Path, error: Exception):
-        super().__init__(f"{batch.name}: {error}")
-        self.batch, self.error = batch, error
-
-
 def _sync_folder(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY | os.O_CLOEXEC)
     try:
@@ -323,63 +398,6 @@ def _sync_folder(folder: Path) -> None:
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
-
-
-def _read(batch: Path):
-    with open(batch, "rb") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                yield json.loads(line)
-            except ValueError:
-                log.warning("ledger journal %s line %d is unreadable (a write cut short by a crash, so "
-                            "its order was never sent): skipped", batch.name, number)
-
-
-def _apply(con, records: list[dict[str, Any]]) -> None:
-    """Apply records in order: each run of intents and answers in one batch of statements."""
-    run: list[dict[str, Any]] = []
-    for record in records:
-        if record.get("kind") in ("intent", "update"):
-            run.append(record)
-            continue
-        _apply_orders(con, run)
-        run = []
-        if record.get("kind") == "trade_updates":
-            updates = record["updates"]
-            scope = {"account_id": record["account_id"], "environment": record["environment"],
-                     "source": record["source"], "at": datetime.fromisoformat(record["at"])}
-            orders = ingest.orders_frame(u["order"] for u in updates if u.get("order"))
-            ingest.upsert_orders(con, orders, external_user="external", **scope)
-            ingest.insert_fills(con, ingest.fills_frame(updates), **scope)
-        else:
-            log.error("ledger journal: a record of unknown kind %r skipped", record.get("kind"))
-    _apply_orders(con, run)
-
-
-def _apply_orders(con, records: list[dict[str, Any]]) -> None:
-    if not records:
-        return
-    decoded = [(r["kind"], rows.order_from_json(r["order"]), r["source"], datetime.fromisoformat(r["at"]))
-               for r in records]
-    ids = sorted({order.client_order_id for _, order, _, _ in decoded})
-    current = {o.client_order_id: o for o in rows.fetch_orders(con, "list_contains(?, client_order_id)", [ids])}
-    in_file = set(current)
-    changes = []
-    for kind, order, source, at in decoded:
-        old = current.get(order.client_order_id)
-        if kind == "intent":
-            change = rows.intent_change(old, order, source, at)
-        else:
-            change = rows.update_change(old, order, source, at)
-        if change is None:
-            continue
-        # ``old`` may be a row this batch created: only a row already in the file is replaced.
-        change.stored = order.client_order_id in in_file
-        current[order.client_order_id] = change.order
-        changes.append(change)
-    rows.write_changes(con, changes)
 
 
 def _drain_all_at_exit(journals: Callable[[], list[Journal]]) -> None:

@@ -3,6 +3,16 @@
 The single-order half of the ledger (the bulk half, for syncs, is :mod:`alpaca_nb.ledger_ingest`).
 Every function works on a connection inside a unit of work opened by
 :class:`~alpaca_nb.ledger_file.LedgerFile`.
+
+**Every row is checked before it is written** (:func:`check_order`): a value that does not fit
+its column (text where a number belongs, a number beyond ``DECIMAL(38,9)``, a missing user or
+``notes=None`` where the column needs a value) raises :class:`UnfitValueError` naming the
+column, and nothing of the order is written. DuckDB would otherwise refuse the whole statement
+(every order in it) or, reading JSON, store NULL without a word.
+
+Errors (both are :class:`~alpaca_nb.errors.LedgerError` and ``ValueError``):
+:class:`DuplicateOrderError` (the ``client_order_id`` is recorded for another order) and
+:class:`UnfitValueError`.
 """
 from __future__ import annotations
 
@@ -14,8 +24,10 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from .errors import DuplicateOrderError, LedgerError, UnfitValueError  # noqa: F401 (re-exported)
 from .ledger_ingest import STATUS_RANK
 from .ledger_schema import MONEY as _MONEY
+from .ledger_schema import MONEY_LIMIT
 from .models import (AlpacaEnvironment, AlpacaOrderClass, AlpacaOrderSide, AlpacaOrderType,
                      AlpacaTimeInForce, ManagedOrder, ManagedOrderStatus)
 
@@ -110,6 +122,93 @@ def _to_order(row: tuple) -> ManagedOrder:
     return ManagedOrder(**values)
 
 
+# -- what fits a managed_orders row ---------------------------------------------------------------
+
+_TEXT_REQUIRED = ("client_order_id", "user", "symbol")
+_TEXT_OPTIONAL = ("alpaca_order_id", "account_id", "alpaca_status", "parent_client_order_id")
+_ALWAYS = ("created_at", "updated_at")  # filled in by create() / update(): None only before that
+
+
+def money_problem(value: Any) -> str | None:
+    """Why ``value`` does not fit a ``DECIMAL(38,9)`` column (None: it fits, or is None)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (Decimal, int, float, str)):
+        return f"a {type(value).__name__} where a number belongs"
+    try:
+        number = Decimal(value.strip() if isinstance(value, str) else str(value))
+    except ArithmeticError:
+        return f"{value!r} is not a number"
+    if not number.is_finite():
+        return f"{value!r} is not a finite number"
+    if abs(number) > MONEY_LIMIT:
+        return f"{value} is beyond the column's {MONEY_LIMIT:.0e} (DECIMAL(38,9))"
+    return None
+
+
+def check_order(order: ManagedOrder, *, complete: bool = True) -> ManagedOrder:
+    """``order`` if every field fits its ``managed_orders`` column, else :class:`UnfitValueError`.
+
+    ``complete=False`` lets ``created_at`` / ``updated_at`` be missing (a journaled answer gets
+    them when it is applied).
+    """
+    cid = getattr(order, "client_order_id", None)
+
+    def unfit(column: str, why: str) -> UnfitValueError:
+        return UnfitValueError(f"order {cid!r} cannot be recorded: {column} is {why}", column,
+                               cid if isinstance(cid, str) else None)
+
+    for name in _TEXT_REQUIRED:
+        value = getattr(order, name)
+        if not isinstance(value, str) or not value:
+            raise unfit(name, f"{value!r}; it must be non-empty text")
+    for name in _TEXT_OPTIONAL:
+        value = getattr(order, name)
+        if value is not None and not isinstance(value, str):
+            raise unfit(name, f"a {type(value).__name__}; it must be text or None")
+    for name, kind in _ENUMS.items():
+        value = getattr(order, name)
+        if value is None and name in ("time_in_force", "order_class"):
+            continue
+        text = value.value if isinstance(value, enum.Enum) else value
+        if not isinstance(text, str):
+            raise unfit(name, f"{value!r}; it must be text")
+        if name in ("environment", "status"):
+            try:
+                kind(text)
+            except ValueError:
+                raise unfit(name, f"{text!r}, not one of {', '.join(k.value for k in kind)}") from None
+    for name in _DECIMALS:
+        value = getattr(order, name)
+        if value is None and name == "filled_qty":
+            raise unfit(name, "None; it must be a number (0 before any fill)")
+        why = money_problem(value)
+        if why is not None or isinstance(value, str):
+            raise unfit(name, why or f"text ({value!r}); it must be a Decimal")
+    for name in _TIMES:
+        value = getattr(order, name)
+        if value is None and complete and name in _ALWAYS:
+            raise unfit(name, "None; it must be a time")
+        if value is not None and not isinstance(value, datetime):
+            raise unfit(name, f"a {type(value).__name__}; it must be a datetime")
+    if not isinstance(order.tags, (tuple, list)) or not all(isinstance(t, str) for t in order.tags):
+        raise unfit("tags", f"{order.tags!r}; they must be a list of text")
+    if not isinstance(order.notes, str):
+        raise unfit("notes", f"{order.notes!r}; it must be text ('' for none)")
+    if not isinstance(order.external, bool):
+        raise unfit("external", f"{order.external!r}; it must be True or False")
+    return order
+
+
+def same_order(a: ManagedOrder, b: ManagedOrder) -> bool:
+    """Do ``a`` and ``b`` describe one order (who placed it and what was asked)?"""
+    return all(plain(getattr(a, name)) == plain(getattr(b, name)) for name in _DEFINING)
+
+
+_DEFINING = ("user", "symbol", "side", "type", "time_in_force", "order_class", "qty", "notional",
+             "limit_price", "stop_price", "environment")
+
+
 def copy_stored(stored: ManagedOrder, order: ManagedOrder) -> None:
     """Make ``order`` (the caller's object) what the ledger holds."""
     for name in ORDER_COLUMNS:
@@ -163,13 +262,21 @@ def intent_change(old: ManagedOrder | None, order: ManagedOrder, source: str,
 
     A sync or the stream may have imported the order (as ``external``) before its intent was
     applied: the intent then claims that row (user, tags, notes) and keeps what the broker said.
-    None (skipped, logged) for an id already recorded as another alpaca_nb order.
+    None when the same order is already recorded (an intent applied on a retry, after its
+    answer recorded the row); :class:`DuplicateOrderError` when the id is recorded for another
+    alpaca_nb order.
     """
     if old is None:
         return Change(order, False, event_values(order, source, "created", None, {}, at))
     if not old.external:
-        log.error("ledger journal: intent %s is already recorded: skipped", order.client_order_id)
-        return None
+        if same_order(old, order):
+            log.debug("ledger journal: intent %s is already recorded", order.client_order_id)
+            return None
+        raise DuplicateOrderError(
+            f"client_order_id {order.client_order_id!r} is already recorded for another order "
+            f"({old.user}: {plain(old.side)} {old.qty if old.qty is not None else '$' + str(old.notional)} "
+            f"{old.symbol}, {plain(old.status)}); this intent ({order.user}: {plain(order.side)} "
+            f"{order.symbol}) is not applied", order.client_order_id)
     claimed = ManagedOrder(**{name: getattr(old, name) for name in ORDER_COLUMNS})
     claimed.user, claimed.external = order.user, False
     claimed.tags = tuple(dict.fromkeys((*order.tags, *(t for t in old.tags if t != "external"))))
@@ -208,10 +315,17 @@ def update_change(old: ManagedOrder | None, order: ManagedOrder, source: str,
     return Change(order, True, event_values(order, source, event, old.status, changes, at))
 
 
-def write_changes(con, changes: list[Change]) -> None:
-    """Write the rows and events of ``changes`` (in order) in three statements at most."""
+def write_changes(con, changes: list[Change], *, checked: bool = False) -> None:
+    """Write the rows and events of ``changes`` (in order) in three statements at most.
+
+    Raises :class:`UnfitValueError`, before any statement, when a row does not fit (``checked``:
+    the caller has made sure they do).
+    """
     if not changes:
         return
+    if not checked:
+        for change in changes:
+            check_order(change.order)
     final: dict[str, ManagedOrder] = {}
     replaced = set()
     for change in changes:

@@ -5,7 +5,8 @@ in one transaction, every migration the file has not had yet; a file written by 
 alpaca_nb (a version this code does not know) is refused rather than misread.
 
 Tables (every row carries ``account_id`` and ``environment``, so one file holds several
-accounts and environments side by side; money and quantities are ``DECIMAL(18,9)``; times are
+accounts and environments side by side; money and quantities are ``DECIMAL(38,9)`` (:data:`MONEY`:
+29 digits before the point, 9 after; version 4 widened them from ``DECIMAL(18,9)``); times are
 ``TIMESTAMPTZ`` in UTC):
 
 ``managed_orders``  one row per order, unique ``client_order_id``: who placed it (``user``),
@@ -25,6 +26,8 @@ accounts and environments side by side; money and quantities are ``DECIMAL(18,9)
                     cursor).
 ``journal_applied`` bookkeeping of the write-ahead journal (:mod:`alpaca_nb.ledger_journal`):
                     the batches last applied, until the next drain sees their files gone.
+``journal_rejects`` journal records that could not be applied, each set aside alone with its
+                    reason and retried by later drains (:mod:`alpaca_nb.ledger_rejects`).
 """
 from __future__ import annotations
 
@@ -32,7 +35,13 @@ from typing import Callable
 
 import duckdb
 
-MONEY = "DECIMAL(18,9)"
+from .errors import LedgerError
+
+#: Money and quantities: 29 digits before the point and 9 after.
+MONEY = "DECIMAL(38,9)"
+#: The largest magnitude a :data:`MONEY` column holds (anything below 10**29 once rounded to 9 places).
+MONEY_LIMIT = 10 ** 29 - 1
+_MONEY_V1 = "DECIMAL(18,9)"  # what versions 1-3 stored: below 10**9, too small for some orders
 
 
 def _v1_core(con: duckdb.DuckDBPyConnection) -> None:
@@ -50,12 +59,12 @@ def _v1_core(con: duckdb.DuckDBPyConnection) -> None:
             time_in_force VARCHAR,
             order_class VARCHAR,
             parent_client_order_id VARCHAR,
-            qty {MONEY},
-            notional {MONEY},
-            limit_price {MONEY},
-            stop_price {MONEY},
-            filled_qty {MONEY} NOT NULL DEFAULT 0,
-            filled_avg_price {MONEY},
+            qty {_MONEY_V1},
+            notional {_MONEY_V1},
+            limit_price {_MONEY_V1},
+            stop_price {_MONEY_V1},
+            filled_qty {_MONEY_V1} NOT NULL DEFAULT 0,
+            filled_avg_price {_MONEY_V1},
             status VARCHAR NOT NULL,
             alpaca_status VARCHAR,
             tags VARCHAR[] NOT NULL DEFAULT [],
@@ -76,7 +85,7 @@ def _v1_core(con: duckdb.DuckDBPyConnection) -> None:
             status VARCHAR,
             previous_status VARCHAR,
             alpaca_status VARCHAR,
-            filled_qty {MONEY},
+            filled_qty {_MONEY_V1},
             detail JSON
         )""")
     con.execute(f"""
@@ -89,12 +98,12 @@ def _v1_core(con: duckdb.DuckDBPyConnection) -> None:
             client_order_id VARCHAR,
             symbol VARCHAR NOT NULL,
             side VARCHAR NOT NULL,
-            qty {MONEY} NOT NULL,
-            price {MONEY} NOT NULL,
+            qty {_MONEY_V1} NOT NULL,
+            price {_MONEY_V1} NOT NULL,
             filled_at TIMESTAMPTZ NOT NULL,
             type VARCHAR,
-            cum_qty {MONEY},
-            leaves_qty {MONEY},
+            cum_qty {_MONEY_V1},
+            leaves_qty {_MONEY_V1},
             source VARCHAR NOT NULL,
             recorded_at TIMESTAMPTZ NOT NULL
         )""")
@@ -124,12 +133,39 @@ def _v3_journal(con: duckdb.DuckDBPyConnection) -> None:
                 "applied_at TIMESTAMPTZ NOT NULL)")
 
 
+_MONEY_COLUMNS = {"managed_orders": ("qty", "notional", "limit_price", "stop_price", "filled_qty", "filled_avg_price"),
+                  "order_events": ("filled_qty",),
+                  "fills": ("qty", "price", "cum_qty", "leaves_qty")}
+
+
+def _v4_isolation(con: duckdb.DuckDBPyConnection) -> None:
+    """Record-level isolation. ``DECIMAL(18,9)`` stops below 10**9, which a crypto quantity (or
+    an order validation let through) can reach: an intent holding one made its whole journal
+    batch fail, and a sync's ``TRY_CAST`` stored NULL. Money columns widen to :data:`MONEY`, and
+    ``journal_rejects`` keeps a record that still cannot be applied, alone, with its reason."""
+    for table, columns in _MONEY_COLUMNS.items():
+        for column in columns:
+            con.execute(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {MONEY}")
+    con.execute("""
+        CREATE TABLE journal_rejects (
+            id VARCHAR PRIMARY KEY,          -- '<batch file>:<line>' where the record was first met
+            kind VARCHAR,                    -- intent, update, trade_updates (or what the record says)
+            client_order_id VARCHAR,         -- the order it concerns, when it names one
+            record VARCHAR NOT NULL,         -- the journal line itself (JSON text), to apply on retry
+            error VARCHAR NOT NULL,          -- why the last attempt failed
+            attempts INTEGER NOT NULL,
+            first_failed_at TIMESTAMPTZ NOT NULL,
+            last_failed_at TIMESTAMPTZ NOT NULL,
+            retry_after TIMESTAMPTZ NOT NULL  -- drains before then leave it alone
+        )""")
+
+
 #: Every migration, in order: ``MIGRATIONS[n - 1]`` brings a file from version n-1 to n.
-MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1_core, _v2_sync, _v3_journal]
+MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1_core, _v2_sync, _v3_journal, _v4_isolation]
 LATEST = len(MIGRATIONS)
 
 
-class SchemaTooNewError(RuntimeError):
+class SchemaTooNewError(LedgerError, RuntimeError):
     """The file was written by a newer alpaca_nb than this one."""
 
 

@@ -16,6 +16,11 @@ A live frame holds its subscription weakly: a live frame you no longer reference
 object after a cell is re-run) stops by itself when it is garbage collected.
 ``on_update=callback`` is called with the live frame after each message (on the stream's
 thread: keep it short, e.g. ask a widget to redraw); an exception in it is logged.
+
+Every argument is checked before anything subscribes (see :mod:`alpaca_nb.params`): symbols
+ASCII in Alpaca's grammar (or ``"*"`` for every symbol), ``tz`` a known zone, ``wait`` seconds,
+``max_rows`` a positive int, ``on_update`` callable, ``hub`` a :class:`StreamHub`; a bad one
+raises :class:`~alpaca_nb.errors.InvalidArgumentError` naming it.
 """
 from __future__ import annotations
 
@@ -26,7 +31,8 @@ from typing import Callable, Iterable
 
 import pandas as pd
 
-from . import frames
+from . import frames, params
+from .errors import InvalidArgumentError
 from .stream import StreamHub, Subscription, stream_hub
 from .stream_wire import Bar, Quote, Trade, normalize_symbols
 
@@ -37,9 +43,10 @@ class _LiveFrame:
     """What both live frames share: a lock, a subscription, counters, waiting, display."""
 
     def __init__(self, hub: StreamHub, symbols: str | Iterable[str], tz: str | None,
-                 on_update: Callable[[_LiveFrame], None] | None = None):
+                 on_update: Callable[[_LiveFrame], None] | None = None, wait: float | None = None):
+        names = _checked(symbols, hub, tz, wait, on_update, hub_required=True)
         self.hub = hub
-        self.symbols = normalize_symbols(symbols)
+        self.symbols = normalize_symbols(names)
         self.tz = tz
         self.on_update = on_update
         self.updates = 0
@@ -90,7 +97,7 @@ class LiveQuotes(_LiveFrame):
 
     def __init__(self, hub: StreamHub, symbols: str | Iterable[str], tz: str | None = None,
                  wait: float | None = 5.0, on_update: Callable[[LiveQuotes], None] | None = None):
-        super().__init__(hub, symbols, tz, on_update)
+        super().__init__(hub, symbols, tz, on_update, wait)
         self._latest: dict[str, Quote] = {}
         self._subs.append(hub.subscribe("quotes", "*" if self.symbols is None else self.symbols,
                                         self._on_quote, name=f"LiveQuotes@{id(self):x}",
@@ -118,9 +125,8 @@ class LiveTrades(_LiveFrame):
     def __init__(self, hub: StreamHub, symbols: str | Iterable[str], tz: str | None = None,
                  max_rows: int = 1_000, wait: float | None = 5.0,
                  on_update: Callable[[LiveTrades], None] | None = None):
-        if max_rows < 1:
-            raise ValueError("max_rows must be at least 1")
-        super().__init__(hub, symbols, tz, on_update)
+        params.count(max_rows, "max_rows")
+        super().__init__(hub, symbols, tz, on_update, wait)
         self._trades: deque[Trade] = deque(maxlen=max_rows)
         self._subs.append(hub.subscribe("trades", "*" if self.symbols is None else self.symbols,
                                         self._on_trade, name=f"LiveTrades@{id(self):x}", wait=wait, weak=True))
@@ -150,7 +156,8 @@ class LiveBars(_LiveFrame):
     def __init__(self, hub: StreamHub, symbols: str | Iterable[str], tz: str | None = None,
                  max_rows: int | None = None, wait: float | None = 5.0,
                  on_update: Callable[[LiveBars], None] | None = None):
-        super().__init__(hub, symbols, tz, on_update)
+        params.count(max_rows, "max_rows", allow_none=True)
+        super().__init__(hub, symbols, tz, on_update, wait)
         self.max_rows = max_rows
         self._bars: dict[tuple[str, pd.Timestamp], Bar] = {}
         chosen = "*" if self.symbols is None else self.symbols
@@ -177,24 +184,42 @@ class LiveBars(_LiveFrame):
         return frame.set_index(["symbol", "timestamp"])
 
 
+def _checked(symbols: object, hub: object, tz: object, wait: object, on_update: object, *,
+             hub_required: bool = False) -> list[str]:
+    """Every argument a live frame shares, checked (before any hub is made or subscribed)."""
+    if not isinstance(hub, StreamHub) and (hub_required or hub is not None):
+        raise InvalidArgumentError(f"hub={hub!r} is not a StreamHub: give stream_hub(...), svc.streams "
+                                   "or None (the default account's)", "hub")
+    names = params.symbols(symbols, allow_all=True)
+    params.tz(tz)
+    params.seconds(wait, "wait")
+    params.callback(on_update, "on_update")
+    return names
+
+
 def live_quotes(symbols: str | Iterable[str], *, hub: StreamHub | None = None, tz: str | None = None,
                 wait: float | None = 5.0, on_update: Callable[[LiveQuotes], None] | None = None) -> LiveQuotes:
     """A :class:`LiveQuotes` on ``hub`` (default: the default account's :func:`stream_hub`)."""
-    return LiveQuotes(hub or stream_hub(), symbols, tz, wait, on_update)
+    names = _checked(symbols, hub, tz, wait, on_update)  # a generator is read once, here
+    return LiveQuotes(hub or stream_hub(), names, tz, wait, on_update)
 
 
 def live_trades(symbols: str | Iterable[str], *, hub: StreamHub | None = None, tz: str | None = None,
                 max_rows: int = 1_000, wait: float | None = 5.0,
                 on_update: Callable[[LiveTrades], None] | None = None) -> LiveTrades:
     """A :class:`LiveTrades` on ``hub`` (default: the default account's :func:`stream_hub`)."""
-    return LiveTrades(hub or stream_hub(), symbols, tz, max_rows, wait, on_update)
+    names = _checked(symbols, hub, tz, wait, on_update)  # a generator is read once, here
+    params.count(max_rows, "max_rows")
+    return LiveTrades(hub or stream_hub(), names, tz, max_rows, wait, on_update)
 
 
 def live_bars(symbols: str | Iterable[str], *, hub: StreamHub | None = None, tz: str | None = None,
               max_rows: int | None = None, wait: float | None = 5.0,
               on_update: Callable[[LiveBars], None] | None = None) -> LiveBars:
     """A :class:`LiveBars` on ``hub`` (default: the default account's :func:`stream_hub`)."""
-    return LiveBars(hub or stream_hub(), symbols, tz, max_rows, wait, on_update)
+    names = _checked(symbols, hub, tz, wait, on_update)  # a generator is read once, here
+    params.count(max_rows, "max_rows", allow_none=True)
+    return LiveBars(hub or stream_hub(), names, tz, max_rows, wait, on_update)
 
 
 __all__ = ["LiveQuotes", "LiveTrades", "LiveBars", "live_quotes", "live_trades", "live_bars"]

@@ -9,6 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
+from .secret import Secret
 from .sim import home as sim_home
 from .sim import process
 
@@ -30,6 +31,8 @@ def local_broker_url(home: Path | None = None) -> str:
     return info["url"]
 
 
-def local_keys() -> tuple[str, str]:
-    """The keys the local broker accepts when the user configured none."""
-    return sim_home.default_keys()
+def local_keys() -> tuple[Secret, Secret]:
+    """The keys the local broker accepts when the user configured none (the user's own
+    ``ALPACA_API_KEY`` pair when set), masked: whichever frame holds them shows no key."""
+    key, secret = map(Secret, sim_home.default_keys())
+    return key, secret

@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import itertools
 import operator
-import re
 from dataclasses import dataclass
-from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import msgspec
 import numpy as np
 import pandas as pd
 
+from . import params
 from .frames import BAR_COLUMNS, DTYPES, QUOTE_COLUMNS, TRADE_COLUMNS, to_tz
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -250,92 +249,12 @@ def trades_frame(raw: Any, tz: str | None = None) -> pd.DataFrame:
 
 
 # -- request parameters ---------------------------------------------------------------------------
+# The checks live in alpaca_nb.params; these names stay for callers that know them here.
 
-_TIMEFRAME = re.compile(r"^\s*(\d+)?\s*([A-Za-z]+)\s*$")
-_UNIT_WORDS = {"min": "Min", "mins": "Min", "minute": "Min", "minutes": "Min", "hour": "Hour",
-               "hours": "Hour", "day": "Day", "days": "Day", "week": "Week", "weeks": "Week",
-               "month": "Month", "months": "Month"}
-# Alpaca's one-letter forms are case-sensitive: "M" is a month, "T" a minute.
-_UNIT_LETTERS = {"T": "Min", "H": "Hour", "h": "Hour", "D": "Day", "d": "Day", "W": "Week",
-                 "w": "Week", "M": "Month"}
-_AMOUNTS = {"Min": range(1, 60), "Hour": range(1, 24), "Day": (1,), "Week": (1,),
-            "Month": (1, 2, 3, 4, 6, 12)}
-TIMEFRAME_FORMS = ("'1Min'..'59Min' (or '5T'), '1Hour'..'23Hour' (or '4H'), '1Day' ('1D'), "
-                   "'1Week' ('1W'), '1Month', '2Month', '3Month', '4Month', '6Month', '12Month' "
-                   "('3M'), or an alpaca-py TimeFrame")
-
-
-def parse_timeframe(timeframe: Any) -> str:
-    """Alpaca's form of a bar timeframe: ``"5Min"``, ``"1Hour"``, ``"1Day"``, ``"1Week"``, ...
-
-    Accepts alpaca-py's ``TimeFrame`` and strings like ``"1Min"``, ``"5min"``, ``"15T"``,
-    ``"1Hour"``, ``"1D"``, ``"Day"``, ``"1Week"``, ``"3Month"``. Raises ``ValueError`` naming the
-    valid forms otherwise (``"1m"`` is refused: minute or month?).
-
-    >>> parse_timeframe("15min"), parse_timeframe(TimeFrame.Day)
-    ('15Min', '1Day')
-    """
-    text = timeframe if isinstance(timeframe, str) else getattr(timeframe, "value", None)
-    match = _TIMEFRAME.match(text) if isinstance(text, str) else None
-    unit = None
-    if match:
-        word = match.group(2)
-        unit = _UNIT_LETTERS.get(word) if len(word) == 1 else _UNIT_WORDS.get(word.lower())
-    amount = int(match.group(1) or 1) if match else 0
-    if unit is None or amount not in _AMOUNTS[unit]:
-        hint = " ('m' is ambiguous: write 'Min' or 'Month')" if match and match.group(2) == "m" else ""
-        raise ValueError(f"timeframe={timeframe!r} is not a valid bar timeframe{hint}: use {TIMEFRAME_FORMS}")
-    return f"{amount}{unit}"
-
-
-def time_param(value: Any, name: str) -> str | None:
-    """A start/end/after/until value as Alpaca reads it (RFC 3339 in UTC, or ``YYYY-MM-DD``).
-
-    Accepts ``datetime``, ``date``, ``pandas.Timestamp``, ISO strings, ``"now"`` and ``"today"``
-    (New York's date); a naive time is UTC, as at Alpaca. ``None`` stays ``None``. Raises
-    ``ValueError`` naming ``name`` otherwise.
-    """
-    if value is None:
-        return None
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
-        return value.strip()
-    if isinstance(value, str) and value.strip().lower() in ("now", "today"):
-        # pandas reads both as the naive local time, which would then be taken as UTC.
-        now = pd.Timestamp.now(tz="UTC")
-        if value.strip().lower() == "today":
-            return now.tz_convert("America/New_York").strftime("%Y-%m-%d")
-        value = now
-    try:
-        stamp = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        stamp = pd.NaT
-    if stamp is pd.NaT:
-        raise ValueError(f"{name}={value!r} is not a date or time: use a datetime, a pandas Timestamp "
-                         "or an ISO string such as '2024-01-02' or '2024-01-02T14:30:00Z'")
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    fraction = stamp.microsecond * 1000 + stamp.nanosecond
-    text = stamp.strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{text}.{fraction:09d}Z" if fraction else f"{text}Z"
-
-
-def symbols_param(symbols: Iterable[str] | str) -> list[str]:
-    """``"AAPL"``, ``"aapl,msft"`` or a list -> upper-case symbols; ``ValueError`` when empty."""
-    items = symbols.split(",") if isinstance(symbols, str) else list(symbols)
-    names = [str(s).strip().upper() for s in items if str(s).strip()]
-    if not names:
-        raise ValueError(f"symbols={symbols!r}: give at least one symbol, e.g. 'AAPL' or ['AAPL', 'MSFT']")
-    return list(dict.fromkeys(names))
-
-
-def _choice(value: Any, name: str, choices: Iterable[str] | None = None) -> str | None:
-    if value is None:
-        return None
-    text = str(getattr(value, "value", value))
-    if choices is not None and text not in choices:
-        raise ValueError(f"{name}={value!r} is not valid: use one of {', '.join(map(repr, choices))}")
-    return text
+parse_timeframe = params.timeframe
+time_param = params.timestamp
+symbols_param = params.symbols
+TIMEFRAME_FORMS = params.TIMEFRAME_FORMS
 
 
 # -- fetching -------------------------------------------------------------------------------------
@@ -345,20 +264,23 @@ def fetch_bars(broker: Broker, symbols: Iterable[str] | str, timeframe: Any, sta
                sort: str = "asc", progress: bool = True, tz: str | None = None) -> pd.DataFrame:
     """Historical bars for ``symbols`` as one frame (see :func:`bars_frame` for the columns).
 
-    ``timeframe``: see :func:`parse_timeframe`. ``start``/``end``: see :func:`time_param`
-    (Alpaca's defaults when None). ``feed``: "iex", "sip", ... (Alpaca's default when None).
-    ``adjustment``: "raw", "split", "dividend", "all". ``limit`` caps the total rows.
-    A tqdm progress bar shows when more than one page is fetched and ``progress`` is true.
-    Raises ``ValueError`` for bad arguments before any request, alpaca_nb's errors for
-    Alpaca's answers.
+    ``timeframe``: see :func:`alpaca_nb.params.timeframe`. ``start``/``end``: see
+    :func:`alpaca_nb.params.timestamp` (Alpaca's defaults when None; a naive time is UTC).
+    ``feed``: "iex", "sip", ... (Alpaca's default when None). ``adjustment``: "raw", "split",
+    "dividend", "spin-off", "all" or several of them. ``limit`` caps the total rows. A tqdm
+    progress bar shows when more than one page is fetched and ``progress`` is true. More
+    symbols than one request may carry go out in several requests (see
+    :func:`alpaca_nb.params.symbol_chunks`); the frame is the same. Raises
+    :class:`~alpaca_nb.errors.InvalidArgumentError` for a bad argument before any request,
+    alpaca_nb's errors for Alpaca's answers.
 
     >>> fetch_bars(svc.broker, ["AAPL", "MSFT"], "1Day", "2024-01-01", "2024-06-30")
     """
-    params = _params(symbols, start, end, feed, limit, sort)
-    params["timeframe"] = parse_timeframe(timeframe)
+    query = _params(symbols, start, end, feed, limit, sort, progress, tz)
+    query["timeframe"] = params.timeframe(timeframe)
     if adjustment is not None:
-        params["adjustment"] = _choice(adjustment, "adjustment")
-    return _fetch(broker, _BARS, params, limit, progress, tz)
+        query["adjustment"] = ",".join(params.choice_list(adjustment, "adjustment", params.ADJUSTMENTS))
+    return _fetch(broker, _BARS, query, limit, progress, tz)
 
 
 def fetch_quotes(broker: Broker, symbols: Iterable[str] | str, start: Any = None, end: Any = None, *,
@@ -368,7 +290,8 @@ def fetch_quotes(broker: Broker, symbols: Iterable[str] | str, start: Any = None
 
     Arguments as in :func:`fetch_bars`; quotes are many, so give a narrow ``start``/``end``.
     """
-    return _fetch(broker, _QUOTES, _params(symbols, start, end, feed, limit, sort), limit, progress, tz)
+    return _fetch(broker, _QUOTES, _params(symbols, start, end, feed, limit, sort, progress, tz), limit,
+                  progress, tz)
 
 
 def fetch_trades(broker: Broker, symbols: Iterable[str] | str, start: Any = None, end: Any = None, *,
@@ -378,47 +301,62 @@ def fetch_trades(broker: Broker, symbols: Iterable[str] | str, start: Any = None
 
     Arguments as in :func:`fetch_bars`.
     """
-    return _fetch(broker, _TRADES, _params(symbols, start, end, feed, limit, sort), limit, progress, tz)
+    return _fetch(broker, _TRADES, _params(symbols, start, end, feed, limit, sort, progress, tz), limit,
+                  progress, tz)
 
 
-def _params(symbols: Any, start: Any, end: Any, feed: Any, limit: int | None, sort: str) -> dict[str, Any]:
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ValueError(f"limit={limit!r} is not valid: use a positive int (the most rows to fetch) or None")
-    params: dict[str, Any] = {"symbols": ",".join(symbols_param(symbols)),
-                              "sort": _choice(sort, "sort", ("asc", "desc"))}
-    for name, value in (("start", start), ("end", end)):
-        text = time_param(value, name)
+def _params(symbols: Any, start: Any, end: Any, feed: Any, limit: int | None, sort: Any, progress: Any,
+            tz: Any) -> dict[str, Any]:
+    """Every argument checked (see :mod:`alpaca_nb.params`); the query without ``symbols``,
+    whose groups (sorted, as Alpaca orders its items) are under ``"_chunks"``."""
+    params.count(limit, "limit", allow_none=True)
+    params.flag(progress, "progress")
+    params.tz(tz)
+    names = params.symbols(symbols)
+    query: dict[str, Any] = {"sort": params.choice(sort, "sort", params.SORTS)}
+    for name, text in zip(("start", "end"), params.time_range(start, end)):
         if text is not None:
-            params[name] = text
+            query[name] = text
     if feed is not None:
-        params["feed"] = _choice(feed, "feed")
-    return params
+        query["feed"] = params.choice(feed, "feed", params.FEEDS)
+    query["_chunks"] = params.symbol_chunks(sorted(names))
+    return query
 
 
-def _fetch(broker: Broker, kind: _Kind, params: dict[str, Any], limit: int | None, progress: bool,
+def _fetch(broker: Broker, kind: _Kind, query: dict[str, Any], limit: int | None, progress: bool,
            tz: str | None) -> pd.DataFrame:
-    columns = _Columns(kind)
-    what = f"historical {kind.name} for {_short(params['symbols'])}"
-    bar = None
-    token: str | None = None
-    try:
-        while True:
-            remaining = PAGE_LIMIT if limit is None else min(PAGE_LIMIT, limit - columns.rows)
-            query = {**params, "limit": remaining}
-            if token:
-                query["page_token"] = token
-            page = kind.decoder.decode(broker.get_bytes("data", kind.path, query, what=what))
-            rows = columns.add(page.data)
-            token = page.next_page_token
-            done = not token or (limit is not None and columns.rows >= limit)
-            if bar is None and progress and not done:
-                from tqdm.auto import tqdm  # imported only when a bar shows
+    """Every page of every group of symbols into one set of columns.
 
-                bar = tqdm(desc=what, unit=f" {kind.name}", unit_scale=True, total=limit)
-                bar.update(columns.rows)
-            elif bar is not None:
-                bar.update(rows)
-            if done:
+    Groups go in symbol order and a ``limit`` counts over all of them, so the rows are those
+    one request for every symbol would give.
+    """
+    chunks = query.pop("_chunks")
+    columns = _Columns(kind)
+    what = f"historical {kind.name} for {_short([s for chunk in chunks for s in chunk])}"
+    bar = None
+    try:
+        for number, chunk in enumerate(chunks, 1):
+            token: str | None = None
+            while True:
+                remaining = PAGE_LIMIT if limit is None else min(PAGE_LIMIT, limit - columns.rows)
+                page_query = {**query, "symbols": ",".join(chunk), "limit": remaining}
+                if token:
+                    page_query["page_token"] = token
+                page = kind.decoder.decode(broker.get_bytes("data", kind.path, page_query, what=what))
+                rows = columns.add(page.data)
+                token = page.next_page_token
+                full = limit is not None and columns.rows >= limit
+                done = full or (not token and number == len(chunks))
+                if bar is None and progress and not done:
+                    from tqdm.auto import tqdm  # imported only when a bar shows
+
+                    bar = tqdm(desc=what, unit=f" {kind.name}", unit_scale=True, total=limit)
+                    bar.update(columns.rows)
+                elif bar is not None:
+                    bar.update(rows)
+                if full or not token:
+                    break
+            if limit is not None and columns.rows >= limit:
                 break
     finally:
         if bar is not None:
@@ -426,6 +364,5 @@ def _fetch(broker: Broker, kind: _Kind, params: dict[str, Any], limit: int | Non
     return columns.frame(tz)
 
 
-def _short(symbols: str) -> str:
-    names = symbols.split(",")
-    return symbols if len(names) <= 3 else f"{','.join(names[:3])} and {len(names) - 3} more"
+def _short(names: list[str]) -> str:
+    return ",".join(names) if len(names) <= 3 else f"{','.join(names[:3])} and {len(names) - 3} more"

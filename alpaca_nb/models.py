@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import copy
 import enum
-import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable, Mapping
 
-from .errors import OrderValidationError
+from . import params
+from .errors import ConfigurationError, OrderValidationError
+from .secret import Secret
+
+# Exclusive upper bounds: every accepted value fits the ledger's DECIMAL(18, 9) (9 integer
+# digits), and a price times a quantity stays far from overflowing anything downstream.
+MAX_QTY = Decimal(10) ** 9        # shares
+MAX_NOTIONAL = Decimal(10) ** 9   # dollars
+MAX_PRICE = Decimal(10) ** 7      # dollars: limit, stop, trail and leg prices
 
 
 class _Choice(str, enum.Enum):
@@ -24,7 +31,8 @@ class _Choice(str, enum.Enum):
 
     @classmethod
     def _missing_(cls, value: object):
-        if isinstance(value, str):
+        # ASCII first: "ſell".upper() is "SELL", and a lookalike must not pass as a choice.
+        if isinstance(value, str) and value.isascii():
             for member in cls:
                 if member.value == value.lower() or member.name == value.upper():
                     return member
@@ -32,12 +40,16 @@ class _Choice(str, enum.Enum):
 
     @classmethod
     def parse(cls, value: Any, field_name: str):
+        """The member for ``value`` (the value or name in any case, or an enum whose value it
+        is); else :class:`OrderValidationError` listing the choices, with a "did you mean"."""
+        text = value.value if isinstance(value, enum.Enum) else value
         try:
-            return cls(value.value if isinstance(value, enum.Enum) else value)
-        except ValueError:
-            choices = ", ".join(repr(m.value) for m in cls)
+            return cls(text.strip(" \t\n\r\f\v") if isinstance(text, str) else text)
+        except (ValueError, TypeError):
+            values = [m.value for m in cls]
             raise OrderValidationError(
-                f"{field_name}={value!r} is not valid: use one of {choices}", field_name) from None
+                f"{field_name}={value!r} is not valid: use one of {', '.join(map(repr, values))}"
+                f"{params.did_you_mean(text, values)}", field_name) from None
 
     def __str__(self) -> str:
         return self.value
@@ -117,24 +129,45 @@ def managed_status(alpaca_status: str) -> ManagedOrderStatus:
         raise ValueError(f"unknown Alpaca order status {alpaca_status!r}") from None
 
 
-def _mask(value: str) -> str:
-    return "<unset>" if not value else "<hidden>"
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class AlpacaCredentials:
-    """Keys and the environment they belong to. Neither key ever appears in a repr or message."""
+    """Keys and the environment they belong to. Neither key ever appears in a repr or message.
 
-    api_key: str = field(default="", repr=False)
-    api_secret: str = field(default="", repr=False)
-    environment: AlpacaEnvironment = AlpacaEnvironment.PAPER
+    Both keys are held as :class:`~alpaca_nb.secret.Secret`: ``repr``, ``str`` and f-strings
+    show ``<hidden>`` (``<unset>`` when empty); ``credentials.api_secret.reveal()`` is the text.
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "environment", AlpacaEnvironment(self.environment))
+    >>> AlpacaCredentials("PK123", "s3cr3t", "paper")
+    AlpacaCredentials(environment='paper', api_key=<hidden>, api_secret=<hidden>)
+    """
+
+    api_key: Secret
+    api_secret: Secret
+    environment: AlpacaEnvironment
+
+    def __init__(self, api_key: str | None = "", api_secret: str | None = "",
+                 environment: AlpacaEnvironment | str = AlpacaEnvironment.PAPER):
+        # Rebind before anything can raise: no frame of ours keeps a key in clear text.
+        try:
+            api_key, api_secret = Secret(api_key or ""), Secret(api_secret or "")
+        except TypeError:
+            raise ConfigurationError("api_key and api_secret must be text (str): the key id and "
+                                     "secret from Alpaca's dashboard") from None
+        object.__setattr__(self, "api_key", api_key)
+        object.__setattr__(self, "api_secret", api_secret)
+        try:
+            object.__setattr__(self, "environment", AlpacaEnvironment(environment))
+        except ValueError:
+            choices = ", ".join(repr(e.value) for e in AlpacaEnvironment)
+            raise ConfigurationError(
+                f"environment={environment!r} is not one of {choices}: use 'local' for the built-in "
+                "broker, 'paper' or 'live' with your keys") from None
 
     def __repr__(self) -> str:
-        return (f"AlpacaCredentials(environment={self.environment.value!r}, "
-                f"api_key={_mask(self.api_key)}, api_secret={_mask(self.api_secret)})")
+        # getattr: a half-built instance (a traceback from __init__ shows ``self``) still prints.
+        environment = getattr(getattr(self, "environment", None), "value", None)
+        return (f"AlpacaCredentials(environment={environment!r}, "
+                f"api_key={getattr(self, 'api_key', Secret())!r}, "
+                f"api_secret={getattr(self, 'api_secret', Secret())!r})")
 
     __str__ = __repr__
 
@@ -143,8 +176,13 @@ class AlpacaCredentials:
         return self.environment is not AlpacaEnvironment.LIVE
 
 
-def to_decimal(value: Any, field_name: str) -> Decimal | None:
-    """A number from int, float, str or Decimal; floats go through ``str`` (0.1 stays 0.1)."""
+def to_decimal(value: Any, field_name: str, maximum: Decimal | None = None) -> Decimal | None:
+    """A number from int, float, str or Decimal; floats go through ``str`` (0.1 stays 0.1).
+
+    With ``maximum``, a magnitude at or above it is refused (see :data:`MAX_QTY`,
+    :data:`MAX_NOTIONAL`, :data:`MAX_PRICE`) before any arithmetic could overflow.
+    Raises :class:`OrderValidationError` naming ``field_name``.
+    """
     if value is None:
         return None
     if isinstance(value, bool):
@@ -155,11 +193,33 @@ def to_decimal(value: Any, field_name: str) -> Decimal | None:
         raise OrderValidationError(f"{field_name}={value!r} is not a number", field_name) from None
     if not number.is_finite():
         raise OrderValidationError(f"{field_name}={value!r} must be a finite number", field_name)
+    if maximum is not None and number.copy_abs() >= maximum:  # copy_abs: no context, no Overflow
+        unit = "shares" if maximum is MAX_QTY else "dollars" if maximum in (MAX_NOTIONAL, MAX_PRICE) else ""
+        raise OrderValidationError(
+            f"{field_name}={value!r} is too large: it must be below {maximum:,} {unit}".rstrip(), field_name)
     return number
 
 
+def plain(number: Decimal | int) -> str:
+    """A number as the wire wants it: plain notation, never an exponent (``1E+3`` -> ``"1000"``).
+
+    Trailing zeros stay as given (``Decimal("0.50")`` -> ``"0.50"``). Use it wherever a number
+    goes into a request body, a query or a path. A non-finite number raises
+    :class:`OrderValidationError`.
+    """
+    if isinstance(number, bool) or not isinstance(number, (int, Decimal)):
+        raise OrderValidationError(f"number={number!r} must be a Decimal or an int", "number")
+    if isinstance(number, Decimal) and not number.is_finite():
+        raise OrderValidationError(f"number={number!r} must be a finite number", "number")
+    return format(number, "f") if isinstance(number, Decimal) else str(int(number))
+
+
 def check_price_increment(price: Decimal, field_name: str) -> None:
-    """Alpaca accepts whole cents at $1 and above, up to four decimals below $1."""
+    """Alpaca accepts whole cents at $1 and above, up to four decimals below $1; every price is
+    below :data:`MAX_PRICE` ($10,000,000). Raises :class:`OrderValidationError`."""
+    if price.copy_abs() >= MAX_PRICE:
+        raise OrderValidationError(f"{field_name}={price:.6g} is too large: prices must be below "
+                                   f"{MAX_PRICE:,} dollars", field_name)
     places = 2 if price >= 1 else 4
     if price != price.quantize(Decimal(1).scaleb(-places)):
         fix = price.quantize(Decimal(1).scaleb(-places))
@@ -193,14 +253,16 @@ class StopLoss:
 
 
 def _positive_price(value: Any, name: str) -> Decimal:
-    price = to_decimal(value, name)
+    price = to_decimal(value, name, MAX_PRICE)
     if price is None or price <= 0:
         raise OrderValidationError(f"{name} must be a positive price, got {value!r}", name)
     check_price_increment(price, name)
     return price
 
 
-_SYMBOL = re.compile(r"^[A-Z][A-Z0-9.\-]{0,14}$")
+# Each number's exclusive bound, checked as it is read (trail_percent's rule is checked later).
+_BOUNDS = {"qty": MAX_QTY, "notional": MAX_NOTIONAL, "limit_price": MAX_PRICE, "stop_price": MAX_PRICE,
+           "trail_price": MAX_PRICE, "trail_percent": None}
 _PRICE_FIELDS = {
     AlpacaOrderType.MARKET: set(),
     AlpacaOrderType.LIMIT: {"limit_price"},
@@ -220,6 +282,13 @@ class AlpacaOrderRequest:
     both. Each type takes exactly its prices: limit ``limit_price``; stop ``stop_price``;
     stop_limit both; trailing_stop one of ``trail_price`` / ``trail_percent``. A bracket needs
     ``take_profit`` and ``stop_loss``; an OCO (an exit pair, type limit) both; an OTO one.
+
+    Every value fits the ledger's DECIMAL(18, 9): ``qty`` below 1,000,000,000 shares
+    (:data:`MAX_QTY`), ``notional`` below $1,000,000,000 (:data:`MAX_NOTIONAL`), every price
+    (limit, stop, trail, legs) below $10,000,000 (:data:`MAX_PRICE`). ``symbol`` is ASCII in
+    Alpaca's grammar (see :func:`alpaca_nb.params.symbol`; ``'ıntc'`` is refused, not read as
+    INTC). ``tags`` is a list of non-empty strings; ``None`` means no tags. Numbers go out in
+    plain notation (:func:`plain`).
     Raises :class:`OrderValidationError` naming the field and the fix.
     """
 
@@ -242,26 +311,20 @@ class AlpacaOrderRequest:
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
-        if not isinstance(self.symbol, str) or not _SYMBOL.match(self.symbol.strip().upper()):
-            raise OrderValidationError(
-                f"symbol={self.symbol!r} is not a ticker (letters, digits, '.', e.g. 'AAPL', 'BRK.B')",
-                "symbol")
-        set_("symbol", self.symbol.strip().upper())
+        set_("symbol", params.symbol(self.symbol, "symbol", error=OrderValidationError))
         set_("side", AlpacaOrderSide.parse(self.side, "side"))
         set_("type", AlpacaOrderType.parse(self.type, "type"))
         set_("time_in_force", AlpacaTimeInForce.parse(self.time_in_force, "time_in_force"))
         set_("order_class", AlpacaOrderClass.parse(self.order_class, "order_class"))
-        for name in ("qty", "notional", "limit_price", "stop_price", "trail_price", "trail_percent"):
-            set_(name, to_decimal(getattr(self, name), name))
+        for name, bound in _BOUNDS.items():
+            set_(name, to_decimal(getattr(self, name), name, bound))
         if not isinstance(self.extended_hours, bool):
             raise OrderValidationError("extended_hours must be True or False", "extended_hours")
         if isinstance(self.take_profit, Mapping):
             set_("take_profit", _build_leg(TakeProfit, self.take_profit, "take_profit"))
         if isinstance(self.stop_loss, Mapping):
             set_("stop_loss", _build_leg(StopLoss, self.stop_loss, "stop_loss"))
-        if isinstance(self.tags, str) or not all(isinstance(t, str) for t in self.tags):
-            raise OrderValidationError("tags must be a list of strings, e.g. tags=['momentum']", "tags")
-        set_("tags", tuple(self.tags))
+        set_("tags", _tags(self.tags))
         if self.client_order_id is not None and (
                 not isinstance(self.client_order_id, str) or not 0 < len(self.client_order_id) <= 128):
             raise OrderValidationError("client_order_id must be a string of 1 to 128 characters",
@@ -438,23 +501,24 @@ class AlpacaOrderRequest:
                 "notional" if self.notional is not None else "qty")
 
     def to_alpaca(self) -> dict[str, Any]:
-        """The JSON body of ``POST /v2/orders`` (numbers as strings, as Alpaca prints them)."""
+        """The JSON body of ``POST /v2/orders`` (numbers as plain-notation strings, as Alpaca
+        prints them: never ``"1E+3"``)."""
         body: dict[str, Any] = {"symbol": self.symbol, "side": self.side.value, "type": self.type.value,
                                 "time_in_force": self.time_in_force.value}
         for name in ("qty", "notional", "limit_price", "stop_price", "trail_price", "trail_percent"):
             value = getattr(self, name)
             if value is not None:
-                body[name] = str(value)
+                body[name] = plain(value)
         if self.extended_hours:
             body["extended_hours"] = True
         if self.order_class is not AlpacaOrderClass.SIMPLE:
             body["order_class"] = self.order_class.value
         if self.take_profit is not None:
-            body["take_profit"] = {"limit_price": str(self.take_profit.limit_price)}
+            body["take_profit"] = {"limit_price": plain(self.take_profit.limit_price)}
         if self.stop_loss is not None:
-            body["stop_loss"] = {"stop_price": str(self.stop_loss.stop_price)}
+            body["stop_loss"] = {"stop_price": plain(self.stop_loss.stop_price)}
             if self.stop_loss.limit_price is not None:
-                body["stop_loss"]["limit_price"] = str(self.stop_loss.limit_price)
+                body["stop_loss"]["limit_price"] = plain(self.stop_loss.limit_price)
         if self.client_order_id:
             body["client_order_id"] = self.client_order_id
         return body
@@ -467,6 +531,21 @@ class AlpacaOrderRequest:
         other = copy.copy(self)
         object.__setattr__(other, "client_order_id", client_order_id)
         return other
+
+
+def _tags(tags: Any) -> tuple[str, ...]:
+    """The user's tags as a tuple: None is no tags; a str alone is refused (a list is meant)."""
+    if tags is None:
+        return ()
+    if isinstance(tags, (str, bytes, bytearray, Mapping)) or not isinstance(tags, Iterable):
+        raise OrderValidationError(
+            f"tags={tags!r} is not valid: give a list of strings, e.g. tags=['momentum'] (or None)", "tags")
+    items = tuple(tags)  # once: a generator can be read only once
+    for tag in items:
+        if not isinstance(tag, str) or not tag.strip():
+            raise OrderValidationError(
+                f"tags holds {tag!r}: every tag is a non-empty string, e.g. tags=['momentum']", "tags")
+    return items
 
 
 def _build_leg(cls: type, values: Mapping[str, Any], name: str):

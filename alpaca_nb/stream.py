@@ -353,6 +353,8 @@ def stream_hub(service: Any = None, *, key: str | None = None, secret: str | Non
     >>> hub = stream_hub(key="local-key", secret="local-secret", url="http://127.0.0.1:8765")
     """
     from .broker import Endpoints
+    from .errors import InvalidArgumentError
+    from .secret import Secret
 
     if key is None:
         if service is None:
@@ -365,7 +367,9 @@ def stream_hub(service: Any = None, *, key: str | None = None, secret: str | Non
         feed = feed or (service.settings.feed if service.settings else "iex")
     else:
         if secret is None or not (url or trading_url):
-            raise ValueError("give key, secret and the broker's url (or trading_url and data_url)")
+            raise InvalidArgumentError("give key, secret and the broker's url (or trading_url and data_url)",
+                                       "secret" if secret is None else "url")
+        key, secret = Secret(key), Secret(secret)  # masked in every repr and traceback from here on
         endpoints = Endpoints((trading_url or url).rstrip("/"), (data_url or url).rstrip("/"))
     trading_ws, data_ws = endpoints.trading_stream_url, endpoints.data_stream_url(feed or "iex")
     with _REGISTRY_LOCK:

@@ -125,13 +125,15 @@ class Gap(NamedTuple):
 
 
 def normalize_symbols(symbols: str | Iterable[str]) -> frozenset[str] | None:
-    """``"AAPL"``, ``"aapl,msft"`` or a list -> upper-case set; ``"*"`` -> None (every symbol)."""
-    if isinstance(symbols, str):
-        symbols = symbols.split(",")
-    chosen = frozenset(s.strip().upper() for s in symbols if s and s.strip())
-    if not chosen:
-        raise ValueError("give at least one symbol, or '*' for all")
-    return None if "*" in chosen else chosen
+    """``"AAPL"``, ``"aapl,msft"`` or a list -> upper-case set; ``"*"`` -> None (every symbol).
+
+    Checked by :func:`alpaca_nb.params.symbols` (ASCII, Alpaca's grammar): a bad one raises
+    :class:`~alpaca_nb.errors.InvalidArgumentError` before anything subscribes.
+    """
+    from .params import symbols as checked_symbols
+
+    names = checked_symbols(symbols, allow_all=True)
+    return None if names == ["*"] else frozenset(names)
 
 
 def _dec(value: Any) -> Decimal | None:

@@ -25,9 +25,11 @@ from typing import Any
 
 import pandas as pd
 
+from . import params
 from .errors import ConfigurationError
 from .marketdata import time_param
 from .models import ManagedOrderStatus, managed_status, to_decimal
+from .order_rules import append_note, order_differences
 
 log = logging.getLogger("alpaca_nb")
 
@@ -158,15 +160,19 @@ class SyncMethods:
         return time_param(min(bounds), "after")
 
     def _settle_unplaced(self, ledger) -> int:
-        """Pending / unresolved intents that no sync has found: settled once they are old enough."""
+        """Pending / unresolved intents that no sync has found, settled as never placed once
+        their request cannot still land (``UNPLACED_AFTER``); all in one batch (journaled, then
+        applied together). One that lands later all the same is recorded by the next sync."""
         settled = 0
         cutoff = datetime.now(timezone.utc) - timedelta(seconds=self.UNPLACED_AFTER)
         for order in ledger.list(status=["pending", "unresolved"]):
             if order.created_at and order.created_at < cutoff:
                 order.status = ManagedOrderStatus.REJECTED
-                order.notes = f"{order.notes}; never reached the broker" if order.notes else "never reached the broker"
-                ledger.update(order, source="sync")
+                order.notes = append_note(order.notes, "never reached the broker")
+                ledger.update(order, source="sync", defer=True)
                 settled += 1
+        if settled:
+            ledger.drain()
         return settled
 
     def sync_fills(self) -> int:
@@ -239,9 +245,12 @@ class SyncMethods:
         """Every difference between the ledger and the broker, one row each; empty when in step.
 
         ``kind`` is ``missing_in_ledger`` (Alpaca has an order the ledger lacks),
-        ``missing_at_broker`` (the ledger says Alpaca has it; Alpaca does not), ``status`` or
-        ``filled_qty`` (both have the order, they disagree; ``ledger`` / ``broker`` say how), or
-        ``position`` (the ledger's fills add up to another quantity than the broker's position).
+        ``missing_at_broker`` (the ledger says Alpaca has it; Alpaca does not), ``order`` (the
+        row and the broker's order under one ``client_order_id`` are different orders: ``field``
+        is the symbol, side, type, qty, notional, limit_price, stop_price or alpaca_order_id
+        that differs), ``status`` or ``filled_qty`` (the same order, they disagree; ``ledger`` /
+        ``broker`` say how), or ``position`` (the ledger's fills add up to another quantity
+        than the broker's position).
         Columns: :data:`RECONCILE_COLUMNS`, all strings.
         """
         ledger, broker = self._ledger(), self._require()
@@ -253,6 +262,13 @@ class SyncMethods:
             if order is None:
                 rows.append(_diff("missing_in_ledger", raw["symbol"], cid, raw["id"], "order", None, raw["status"]))
                 continue
+            different = order_differences(order, raw)
+            if order.alpaca_order_id and order.alpaca_order_id != raw["id"]:
+                different.append(("alpaca_order_id", order.alpaca_order_id, raw["id"]))
+            for name, mine, theirs in different:
+                rows.append(_diff("order", order.symbol, cid, raw["id"], name, mine, theirs))
+            if different:
+                continue  # another order under this id: its status and fills are not this row's
             status = managed_status(raw["status"]).value
             if order.status.value != status:
                 rows.append(_diff("status", order.symbol, cid, raw["id"], "status", order.status.value, status))
@@ -289,7 +305,7 @@ class SyncMethods:
 
             held = fill_positions(self._ledger())
             symbols = sorted(held.loc[held["qty"] != 0, "symbol"])
-        symbols = [symbols] if isinstance(symbols, str) else list(symbols)
+        symbols = [] if isinstance(symbols, (list, tuple)) and not symbols else params.symbols(symbols)
         if not symbols:
             return pd.Series([], dtype="float64", name="mark").rename_axis("symbol")
         quotes = self.quotes(symbols)

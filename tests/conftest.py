@@ -5,14 +5,11 @@ test ends, so each test that talks to the broker also checks the wire format it 
 """
 from __future__ import annotations
 
-import os
-
 import pytest
 from brokers import MANUAL_START, broker_fixture, service_for
 
-# Tests never read the developer's real settings or data directory.
-for _name in ("ALPACA_API_KEY", "ALPACA_API_SECRET", "ALPACA_ENVIRONMENT", "ALPACA_NB_LEDGER"):
-    os.environ.pop(_name, None)
+# The root conftest.py has already dropped every ALPACA_* variable, switched .env off and
+# confined sockets to this machine: tests never read the developer's settings or home.
 
 
 @pytest.fixture(autouse=True)

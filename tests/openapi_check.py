@@ -1,7 +1,7 @@
 """Check local-broker HTTP responses against Alpaca's official OpenAPI 3.0 specs.
 
-The specs live in ``shared/alpaca-openapi/`` beside the repository (``../shared`` from the repo
-root; override with the ``ALPACA_OPENAPI_DIR`` environment variable). Two functions form the
+The specs live in ``tests/openapi/`` (copied from Alpaca's published specs: see
+``tests/openapi/SOURCE.md``; override with the ``ALPACA_OPENAPI_DIR`` environment variable). Two functions form the
 public face:
 
 - ``spec_operation(method, path)`` finds the spec, path template and operation object that a
@@ -73,7 +73,7 @@ def spec_dir() -> Path:
     env = os.environ.get("ALPACA_OPENAPI_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[1].parent / "shared" / "alpaca-openapi"
+    return Path(__file__).resolve().parent / "openapi"
 
 
 # --------------------------------------------------------------------------- formats
@@ -308,8 +308,8 @@ def _specs() -> _Specs:
         path = directory / filename
         if not path.is_file():
             raise RuntimeError(
-                f"Alpaca OpenAPI spec {path} not found: the specs live in ../shared/alpaca-openapi "
-                "beside the repository, or set ALPACA_OPENAPI_DIR"
+                f"Alpaca OpenAPI spec {path} not found: the specs live in tests/openapi/ "
+                "(see its SOURCE.md), or set ALPACA_OPENAPI_DIR"
             )
         with open(path, encoding="utf-8") as fh:
             docs[name] = json.load(fh)

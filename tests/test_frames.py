@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
+import numpy as np
 import pandas as pd
 import pytest
 from alpaca.data.historical import StockHistoricalDataClient
@@ -15,7 +16,8 @@ from alpaca.data.requests import StockBarsRequest, StockQuotesRequest, StockTrad
 from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 from brokers import MANUAL_START, service_for, wait_for
 
-from alpaca_nb import AlpacaOrderRequest, frames, marketdata
+from alpaca_nb import AlpacaOrderRequest, frames, marketdata, params
+from alpaca_nb.errors import InvalidArgumentError
 from alpaca_nb.marketdata import BAR_FIELDS, QUOTE_FIELDS, TRADE_FIELDS
 
 # alpaca-py's .df calls dropna(inplace=True), which pandas 3.1 deprecates.
@@ -351,7 +353,8 @@ def test_calendar_from_the_broker(svc):
     local = svc.calendar(date(2026, 11, 23), date(2026, 11, 29), tz=NY)
     # The sessions' New York wall-clock times are whole minutes on their own day.
     assert (local["open"].dt.tz_localize(None).dt.normalize() == local["date"]).all()
-    assert_contract(svc.calendar("2026-11-29", "2026-11-23"), frames.CALENDAR_COLUMNS)
+    with pytest.raises(InvalidArgumentError, match="start='2026-11-29' is after end='2026-11-23'"):
+        svc.calendar("2026-11-29", "2026-11-23")   # an inverted range is a mistake, not "no days"
 
 
 def test_assets(svc):
@@ -413,10 +416,161 @@ def test_activities_follow_pages(svc, trading, broker):
 
     for _ in range(105):
         trading.submit_order(MarketOrderRequest(symbol="SPY", qty=1, side="buy", time_in_force="day"))
-    fills = wait_for(lambda: (lambda f: f if f["qty"].sum() == 105 else None)(svc.activities(types="FILL")))
+    fills = wait_for(lambda: (lambda f: f if f["qty"].sum() == 105 else None)(svc.activities(types="FILL")), timeout=60)
     assert len(fills) >= 105 and fills["id"].is_unique
     assert fills["timestamp"].is_monotonic_decreasing
     before = broker.requests[("GET", "/v2/account/activities")]
     oldest_first = svc.activities(types="FILL", direction="asc")
     assert broker.requests[("GET", "/v2/account/activities")] - before == 2  # 100 + the rest
     assert list(oldest_first["id"]) == list(fills["id"])[::-1]
+
+
+# -- input hygiene (issue 9: findings 8 and 12) ---------------------------------------------------
+# Every argument of every frame helper is checked before anything is sent; a bad one raises
+# InvalidArgumentError naming it. Large symbol lists go out in requests of legal size.
+
+BAD_ARGUMENTS = [
+    ("bars", ("AAPL", "1Day"), dict(start=12345), "start"),                  # read as 1970 before
+    ("bars", ("AAPL", "1Day"), dict(start=1.7e9), "start"),
+    ("bars", ("AAPL", "1Day"), dict(end=True), "end"),
+    ("bars", ("AAPL", "1Day"), dict(start="2024-13-45"), "start"),           # sent, refused by Alpaca
+    ("bars", ("AAPL", "1Day"), dict(start="01/02/2024"), "start"),           # January or February?
+    ("bars", ("AAPL", "1Day"), dict(start=date(1, 1, 1)), "start"),          # OutOfBoundsDatetime
+    ("bars", ("AAPL", "1Day"), dict(end="9999-12-31T00:00:00Z"), "end"),
+    ("bars", ("AAPL", "1Day"), dict(start="2026-11-20", end="2026-11-10"), "start"),
+    ("bars", ("AAPL", "1Day"), dict(tz="Mars/Olympus"), "tz"),               # ZoneInfoNotFoundError after
+    ("bars", ("AAPL", "1Day"), dict(tz=5), "tz"),
+    ("bars", ("AAPL", "1Day"), dict(feed="iexx"), "feed"),
+    ("bars", ("AAPL", "1Day"), dict(adjustment="splits"), "adjustment"),
+    ("bars", ("AAPL", "1Day"), dict(limit=1.5), "limit"),
+    ("bars", ("AAPL", "1Day"), dict(sort=None), "sort"),
+    ("bars", ("AAPL", "1Day"), dict(progress="yes"), "progress"),
+    ("bars", (["AAPL", 7], "1Day"), {}, "symbols"),
+    ("bars", (None, "1Day"), {}, "symbols"),                                   # TypeError before
+    ("bars", (["ıntc"], "1Day"), {}, "symbols"),                               # sent as INTC before
+    ("bars", (b"AAPL", "1Day"), {}, "symbols"),
+    ("bars", ("AAPL", "1Fortnight"), {}, "timeframe"),
+    ("historical_quotes", ("AAPL",), dict(start="yesterday"), "start"),
+    ("historical_trades", ("AAPL",), dict(end=pd.NaT), "end"),
+    ("quotes", (5,), {}, "symbols"),
+    ("quotes", (["ſpy"],), {}, "symbols"),                                     # sent as SPY before
+    ("quotes", ("AAPL",), dict(tz="nowhere"), "tz"),
+    ("trades", ({"AAPL": 1},), {}, "symbols"),
+    ("latest_bars", ("AA PL",), {}, "symbols"),
+    ("snapshots", ([None],), {}, "symbols"),
+    ("orders", (), dict(status=5), "status"),
+    ("orders", (), dict(limit="x"), "limit"),
+    ("orders", (), dict(limit=501), "limit"),
+    ("orders", (), dict(after=12345), "after"),
+    ("orders", (), dict(after="2026-11-20", until="2026-11-10"), "after"),
+    ("orders", (), dict(symbols=5), "symbols"),
+    ("orders", (), dict(tz="x"), "tz"),
+    ("activities", (), dict(types=5), "types"),
+    ("activities", (), dict(types="FILLS"), "types"),
+    ("activities", (), dict(direction=None), "direction"),
+    ("activities", (), dict(until="x"), "until"),
+    ("calendar", (), dict(start=date(1, 1, 1)), "start"),
+    ("calendar", (), dict(start=12345), "start"),
+    ("portfolio_history", (), dict(period="forever"), "period"),
+    ("portfolio_history", (), dict(timeframe="2Weeks"), "timeframe"),
+    ("portfolio_history", (), dict(period="1M", start="2026-10-01", end="2026-11-01"), "period"),
+    ("portfolio_history", (), dict(period="3M", timeframe="1Min"), "timeframe"),
+    ("assets", (), dict(status="zombie"), "status"),
+    ("assets", (), dict(attributes=5), "attributes"),
+    ("assets", (), dict(asset_class="beans"), "asset_class"),
+    ("assets", (), dict(exchange="NASDQ"), "exchange"),
+    ("account", (), dict(tz="x"), "tz"),
+    ("positions", (), dict(tz=[]), "tz"),
+    ("clock", (), dict(tz=3), "tz"),
+]
+
+
+@pytest.mark.parametrize("method, args, kwargs, argument", BAD_ARGUMENTS,
+                         ids=[f"{m}-{a}-{i}" for i, (m, _, _, a) in enumerate(BAD_ARGUMENTS)])
+def test_every_bad_argument_is_refused_by_name_before_any_request(manual_svc, manual_broker, method, args,
+                                                                   kwargs, argument):
+    before = dict(manual_broker.requests)
+    with pytest.raises(InvalidArgumentError) as info:
+        getattr(manual_svc, method)(*args, **kwargs)
+    assert info.value.argument == argument, str(info.value)
+    assert argument in str(info.value)
+    assert dict(manual_broker.requests) == before, "a request was sent"
+
+
+def test_timestamps_mean_what_they_say():
+    with pytest.raises(InvalidArgumentError, match=r"a number is not a time.*unit='s'"):
+        params.timestamp(12345, "start")
+    assert params.timestamp(pd.Timestamp(12345, unit="s", tz="UTC"), "start") == "1970-01-01T03:25:45Z"
+    assert params.timestamp(datetime(2024, 1, 2, 9, 30), "start") == "2024-01-02T09:30:00Z"  # naive: UTC
+    assert params.timestamp(" 2024-01-02 ", "start") == "2024-01-02"
+    assert params.timestamp("2024-01-02 09:30-05:00", "start") == "2024-01-02T14:30:00Z"
+    assert params.timestamp(np.datetime64("2024-01-02T14:30"), "start") == "2024-01-02T14:30:00Z"
+    assert params.time_range("2024-01-02", "2024-01-02") == ("2024-01-02", "2024-01-02")
+    assert params.market_day(pd.Timestamp("2024-01-03T02:00Z"), "start") == "2024-01-02"   # New York's day
+    assert params.market_day(datetime(2024, 1, 3, 2, 0), "start") == "2024-01-03"          # its own date
+
+
+def test_near_misses_are_suggested(manual_svc):
+    with pytest.raises(InvalidArgumentError, match=r"did you mean 'America/New_York'"):
+        manual_svc.clock(tz="america/new_york")
+    with pytest.raises(InvalidArgumentError, match=r"did you mean 'iex'"):
+        manual_svc.bars("AAPL", "1Day", feed="iexx")
+    with pytest.raises(InvalidArgumentError, match=r"did you mean 'FILL'"):
+        manual_svc.activities(types="FILLS")
+    assert manual_svc.activities(types="fill").empty          # any case is fine
+
+
+def test_symbol_chunks_fit_one_request():
+    names = [f"S{i}" for i in range(10_000)] + ["BTC/USD", "ABCDEFGHIJKLMNO"] * 200
+    chunks = params.symbol_chunks(names)
+    assert [s for chunk in chunks for s in chunk] == names
+    from urllib.parse import urlencode
+
+    for chunk in chunks:
+        assert len(chunk) <= params.MAX_SYMBOLS_PER_REQUEST
+        assert len(urlencode({"symbols": ",".join(chunk)})) <= params.MAX_SYMBOLS_QUERY_CHARS + len("symbols=")
+    slashed = params.symbol_chunks(["A/B/C/D/E/F/G/H"] * 300)     # 29 characters each, encoded
+    assert max(len(c) for c in slashed) < params.MAX_SYMBOLS_PER_REQUEST   # the characters bound first
+
+
+def test_ten_thousand_symbols_go_out_in_requests_of_legal_size(manual_svc, manual_broker):
+    fakes = [f"ZZ{i}" for i in range(10_000)]
+    path = ("GET", "/v2/stocks/quotes/latest")
+    before = manual_broker.requests[path]
+    quotes = manual_svc.quotes(fakes + SYMBOLS)    # one 70 KB URL before: the broker refused it
+    assert sorted(quotes.index) == sorted(SYMBOLS)
+    assert manual_broker.requests[path] - before == len(params.symbol_chunks(fakes + SYMBOLS)) >= 100
+    assert_contract(quotes, frames.QUOTE_COLUMNS)
+    pd.testing.assert_frame_equal(quotes.sort_index(), manual_svc.quotes(SYMBOLS).sort_index())
+    snaps = manual_svc.snapshots([*fakes[:150], "AAPL"])
+    assert list(snaps.index) == ["AAPL"]
+
+
+def test_chunked_history_is_the_frame_one_request_gives(manual_svc, manual_broker):
+    # Fakes that sort between the real symbols: AAPL | B000..B149 | MSFT, SPY over two requests.
+    fakes = [f"B{i:03d}" for i in range(150)]
+    start, end = MANUAL_START - timedelta(hours=3), MANUAL_START - timedelta(minutes=1)
+    for limit in (None, 50, 70):
+        path = ("GET", "/v2/stocks/bars")
+        before = manual_broker.requests[path]
+        chunked = manual_svc.bars(SYMBOLS + fakes, "5Min", start, end, limit=limit, progress=False)
+        assert manual_broker.requests[path] - before >= (2 if limit != 50 else 1)
+        alone = manual_svc.bars(SYMBOLS, "5Min", start, end, limit=limit, progress=False)
+        pd.testing.assert_frame_equal(chunked, alone)
+        assert_series_index(chunked)
+    trades = manual_svc.historical_trades(fakes + ["MSFT"], end - timedelta(minutes=5), end, progress=False)
+    pd.testing.assert_frame_equal(trades, manual_svc.historical_trades("MSFT", end - timedelta(minutes=5), end,
+                                                                       progress=False))
+
+
+def test_orders_for_many_symbols_are_merged_newest_first(svc, broker):
+    for symbol in ("AAPL", "MSFT", "SPY", "AAPL"):
+        svc.place_order_sync(user="frames", order_request=AlpacaOrderRequest(
+            symbol=symbol, qty=1, side="buy", type="limit", limit_price=1))
+    fakes = [f"B{i:03d}" for i in range(250)]
+    path = ("GET", "/v2/orders")
+    before = broker.requests[path]
+    merged = svc.orders(symbols=["AAPL", "MSFT", "SPY", *fakes])
+    assert broker.requests[path] - before == 3
+    pd.testing.assert_frame_equal(merged, svc.orders(symbols=["AAPL", "MSFT", "SPY"]))
+    assert list(svc.orders(symbols=[*fakes, "SPY", "AAPL"], limit=2)["id"]) == list(svc.orders(limit=2)["id"])

@@ -3,8 +3,13 @@ source, sync upserts, fills deduplication, scoping, migrations, export."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import textwrap
 import threading
 import time
+import traceback
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -12,7 +17,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from alpaca_nb.ledger import Ledger
+from alpaca_nb.errors import InvalidArgumentError, LedgerError
+from alpaca_nb.ledger import DuplicateOrderError, Ledger, UnfitValueError
 from alpaca_nb.ledger_file import LedgerFile
 from alpaca_nb.ledger_schema import LATEST, SchemaTooNewError, migrate
 from alpaca_nb.models import ManagedOrder, ManagedOrderStatus
@@ -152,8 +158,15 @@ def test_an_older_answer_never_overwrites_a_newer_state(ledger):
 
 def test_create_refuses_a_duplicate_and_update_records_what_it_does_not_know(ledger):
     ledger.create(intent("nb-d"))
-    with pytest.raises(ValueError, match="already recorded"):
-        ledger.create(intent("nb-d"))
+    with pytest.raises(DuplicateOrderError, match="already recorded") as refused:
+        ledger.create(intent("nb-d", user="bob"))
+    # One specific error (the service catches exactly it), in the alpaca_nb tree and still a ValueError.
+    assert refused.value.client_order_id == "nb-d"
+    assert isinstance(refused.value, LedgerError) and isinstance(refused.value, ValueError)
+    assert ledger.get("nb-d").user == "ana"
+    with pytest.raises(UnfitValueError, match="user") as unfit:   # not reported as a duplicate
+        ledger.create(intent("nb-u", user=None))
+    assert not isinstance(unfit.value, DuplicateOrderError) and unfit.value.column == "user"
     stray = intent("nb-stray")
     ledger.update(stray)
     assert ledger.get("nb-stray") is not None
@@ -280,7 +293,7 @@ def test_accounts_and_environments_side_by_side(tmp_path):
     assert list(paper.fills()["execution_id"]) == ["pf"] and len(everything.fills()) == 2
     assert set(local.events()["client_order_id"]) == {"l-1", "l-2"}
     assert set(local.orders()["account_id"]) == {"L"}
-    with pytest.raises(ValueError, match="which account"):
+    with pytest.raises(InvalidArgumentError, match="which account"):
         everything.record_fills([], source="sync")
     # A client_order_id already recorded for another account is not taken over by a sync.
     clash = paper.upsert_from_alpaca([alpaca("l-1", "PX-clash", "filled", "10", "1", at=3),
@@ -302,23 +315,30 @@ def test_an_old_file_is_migrated_when_opened(tmp_path):
     with LedgerFile(path).open(write=True) as con:               # a ledger written by version 1
         assert migrate(con, target=1) == (0, 1)
         con.execute("""INSERT INTO managed_orders (client_order_id, "user", environment, account_id, symbol,
-                       side, type, status, created_at, updated_at) VALUES
-                       ('nb-v1', 'ana', 'paper', 'P', 'AAPL', 'buy', 'market', 'filled', now(), now())""")
+                       side, type, qty, limit_price, status, created_at, updated_at) VALUES
+                       ('nb-v1', 'ana', 'paper', 'P', 'AAPL', 'buy', 'limit', 999999999.123456789, 190.5,
+                        'filled', now(), now())""")
     ledger = Ledger(path, account_id="P", environment="paper")
-    assert ledger.schema_version() == LATEST == 3
+    assert ledger.schema_version() == LATEST == 4
     old = ledger.get("nb-v1")
     assert old.status is ManagedOrderStatus.FILLED and old.user == "ana"
+    assert old.qty == Decimal("999999999.123456789") and old.limit_price == Decimal("190.5")  # kept exactly
     ledger.set_sync_state("k", "v")                             # a version-2 table
     assert ledger.sync_state("k") == "v"
     assert ledger.sql("SELECT count(*) AS n FROM journal_applied")["n"][0] == 0   # version 3
-    assert ledger.sql("SELECT list(version ORDER BY version) AS v FROM schema_version")["v"][0].tolist() == [1, 2, 3]
+    assert ledger.sql("SELECT count(*) AS n FROM journal_rejects")["n"][0] == 0   # version 4 ...
+    money = ledger.sql("SELECT DISTINCT data_type FROM duckdb_columns() WHERE database_name = 'ledger' "
+                       "AND data_type LIKE 'DECIMAL%'")["data_type"].tolist()
+    assert money == ["DECIMAL(38,9)"]                           # ... widened every money column
+    assert ledger.sql("SELECT list(version ORDER BY version) AS v FROM schema_version")["v"][0].tolist() == [1, 2, 3, 4]
     Ledger(path)                                                # opening again changes nothing
-    assert ledger.sql("SELECT count(*) AS n FROM schema_version")["n"][0] == 3
+    assert ledger.sql("SELECT count(*) AS n FROM schema_version")["n"][0] == 4
 
     with LedgerFile(path).open(write=True) as con:
         con.execute("INSERT INTO schema_version (version) VALUES (99)")
-    with pytest.raises(SchemaTooNewError, match="upgrade alpaca_nb"):
+    with pytest.raises(SchemaTooNewError, match="upgrade alpaca_nb") as refused:
         Ledger(path)
+    assert isinstance(refused.value, LedgerError)
 
 
 def test_sql_is_read_only_and_export_writes_parquet_and_csv(ledger, tmp_path):
@@ -327,8 +347,11 @@ def test_sql_is_read_only_and_export_writes_parquet_and_csv(ledger, tmp_path):
     frame = ledger.sql("SELECT symbol, qty, created_at FROM managed_orders ORDER BY symbol")
     assert list(frame["symbol"]) == ["AAPL", "MSFT"] and frame["qty"].dtype == "float64"
     assert str(frame["created_at"].dtype) == "datetime64[ns, UTC]"
-    with pytest.raises(duckdb.Error, match="read-only"):
+    with pytest.raises(InvalidArgumentError, match="read-only") as refused:
         ledger.sql("DELETE FROM managed_orders")
+    assert refused.value.argument == "query" and not isinstance(refused.value, duckdb.Error)
+    with pytest.raises(InvalidArgumentError, match="no_such_table"):
+        ledger.sql("SELECT * FROM no_such_table")
     assert len(ledger.list()) == 2
 
     parquet = ledger.export(tmp_path / "out" / "orders.parquet")
@@ -362,7 +385,7 @@ def test_text_columns_are_string_dtype_with_rows_or_without(ledger):
 def test_no_secret_columns_and_the_file_is_free_between_calls(ledger):
     columns = ledger.sql("SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = 'ledger'")
     assert set(columns["table_name"]) == {"managed_orders", "order_events", "fills", "sync_state", "schema_version",
-                                         "journal_applied"}
+                                         "journal_applied", "journal_rejects"}
     assert not columns["column_name"].str.contains("api_key|secret|password", case=False).any()
     ledger.create(intent("nb-free"))
     # Between calls nothing holds the file: a plain DuckDB connection opens it read-write.
@@ -395,3 +418,79 @@ def test_the_default_path_follows_the_settings(tmp_path, monkeypatch):
     monkeypatch.setenv("ALPACA_NB_LEDGER", str(tmp_path / "elsewhere" / "mine.duckdb"))
     ledger = Ledger()
     assert ledger.path == (tmp_path / "elsewhere" / "mine.duckdb").resolve() and ledger.path.exists()
+
+
+# -- a ledger that cannot be opened, and two that are created at once ----------------------------
+
+def test_a_file_that_is_not_a_ledger_raises_a_ledger_error_and_the_half_built_ledger_has_a_repr(tmp_path):
+    path = tmp_path / "notes.duckdb"
+    path.write_text("these are my notes, not a database\n" * 100)
+    with pytest.raises(LedgerError, match="cannot be read") as refused:
+        Ledger(path, account_id="acct-1", environment="local")
+    assert not isinstance(refused.value, duckdb.Error) and str(path) in str(refused.value)
+    # A traceback with locals (%xmode Verbose, capture_locals) shows the half-built Ledger.
+    shown = traceback.TracebackException.from_exception(refused.value, capture_locals=True)
+    frames = [frame.locals for frame in shown.stack if frame.locals and "self" in frame.locals]
+    assert any(f"Ledger('{path}', account_id='acct-1'" in f["self"] for f in frames)
+    assert not any("repr() failed" in value for f in frames for value in f.values())
+    assert repr(Ledger.__new__(Ledger)) == "Ledger(<not opened>)"
+
+
+# Creates the same new ledger as the parent does, while the parent is half way through building it.
+RIVAL = textwrap.dedent("""
+    import sys
+    from alpaca_nb.ledger import Ledger
+    from alpaca_nb.models import ManagedOrder
+    ledger = Ledger(sys.argv[1], account_id="acct-1", environment="local")
+    ledger.create(ManagedOrder(client_order_id="rival-1", user="rival", symbol="AAPL", side="buy",
+                               type="market", environment="local", qty=1))
+    print(len(ledger.list()))
+""")
+
+
+def test_a_new_ledger_appears_whole_even_when_two_processes_create_it_at_once(tmp_path, monkeypatch):
+    """Before: a process opening the file while another was creating it could read it half
+    written and fail with a raw duckdb.IOException. Now a new file is built under another name
+    and linked into place whole: the first to finish wins, the other opens the winner's."""
+    from alpaca_nb import ledger as ledger_module
+
+    path = tmp_path / "new.duckdb"
+    seen = {}
+
+    def build_while_a_rival_creates(con):
+        seen["visible while building"] = path.exists()
+        rival = subprocess.run([sys.executable, "-c", RIVAL, str(path)], capture_output=True, text=True,
+                               timeout=60, env={**os.environ})
+        seen["rival"] = (rival.returncode, rival.stdout.strip(), rival.stderr[-1000:])
+        return migrate(con)
+
+    monkeypatch.setattr(ledger_module, "migrate", build_while_a_rival_creates)
+    ledger = Ledger(path, account_id="acct-1", environment="local")
+    assert seen["visible while building"] is False
+    assert seen["rival"][:2] == (0, "1"), seen["rival"]
+    assert [o.client_order_id for o in ledger.list()] == ["rival-1"]     # the rival's file, kept
+    assert ledger.schema_version() == LATEST
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("new.duckdb")) == []
+
+
+def test_health_of_a_clean_ledger(ledger):
+    ledger.create(intent("nb-h"))
+    health = ledger.health()
+    assert health.ok and health.set_aside == () and health.failed_batches == ()
+    assert health.schema_version == LATEST and health.path == ledger.path and health.journal_backlog == 0
+    assert health.frame().empty and "ok" in str(health).splitlines()[-1]
+
+
+def test_a_number_a_sync_cannot_store_is_reported_never_silently_null(ledger, caplog):
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="alpaca_nb"):
+        ledger.upsert_from_alpaca([alpaca("ext-1", "X1", "new", qty="1e40"), alpaca("ext-2", "X2", "new", qty="1e12")],
+                                  source="sync")
+        added = ledger.record_fills([{"id": "20261124::e-1", "order_id": "X1", "symbol": "AAPL", "side": "buy",
+                                      "qty": "1", "price": "1e35", "transaction_time": T0.isoformat(),
+                                      "activity_type": "FILL"}], source="sync")
+    assert "ext-1" in caplog.text and "could not be read" in caplog.text and "e-1" in caplog.text
+    assert ledger.get("ext-1").status is ManagedOrderStatus.OPEN and ledger.get("ext-1").qty is None
+    assert ledger.get("ext-2").qty == Decimal("1e12")              # fits DECIMAL(38,9): stored exactly
+    assert added == 0 and "ext-2" not in caplog.text

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import duckdb
@@ -18,7 +18,11 @@ from brokers import wait_for
 
 from alpaca_nb import ManagedOrderStatus
 from alpaca_nb import ledger_journal
-from alpaca_nb.ledger import Ledger
+from alpaca_nb import ledger_rows as rows
+from alpaca_nb.errors import LedgerError
+from alpaca_nb.ledger import Ledger, UnfitValueError
+from alpaca_nb.ledger_file import LedgerFile
+from alpaca_nb.ledger_schema import migrate
 from alpaca_nb.models import AlpacaEnvironment, ManagedOrder
 
 ACCOUNT = "acct-1"
@@ -238,17 +242,174 @@ def test_a_process_that_exits_drains_its_journal_first(manual_broker, tmp_path):
         con.close()
 
 
-def test_a_batch_that_cannot_be_applied_is_set_aside_and_the_rest_still_lands(ledger, caplog):
-    folder = ledger.journal.folder
-    folder.mkdir(exist_ok=True)
-    bad = {"kind": "intent", "at": "2026-11-24T15:00:00+00:00", "source": "submit",
-           "order": {"client_order_id": "nb-bad", "user": "x"}}            # no symbol, side, ...
-    (folder / "00000000000000000001-deadbeef.jsonl").write_text(json.dumps(bad) + "\n")
-    ledger.create(intent("nb-good"), new_id=True)
+# -- record-level isolation: one bad record costs no other record anything ------------------------
+
+def journal_raw(ledger: Ledger, *records: dict) -> None:
+    """Append records as a process that did not check them would (an older alpaca_nb, say)."""
+    ledger.journal.folder.mkdir(exist_ok=True)
+    with open(ledger.journal.active, "ab") as handle:
+        for record in records:
+            handle.write((json.dumps(record, default=str) + "\n").encode())
+
+
+def raw_intent(order: ManagedOrder) -> dict:
+    order.account_id = order.account_id or ACCOUNT
+    order.created_at = order.updated_at = datetime.now(timezone.utc)
+    return {"kind": "intent", "at": order.created_at.isoformat(), "source": "submit",
+            "order": rows.order_to_json(order)}
+
+
+def place_neighbours(ledger: Ledger, prefix: str, n: int = 8) -> None:
+    """``n`` good orders, intent and answer each, journaled as the service journals them."""
+    for i in range(n):
+        order = ledger.create(intent(f"{prefix}{i}"), new_id=True)
+        ledger.update(answered(order), defer=True)
+
+
+def test_one_bad_record_costs_its_eight_neighbours_nothing(ledger, caplog):
+    """An intent with notes=None (NOT NULL in the ledger) among eight good orders: before, the
+    whole batch was set aside and all eight lost their rows."""
+    place_neighbours(ledger, "nb-n", 4)
+    journal_raw(ledger, raw_intent(intent("nb-none", notes=None)))
+    place_neighbours(ledger, "nb-m", 4)
     with caplog.at_level(logging.ERROR, logger="alpaca_nb"):
-        assert [o.client_order_id for o in ledger.list()] == ["nb-good"]   # writes are not blocked
-    assert (folder / "00000000000000000001-deadbeef.failed").exists() and not ledger.journal.pending()
-    assert "could not be applied" in caplog.text and "deadbeef.failed" in caplog.text
+        stored = ledger.list()
+    assert sorted(o.client_order_id for o in stored) == [f"nb-m{i}" for i in range(4)] + [f"nb-n{i}" for i in range(4)]
+    assert all(o.status is ManagedOrderStatus.OPEN and o.notes.startswith("first try") for o in stored)
+    assert len(ledger.events()) == 16                                  # created + status, each
+    health = ledger.health()
+    [kept] = health.set_aside
+    assert not health.ok and kept.client_order_id == "nb-none" and kept.kind == "intent"
+    assert "notes is None" in kept.error and kept.attempts == 1
+    assert json.loads(kept.record)["order"]["client_order_id"] == "nb-none"   # the record itself, to retry
+    assert kept.id.endswith(".jsonl:9")                                # its batch file and line
+    assert "nb-none" in caplog.text and "set aside" in caplog.text
+    assert not ledger.journal.pending() and batch_files(ledger) == []  # nothing left as a .failed file
+    assert list(health.frame()["client_order_id"]) == ["nb-none"]
+
+
+def test_an_oversized_value_is_set_aside_alone_and_never_stored_as_null(ledger):
+    """Before: qty 1e9 overflowed DECIMAL(18,9); in a large batch it was stored as NULL, in a
+    small one it cost the whole batch. Now 1e9 fits, and a value beyond DECIMAL(38,9) is set
+    aside alone with its reason."""
+    place_neighbours(ledger, "nb-o", 8)
+    journal_raw(ledger, raw_intent(intent("nb-1e9", qty=Decimal("1e9"), limit_price=Decimal("9999999.99"))),
+                raw_intent(intent("nb-1e30", qty=Decimal("1e30"))))
+    assert len(ledger.list()) == 9
+    assert ledger.get("nb-1e9").qty == Decimal("1000000000")
+    assert ledger.get("nb-1e9").limit_price == Decimal("9999999.99")
+    assert ledger.get("nb-1e30") is None
+    assert ledger.sql("SELECT count(*) AS n FROM managed_orders WHERE qty IS NULL")["n"][0] == 0
+    [kept] = ledger.health().set_aside
+    assert kept.client_order_id == "nb-1e30" and "qty" in kept.error and "DECIMAL(38,9)" in kept.error
+
+    # Written directly, or journaled by create(new_id=True), an order that cannot fit is refused
+    # before anything is written or sent.
+    with pytest.raises(UnfitValueError, match="qty") as refused:
+        ledger.create(intent("nb-huge", qty=Decimal("1e30")))
+    assert refused.value.column == "qty" and isinstance(refused.value, LedgerError)
+    with pytest.raises(UnfitValueError, match="notes"):
+        ledger.create(intent("nb-none", notes=None), new_id=True)
+    assert not ledger.journal.pending() and ledger.get("nb-huge") is None
+
+
+def test_a_record_duckdb_refuses_is_found_one_by_one_and_set_aside_alone(ledger, caplog):
+    """A record that passes every check in Python but that DuckDB refuses (text it cannot
+    encode) loses the whole transaction: the drain falls back to one record at a time, finds it,
+    and applies everything else in one go again."""
+    place_neighbours(ledger, "nb-s", 4)
+    journal_raw(ledger, raw_intent(intent("nb-surrogate", notes="half a \ud800 character")))
+    place_neighbours(ledger, "nb-t", 4)
+    with caplog.at_level(logging.WARNING, logger="alpaca_nb"):
+        assert len(ledger.list()) == 8
+    assert "one at a time" in caplog.text
+    [kept] = ledger.health().set_aside
+    assert kept.client_order_id == "nb-surrogate" and "surrogate" in kept.error
+    events = ledger.sql("SELECT count(*) AS n, count(DISTINCT id) AS ids FROM order_events")
+    assert events.to_dict("records") == [{"n": 16, "ids": 16}]          # no half-applied attempt left behind
+
+
+def test_a_record_set_aside_is_retried_and_leaves_once_it_applies(ledger):
+    """Later drains retry what is due; ledger.drain() retries everything now. A record that
+    applies leaves journal_rejects; one that fails again stays, with one more attempt."""
+    now = datetime.now(timezone.utc)
+    fine_later = raw_intent(intent("nb-later"))       # say a bug, since fixed, refused it
+    fine_due = raw_intent(intent("nb-due"))
+    still_bad = raw_intent(intent("nb-bad", notes=None))
+    with ledger.file.open(write=True) as con:
+        for key, record, retry_after in (("old.jsonl:1", fine_later, now + timedelta(hours=1)),
+                                         ("old.jsonl:2", fine_due, now - timedelta(seconds=1)),
+                                         ("old.jsonl:3", still_bad, now - timedelta(seconds=1))):
+            con.execute("INSERT INTO journal_rejects VALUES (?, 'intent', ?, ?, 'a bug', 3, ?, ?, ?)",
+                        [key, record["order"]["client_order_id"], json.dumps(record), now, now, retry_after])
+    ledger.create(intent("nb-new"), new_id=True)       # a new record: the drain retries what is due
+    assert sorted(o.client_order_id for o in ledger.list()) == ["nb-due", "nb-new"]
+    left = {item.id: item for item in ledger.health().set_aside}
+    assert set(left) == {"old.jsonl:1", "old.jsonl:3"}
+    assert left["old.jsonl:3"].attempts == 4 and "notes is None" in left["old.jsonl:3"].error
+    assert left["old.jsonl:3"].retry_after > now + timedelta(seconds=1)   # backs off
+    assert left["old.jsonl:1"].attempts == 3                             # not due: not tried
+
+    assert ledger.drain() is False                      # the journal was empty, but every record is retried
+    assert ledger.get("nb-later").user == "ana"
+    [left] = ledger.health().set_aside
+    assert left.id == "old.jsonl:3" and left.attempts == 5
+
+
+def test_failed_batches_of_older_versions_are_applied_record_by_record(tmp_path, quiet):
+    """A version-3 ledger with .failed batches (an older alpaca_nb set them aside whole): opening
+    it with this one applies every record that can be, the 1e9 quantity included, and sets
+    aside only the one that cannot."""
+    path = tmp_path / "v3.duckdb"
+    with LedgerFile(path).open(write=True) as con:
+        migrate(con, target=3)
+    folder = path.parent / (path.name + ".journal")
+    folder.mkdir()
+    records = [raw_intent(intent(f"nb-v{i}")) for i in range(7)]
+    records.insert(3, raw_intent(intent("nb-big", qty=Decimal("1000000000"))))
+    records.insert(5, raw_intent(intent("nb-none", notes=None)))
+    failed = folder / "01796300000000000000-0badf00d.failed"
+    failed.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+    ledger = Ledger(path, account_id=ACCOUNT, environment="local")
+    assert ledger.journal.pending()                       # a .failed batch is work to do
+    stored = {o.client_order_id: o for o in ledger.list()}
+    assert len(stored) == 8 and "nb-none" not in stored and stored["nb-big"].qty == Decimal("1e9")
+    assert not failed.exists() and not ledger.journal.pending()
+    [kept] = ledger.health().set_aside
+    assert kept.id == f"{failed.name}:6" and kept.client_order_id == "nb-none"
+
+
+def test_one_unfit_trade_update_is_split_out_of_its_record(ledger):
+    order = ledger.create(intent("nb-tu2"), new_id=True)
+    ledger.update(answered(order), defer=True)
+
+    def fill(n: int, price: str) -> dict:
+        return {"event": "partial_fill", "timestamp": f"2026-11-24T15:00:0{n}Z", "execution_id": f"exec-{n}",
+                "price": price, "qty": "1", "position_qty": str(n),
+                "order": {"id": "alp-nb-tu2", "client_order_id": "nb-tu2", "symbol": "AAPL", "side": "buy",
+                          "type": "limit", "time_in_force": "day", "order_class": "", "qty": "2",
+                          "limit_price": "10.5", "filled_qty": str(n), "filled_avg_price": "10.4",
+                          "status": "partially_filled", "created_at": "2026-11-24T15:00:00Z",
+                          "updated_at": f"2026-11-24T15:00:0{n}Z", "legs": None}}
+
+    ledger.apply_trade_updates([fill(1, "10.4"), fill(2, "1e40")], defer=True)
+    assert list(ledger.fills()["execution_id"]) == ["exec-1"]
+    [kept] = ledger.health().set_aside
+    assert kept.id.endswith("/2") and kept.kind == "trade_updates" and "price" in kept.error
+    assert [u["execution_id"] for u in json.loads(kept.record)["updates"]] == ["exec-2"]
+
+
+def test_records_of_an_unknown_kind_and_unreadable_files_are_reported_not_dropped(ledger):
+    journal_raw(ledger, {"kind": "from_the_future", "at": "2026-11-24T15:00:00+00:00", "source": "submit"})
+    (ledger.journal.folder / "00000000000000000001-0000dead.jsonl").mkdir()   # a batch that cannot be read
+    ledger.create(intent("nb-k"), new_id=True)
+    assert [o.client_order_id for o in ledger.list()] == ["nb-k"]
+    health = ledger.health()
+    [kept] = health.set_aside
+    assert "unknown kind 'from_the_future'" in kept.error
+    assert [p.name for p in health.failed_batches] == ["00000000000000000001-0000dead.unreadable"]
+    assert "NOT OK" in str(health) and "from_the_future" in str(health)
 
 
 def test_appends_racing_with_drains_land_exactly_once(ledger):

@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from alpaca_nb.errors import LedgerBusyError
+from alpaca_nb.errors import InvalidArgumentError, LedgerBusyError
 from alpaca_nb.ledger import Ledger
 from alpaca_nb.models import ManagedOrder
 
@@ -150,7 +150,7 @@ def test_linger_keeps_the_file_but_yields_it_to_another_alpaca_nb_process(tmp_pa
         assert sorted(o.client_order_id for o in ledger.list()) == ["mine-1", "mine-2", "other"]
         # A lingering read-write attachment does not make ledger.sql() writable.
         ledger.create(_order("mine-3"))
-        with pytest.raises(duckdb.Error, match="read-only"):
+        with pytest.raises(InvalidArgumentError, match="read-only"):
             ledger.sql("DELETE FROM managed_orders")
         assert len(ledger.list()) == 4
     finally:

@@ -194,3 +194,85 @@ def test_every_alpaca_status_maps(alpaca, managed):
 def test_unknown_status_is_an_error():
     with pytest.raises(ValueError):
         managed_status("teleported")
+
+
+# -- input hygiene (issue 9: findings 8 and 12) ---------------------------------------------------
+
+@pytest.mark.parametrize("kwargs, field", [
+    (dict(qty="1e999"), "qty"),                                       # decimal.InvalidOperation before
+    (dict(qty=Decimal("1E+30")), "qty"),
+    (dict(qty=1_000_000_000), "qty"),                                 # does not fit DECIMAL(18, 9)
+    (dict(qty=None, notional="1e9"), "notional"),
+    (dict(qty=None, notional="1e40"), "notional"),
+    (dict(type="limit", limit_price="1e30"), "limit_price"),
+    (dict(type="limit", limit_price=10_000_000), "limit_price"),
+    (dict(type="stop", stop_price=Decimal("1E+7")), "stop_price"),
+    (dict(type="trailing_stop", trail_price="1e12"), "trail_price"),
+    (dict(type="trailing_stop", trail_percent="1e99"), "trail_percent"),
+    (dict(order_class="oto", take_profit={"limit_price": "1e30"}), "take_profit.limit_price"),
+    (dict(order_class="oto", stop_loss={"stop_price": 10_000_000}), "stop_loss.stop_price"),
+    (dict(order_class="oto", stop_loss={"stop_price": 5, "limit_price": "1e8"}), "stop_loss.limit_price"),
+])
+def test_huge_numbers_are_refused_with_the_bound(kwargs, field):
+    kwargs.setdefault("qty", 1)
+    err = refused(field, symbol="AAPL", side="buy", **kwargs)
+    assert "below" in str(err)
+
+
+def test_the_largest_accepted_values_fit_the_ledger():
+    from alpaca_nb.models import MAX_NOTIONAL, MAX_PRICE, MAX_QTY
+
+    assert MAX_QTY == MAX_NOTIONAL == Decimal(10) ** 9 and MAX_PRICE == Decimal(10) ** 7
+    order = R(symbol="AAPL", side="buy", qty="999999999.999999999", type="limit", limit_price="9999999.99")
+    assert order.qty < MAX_QTY and order.limit_price < MAX_PRICE
+    assert R(symbol="AAPL", side="buy", notional="999999999.99").notional < MAX_NOTIONAL
+
+
+def test_check_price_increment_bounds_before_quantizing():
+    from alpaca_nb.models import check_price_increment
+
+    with pytest.raises(OrderValidationError, match="below"):
+        check_price_increment(Decimal("1e30"), "limit_price")
+
+
+def test_numbers_go_out_in_plain_notation():
+    from alpaca_nb.models import plain
+
+    order = R(symbol="AAPL", side="buy", qty="1e3", type="limit", limit_price=Decimal("1E+2"),
+              order_class="bracket", take_profit={"limit_price": Decimal("1.1E+2")},
+              stop_loss={"stop_price": Decimal("9E+1"), "limit_price": Decimal("8.9E+1")})
+    body = order.to_alpaca()
+    assert body["qty"] == "1000" and body["limit_price"] == "100"
+    assert body["take_profit"] == {"limit_price": "110"}
+    assert body["stop_loss"] == {"stop_price": "90", "limit_price": "89"}
+    assert R(symbol="AAPL", side="buy", qty="1E-7").to_alpaca()["qty"] == "0.0000001"
+    assert plain(Decimal("1E+3")) == "1000" and plain(Decimal("0.50")) == "0.50" and plain(5) == "5"
+    with pytest.raises(OrderValidationError):
+        plain(Decimal("NaN"))
+
+
+def test_tags_none_means_no_tags_and_other_types_are_refused():
+    assert R(symbol="AAPL", side="buy", qty=1, tags=None).tags == ()
+    assert R(symbol="AAPL", side="buy", qty=1, tags=(t for t in ["a", "b"])).tags == ("a", "b")
+    for bad in (5, b"x", {"a": 1}, ["ok", 3], ["ok", ""], [None]):
+        refused("tags", symbol="AAPL", side="buy", qty=1, tags=bad)
+
+
+@pytest.mark.parametrize("symbol", ["ıntc", "ſpy", "ＡＡＰＬ", "AAPL\u200b", "A..B", "BRK.", "-A", "aapl\n1"])
+def test_lookalike_and_malformed_symbols_are_refused(symbol):
+    refused("symbol", symbol=symbol, side="buy", qty=1)
+
+
+@pytest.mark.parametrize("symbol, expected", [("brk.b", "BRK.B"), (" spy ", "SPY"), ("BTC/USD", "BTC/USD"),
+                                              ("ABC-W", "ABC-W")])
+def test_alpaca_symbol_grammar_is_accepted(symbol, expected):
+    assert R(symbol=symbol, side="buy", qty=1).symbol == expected
+
+
+def test_enum_lookalikes_are_refused_and_near_misses_suggested():
+    refused("side", symbol="AAPL", side="ſell", qty=1)         # "ſell".upper() == "SELL"
+    err = refused("type", symbol="AAPL", side="buy", qty=1, type="limt")
+    assert "did you mean 'limit'" in str(err)
+    err = refused("time_in_force", symbol="AAPL", side="buy", qty=1, time_in_force="gct")
+    assert "did you mean 'gtc'" in str(err)
+    refused("side", symbol="AAPL", side=["buy"], qty=1)

@@ -526,12 +526,15 @@ def test_unresolvable_refs_raise_instead_of_passing() -> None:
                                          "/content/application~1json/schema")
 
 
-def test_spec_dir_defaults_beside_the_repo_and_honours_the_env(
+def test_spec_dir_defaults_inside_the_repo_and_honours_the_env(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    """A fresh clone with nothing beside it has the specs: they live in tests/openapi/."""
     monkeypatch.delenv("ALPACA_OPENAPI_DIR", raising=False)
     repo = Path(__file__).resolve().parents[1]
-    assert spec_dir() == repo.parent / "shared" / "alpaca-openapi"
+    assert spec_dir() == repo / "tests" / "openapi"
+    for name in ("trading-api.json", "market-data-api.json", "SOURCE.md"):
+        assert (spec_dir() / name).is_file(), name
     monkeypatch.setenv("ALPACA_OPENAPI_DIR", str(tmp_path))
     assert spec_dir() == tmp_path
 

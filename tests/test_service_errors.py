@@ -49,22 +49,29 @@ def test_unknown_order_is_not_found(svc):
         svc.cancel_order_sync(str(uuid.uuid4()))
 
 
-def test_duplicate_client_order_id_is_refused_by_the_broker(svc, broker):
+def test_a_client_order_id_the_broker_holds_is_the_same_order_or_refused(svc, broker):
     first = svc.place_order_sync(user="t", order_request=market(client_order_id="dup-1"))
     assert first.alpaca_order_id
-    # A service whose store has never seen it sends it: the broker refuses (422).
+    # A service whose store has never seen it sends it: the broker refuses (422), the lookup
+    # finds the same order, and that order is returned: placing again never makes a second.
     other = AlpacaService(InMemoryOrderStore()).initialize_sync(
         AlpacaCredentials(broker.key, broker.secret, "local"), trading_url=broker.url, data_url=broker.url)
-    with pytest.raises(OrderValidationError, match="client_order_id"):
-        other.place_order_sync(user="t", order_request=market(client_order_id="dup-1"))
+    again = other.place_order_sync(user="t", order_request=market(client_order_id="dup-1"))
+    assert again.alpaca_order_id == first.alpaca_order_id
+    # Another order under that id is refused, and the broker's order is not attached to it.
+    with pytest.raises(OrderValidationError, match="another order") as info:
+        other.place_order_sync(user="t", order_request=market(client_order_id="dup-1", qty=2))
+    assert info.value.field == "client_order_id"
     assert len(svc.orders(status="all")) == 1
 
 
-def test_duplicate_client_order_id_is_refused_by_the_ledger_before_sending(svc, broker):
-    svc.place_order_sync(user="t", order_request=market(client_order_id="dup-2"))
+def test_placing_again_with_a_recorded_client_order_id_returns_it_without_sending(svc, broker):
+    first = svc.place_order_sync(user="t", order_request=market(client_order_id="dup-2"))
     posted = orders_posted(broker)
-    with pytest.raises(OrderValidationError, match="already used") as info:
-        svc.place_order_sync(user="t", order_request=market(client_order_id="dup-2"))
+    again = svc.place_order_sync(user="t", order_request=market(client_order_id="dup-2"))
+    assert again.alpaca_order_id == first.alpaca_order_id and orders_posted(broker) == posted
+    with pytest.raises(OrderValidationError, match="already used by another order") as info:
+        svc.place_order_sync(user="t", order_request=market(client_order_id="dup-2", side="sell"))
     assert info.value.field == "client_order_id" and orders_posted(broker) == posted
 
 

@@ -12,7 +12,7 @@ from alpaca.trading.client import TradingClient
 from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
 from brokers import service_for, wait_for
 
-from alpaca_nb import AlpacaOrderRequest, ManagedOrderStatus, NetworkError
+from alpaca_nb import AlpacaOrderRequest, ManagedOrderStatus, NetworkError, OrderOutcomeUnknownError
 from alpaca_nb.ledger import Ledger
 from alpaca_nb.models import AlpacaEnvironment, ManagedOrder
 from alpaca_nb.sim import LocalBroker
@@ -79,6 +79,7 @@ def test_the_intent_is_on_record_before_the_request_reaches_the_broker(persisten
 def test_an_order_accepted_while_the_answer_was_lost_is_found_by_the_next_sync(persistent, tmp_path):
     broker = persistent
     svc = service_for(broker)
+    svc.LOOKUP_RETRIES = ()  # one lookup, while the broker is down: the sync must settle it
     broker.faults.add(path="/v2/orders", method="POST", delay_after=2.0)  # processed, answer held
     outcome: list = []
     worker = threading.Thread(target=lambda: outcome.append(_place(svc, market())))
@@ -86,7 +87,8 @@ def test_an_order_accepted_while_the_answer_was_lost_is_found_by_the_next_sync(p
     wait_for(lambda: broker.engine.list_orders(status="all"))
     broker = restart(broker, tmp_path / "broker")
     worker.join(10)
-    assert isinstance(outcome[0], NetworkError) and "unresolved" in str(outcome[0])
+    assert isinstance(outcome[0], OrderOutcomeUnknownError) and "unresolved" in str(outcome[0])
+    assert outcome[0].client_order_id == outcome[0].order.client_order_id
     [order] = svc.order_service.list()
     assert order.status is ManagedOrderStatus.UNRESOLVED
     svc.sync_orders()

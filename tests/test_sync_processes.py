@@ -1,4 +1,6 @@
-"""Two notebooks (two processes) placing orders through AlpacaService into one ledger file."""
+"""Two notebooks (two processes) placing orders through AlpacaService into one ledger file,
+which neither has created yet: they start at once, so both create it (see
+tests/test_ledger.py::test_a_new_ledger_appears_whole_even_when_two_processes_create_it_at_once)."""
 from __future__ import annotations
 
 import os
@@ -42,5 +44,6 @@ def test_two_processes_placing_500_orders_each_lose_none(manual_broker, tmp_path
         {"user": "first", "n": 500, "ids": 500, "open": 500},
         {"user": "second", "n": 500, "ids": 500, "open": 500},
     ]
+    assert ledger.health().ok                          # nothing set aside, no file unreadable
     assert len(manual_broker.engine.list_orders(status="all", limit=500)) == 500  # (a page of them)
     assert manual_broker.requests[("POST", "/v2/orders")] == 1000

@@ -178,6 +178,109 @@ def test_local_ticket_has_no_live_section(svc, opened):
     assert "REAL MONEY" not in ticket.banner.value
 
 
+def test_the_ticket_arms_within_code_caps_and_never_resets_the_minute(broker, opened):
+    live = service_for(broker, environment="live")
+    live.arm_live(max_order_notional=50, max_orders_per_minute=1)
+    ticket = opened(fill(OrderTicket(live, user="ana", symbol="SPY"), order_type="limit", limit_price="1.00",
+                         time_in_force="gtc", qty="10"))
+    ticket.confirm_live.value = True                         # the ticket's caps: $1,000 and 10 a minute
+    assert "up to $50.00 per order, 1 order a minute" in ticket.status.value
+    assert ticket.place() is not None and broker.requests[POST] == 1
+    fill(ticket, max_order_notional=5000.0, max_orders_per_minute=100)    # touching the caps re-arms...
+    assert "up to $50.00 per order, 1 order a minute" in ticket.status.value
+    ticket.qty.value = "20"
+    assert ticket.place() is None and "in a minute" in ticket.status.value  # ...within code's, same minute
+    assert broker.requests[POST] == 1
+
+
+def test_editing_a_cap_with_the_box_unticked_leaves_code_arming_alone(broker, opened):
+    from alpaca_nb import AlpacaOrderRequest
+
+    live = service_for(broker, environment="live")
+    live.arm_live(max_order_notional=100)
+    ticket = opened(OrderTicket(live, user="ana", symbol="SPY"))
+    fill(ticket, max_order_notional=20.0, max_orders_per_minute=3)
+    order = live.place_order_sync(user="ana", order_request=AlpacaOrderRequest(
+        symbol="SPY", qty=1, side="buy", type="limit", limit_price="1.00"))
+    assert order.alpaca_order_id and broker.requests[POST] == 1
+
+
+def orders_at(broker) -> int:
+    return len(broker.engine.book.orders)
+
+
+def test_a_double_click_places_one_order(svc, broker, opened):
+    ticket = opened(fill(OrderTicket(svc, user="ana", symbol="SPY"), qty="1"))
+    ticket.place_button.click()
+    ticket.place_button.click()                              # the second click of a double click
+    assert broker.requests[POST] == 1 and orders_at(broker) == 1
+    assert ticket.place_button.disabled and ticket.last_order.alpaca_order_id in ticket.status.value
+    assert ticket.place() is ticket.last_order                # placing again: the same order
+    assert "Already placed" in ticket.status.value and broker.requests[POST] == 1
+
+
+def test_clicks_from_two_threads_place_one_order(svc, broker, opened):
+    import threading
+
+    ticket = opened(fill(OrderTicket(svc, user="ana", symbol="SPY"), qty="1"))
+    start = threading.Barrier(2)
+
+    def click():
+        start.wait()
+        ticket.place_button.click()
+
+    threads = [threading.Thread(target=click) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert broker.requests[POST] == 1 and orders_at(broker) == 1 and ticket.last_order is not None
+
+
+def test_placing_from_two_threads_returns_one_order(svc, broker, opened):
+    import threading
+
+    ticket = opened(fill(OrderTicket(svc, user="ana", symbol="SPY"), qty="1"))
+    start, placed = threading.Barrier(2), []
+
+    def place():
+        start.wait()
+        placed.append(ticket.place())
+
+    threads = [threading.Thread(target=place) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert placed[0] is not None and placed[0] is placed[1]
+    assert broker.requests[POST] == 1 and orders_at(broker) == 1
+
+
+def test_a_retry_after_an_unknown_outcome_reuses_the_client_order_id(svc, broker, opened):
+    broker.faults.add(path="/v2/orders", method="POST", drop_after=True)         # lands, answer lost
+    broker.faults.add(path="/v2/orders:by_client_order_id", method="GET", status=500, times=3)
+    ticket = opened(fill(OrderTicket(svc, user="ana", symbol="SPY"), qty="1"))
+    ticket.place_button.click()
+    assert "OrderOutcomeUnknownError" in ticket.status.value and not ticket.place_button.disabled
+    [unknown] = svc.order_service.list()
+    ticket.place_button.click()                              # the retry: same submission, same id
+    assert ticket.last_order.client_order_id == unknown.client_order_id and ticket.last_order.alpaca_order_id
+    assert orders_at(broker) == 1
+
+
+def test_a_changed_ticket_or_new_order_is_a_new_submission(svc, broker, opened):
+    ticket = opened(fill(OrderTicket(svc, user="ana", symbol="SPY"), qty="1"))
+    first = ticket.place()
+    assert ticket.place_button.disabled
+    ticket.qty.value = "2"
+    assert not ticket.place_button.disabled
+    second = ticket.place()
+    ticket.new_button.click()
+    third = ticket.place()
+    assert len({first.client_order_id, second.client_order_id, third.client_order_id}) == 3
+    assert broker.requests[POST] == 3 and orders_at(broker) == 3
+
+
 # -- Blotter -----------------------------------------------------------------------------------------
 
 def place(svc, user, **request):

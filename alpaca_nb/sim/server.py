@@ -42,8 +42,8 @@ class Sim:
     hours: MarketHours
     market: Market
     engine: Engine
-    key: str
-    secret: str
+    key: str = field(repr=False)  # the account's keys never show in a repr or traceback
+    secret: str = field(repr=False)
     seed: int
     rate_limit: int | None = 200
     rate_window: float = 60.0
@@ -121,19 +121,10 @@ def build_app(sim: Sim) -> web.Application:
             if limiter is not None:
                 limit_headers = limiter.check(key)
             fault = sim.faults.take(request.method, path) if len(sim.faults) else None
-            if fault is not None:
-                if fault.delay:
-                    await asyncio.sleep(fault.delay)
-                if fault.status is not None:
-                    raise SimError(fault.status, fault.status * 100000, fault.message)
-            response = await handler(request)
-            if fault is not None and fault.delay_after:
-                await asyncio.sleep(fault.delay_after)
-            if fault is not None and fault.drop_after:
-                # The request took effect; the client never hears of it.
-                if request.transport is not None:
-                    request.transport.abort()
-                raise asyncio.CancelledError
+            if fault is None:
+                response = await handler(request)
+            else:
+                response = await _shielded(_with_fault(fault, handler, request))
         except SimError as err:
             response = json_response(err.body(), err.status, {**limit_headers, **err.headers})
         except web.HTTPException as exc:
@@ -154,6 +145,9 @@ def build_app(sim: Sim) -> web.Application:
     app[SIM_KEY] = sim
     app.router.add_get("/healthz", _healthz)
     app.router.add_post("/_sim/reset", _reset)
+    app.router.add_get("/_sim/faults", _faults_get)
+    app.router.add_post("/_sim/faults", _faults_add)
+    app.router.add_delete("/_sim/faults", _faults_clear)
     from . import data_api, trading_api
 
     app.add_routes(trading_api.routes)
@@ -162,6 +156,119 @@ def build_app(sim: Sim) -> web.Application:
         ext.install(app)
     app.cleanup_ctx.append(_ticker)
     return app
+
+
+async def _with_fault(fault, handler, request: web.Request) -> web.StreamResponse:
+    """Serve ``request`` through an injected fault (see :mod:`.faults`)."""
+    await request.read()  # the body is in hand before any delay: the client may hang up meanwhile
+    if fault.delay:
+        await asyncio.sleep(fault.delay)
+    if fault.status is not None:
+        raise _fault_error(fault, fault.status)
+    response = await handler(request)
+    await _after_processing(fault, request, response)
+    return response
+
+
+async def _shielded(work) -> web.StreamResponse:
+    """Run ``work`` to its end even when the client hangs up meanwhile.
+
+    aiohttp cancels a handler whose client went away; a request held by a fault must still
+    take effect after its caller timed out (the "lands late" case), as it would at Alpaca.
+    """
+    task = asyncio.ensure_future(work)
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved: no warning
+    return await asyncio.shield(task)
+
+
+def _fault_error(fault, status: int) -> SimError:
+    """An injected error answer in Alpaca's shape (a 429 with its rate-limit headers)."""
+    headers = dict(fault.headers)
+    if status == 429:
+        headers = {**fault.rate_limit_headers(time.time()), **headers}
+    return SimError(status, status * 100000, fault.message, headers)
+
+
+async def _after_processing(fault, request: web.Request, response: web.StreamResponse) -> None:
+    """The faults that strike once the request has taken effect (see :mod:`.faults`).
+
+    Raises the replacement answer (``status_after``) or ``CancelledError`` once the connection
+    is gone (``drop_after``, ``cut_body``); returns when the real answer may go out.
+    """
+    if fault.delay_after:
+        await asyncio.sleep(fault.delay_after)
+    if fault.status_after is not None:
+        raise _fault_error(fault, fault.status_after)
+    if fault.drop_after:
+        # The request took effect; the client never hears of it.
+        if request.transport is not None:
+            request.transport.abort()
+        raise asyncio.CancelledError
+    if fault.cut_mode is not None:
+        await _send_cut_off(response, request, fault.cut_mode)
+        raise asyncio.CancelledError
+
+
+async def _send_cut_off(response: web.StreamResponse, request: web.Request, mode: str) -> None:
+    """Send ``response``'s status and headers promising its whole body, half the body, then
+    close the connection: the client's read of the body ends early."""
+    body = bytes(getattr(response, "body", b"") or b"")
+    if not body:  # nothing to cut (a 204): the answer is lost whole, as with drop_after
+        if request.transport is not None:
+            request.transport.abort()
+        return
+    cut = web.StreamResponse(status=response.status, reason=response.reason)
+    for name, value in response.headers.items():
+        if name.lower() not in ("content-length", "transfer-encoding"):
+            cut.headers[name] = value
+    if mode == "chunked":
+        cut.enable_chunked_encoding()
+    else:
+        cut.content_length = len(body)
+    await cut.prepare(request)
+    await cut.write(body[: max(1, len(body) // 2)])
+    if request.transport is not None:
+        request.transport.abort()
+
+
+async def _faults_get(request: web.Request) -> web.Response:
+    """The faults fired so far, by kind, and the rules with firings left."""
+    faults = request.app[SIM_KEY].faults
+    return json_response({"fired": dict(faults.fired), "rules": len(faults),
+                          "stream_rules": faults.pending_stream()})
+
+
+async def _faults_add(request: web.Request) -> web.Response:
+    """Add fault rules to a broker in another process (keys required, as for any route).
+
+    Body: ``{"rest": [{...Fault keywords...}], "stream": [{"kind": "drop", ...}]}``; each list
+    may be left out. A bad rule is a 422 naming it, and then no rule of the body is added.
+    """
+    from .faults import Fault, StreamFault
+    from .http import bad_request, unprocessable
+
+    try:
+        body = await request.json()
+    except ValueError:
+        raise bad_request("the body must be JSON") from None
+    if not isinstance(body, dict):
+        raise bad_request("the body must be an object with 'rest' and/or 'stream' lists")
+    try:
+        rest = [Fault(**rule) for rule in body.get("rest") or []]
+        stream = [StreamFault(**rule) for rule in body.get("stream") or []]
+    except (TypeError, ValueError) as err:
+        raise unprocessable(f"invalid fault rule: {err}") from None
+    faults = request.app[SIM_KEY].faults
+    for rule in rest:
+        faults.add(**vars(rule))
+    for rule in stream:
+        faults.add_stream(**vars(rule))
+    return json_response({"added": len(rest) + len(stream)})
+
+
+async def _faults_clear(request: web.Request) -> web.Response:
+    request.app[SIM_KEY].faults.clear()
+    return json_response({"cleared": True})
 
 
 async def _healthz(request: web.Request) -> web.Response:

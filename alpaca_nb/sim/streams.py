@@ -12,7 +12,8 @@
 StreamServer(sim)))`` before the app is built, and ``build_app`` calls :meth:`install`. It
 counts connections (``opened``, :meth:`open_connections`) so tests can prove that a client
 reuses its connection, and :meth:`drop_all` hangs up every websocket from the broker side so
-tests can prove that clients reconnect.
+tests can prove that clients reconnect. Injected faults (``sim.faults.add_stream``: drops,
+duplicates, reordering; see :mod:`.faults`) act on the trade updates as they are broadcast.
 
 The engine calls its listeners from whichever thread ticks it (the server loop, or a test's
 thread); :meth:`_on_trade_update` encodes the event at once (a snapshot of the order as it was)
@@ -38,6 +39,7 @@ log = logging.getLogger("alpaca_nb.sim")
 SEND_QUEUE_LIMIT = 10_000   # frames buffered per connection before it counts as a slow client
 HEARTBEAT = 30.0            # seconds between pings: a vanished client frees its slot this fast
 _encode = msgspec.json.Encoder().encode   # Decimal -> "1.5", aware datetime -> RFC 3339
+_HANG_UP: Any = object()  # queue marker: abort once the frames queued before it are out
 
 
 class StreamConnection:
@@ -49,7 +51,7 @@ class StreamConnection:
         self.transport = request.transport
         self.key: str | None = None  # set once authenticated
         self.listening = False       # trading stream: listens to trade_updates
-        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()  # bytes, None (close) or _HANG_UP
         self.writer: asyncio.Task | None = None
 
     def send(self, frame: bytes) -> bool:
@@ -64,6 +66,9 @@ class StreamConnection:
         while True:
             frame = await self.queue.get()
             if frame is None:
+                return
+            if frame is _HANG_UP:
+                self.abort()
                 return
             try:
                 await self.ws.send_bytes(frame)
@@ -82,6 +87,10 @@ class StreamConnection:
             except (asyncio.TimeoutError, asyncio.CancelledError):
                 pass
         await self.ws.close()
+
+    def send_then_hang_up(self) -> None:
+        """Hang up (as :meth:`abort`) once every frame queued so far has been written."""
+        self.queue.put_nowait(_HANG_UP)
 
     def abort(self) -> None:
         """Hang up at once, like a network failure: no close frame."""
@@ -114,6 +123,9 @@ class StreamServer:
 
         self.publisher = MarketPublisher(self, poll_interval)
         self.loop: asyncio.AbstractEventLoop | None = None
+        self._held: list[bytes] | None = None  # trade updates held by a "reorder" stream fault
+        self._hold_size = 0
+        self._held_group = 0  # numbers the reorder groups, for their flush timers
 
     # -- wiring -----------------------------------------------------------------------------
     def install(self, app: web.Application) -> None:
@@ -188,14 +200,48 @@ class StreamServer:
             return
         frame = _encode({"stream": "trade_updates", "data": event})
         try:
-            loop.call_soon_threadsafe(self._broadcast_trade_update, frame)
+            loop.call_soon_threadsafe(self._broadcast_trade_update, frame, event.get("event"))
         except RuntimeError:  # loop closed during shutdown
             pass
 
-    def _broadcast_trade_update(self, frame: bytes) -> None:
-        for conn in list(self.connections):
-            if conn.kind == "trading" and conn.listening:
-                conn.send(frame)
+    def _broadcast_trade_update(self, frame: bytes, event: str | None = None) -> None:
+        """Send one trade update to every listener, through the injected stream faults."""
+        if self._held is not None:  # a reorder group is filling up
+            self._held.append(frame)
+            if len(self._held) >= self._hold_size:
+                self._flush_held()
+            return
+        fault = self.sim.faults.take_stream(event) if self.sim.faults.pending_stream() else None
+        kind = fault.kind if fault is not None else None
+        if kind == "reorder":
+            self._held, self._hold_size = [frame], fault.hold
+            self._held_group += 1
+            self.loop.call_later(fault.flush_after, self._flush_held, self._held_group)
+            return
+        if kind != "drop_before":
+            self._send_trading(frame)
+        if kind == "duplicate":
+            self._send_trading(frame)
+        elif kind in ("drop", "drop_before"):
+            for conn in [c for c in list(self.connections) if c.kind == "trading"]:
+                conn.send_then_hang_up()
+
+    def _flush_held(self, group: int | None = None) -> None:
+        """Send the held reorder group, last event first; ``group`` (from the flush timer)
+        must still be the one held, so a timer never flushes a later group early."""
+        if group is not None and group != self._held_group:
+            return
+        held, self._held = self._held, None
+        self._held_group += 1
+        for frame in reversed(held or []):
+            self._send_trading(frame)
+
+    def _trading_listeners(self) -> list[StreamConnection]:
+        return [c for c in list(self.connections) if c.kind == "trading" and c.listening]
+
+    def _send_trading(self, frame: bytes) -> None:
+        for conn in self._trading_listeners():
+            conn.send(frame)
 
     async def _trading_handler(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(max_msg_size=2**20, heartbeat=HEARTBEAT)

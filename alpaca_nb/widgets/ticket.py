@@ -1,14 +1,16 @@
-"""OrderTicket: fill in an order, preview the validated request, place it."""
+"""OrderTicket: fill in an order, preview the validated request, place it (once per submission)."""
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import ipywidgets as widgets
 import pandas as pd
 
-from ..errors import LiveTradingNotArmed, OrderValidationError
+from ..errors import LiveTradingNotArmed, NetworkError, OrderValidationError
 from ..models import (AlpacaEnvironment, AlpacaOrderRequest, AlpacaOrderSide, AlpacaOrderType,
                       AlpacaTimeInForce, ManagedOrder)
+from ..service import new_client_order_id
 from ._base import (ERROR_COLOR, ServiceWidget, guarded, hide, is_shown, os_user,
                     split_list, table_html)
 
@@ -21,6 +23,10 @@ PRICE_FIELDS: dict[str, tuple[str, ...]] = {
 _FIELD_CONTROLS = {"type": "order_type", "order_class": "bracket", "take_profit.limit_price": "take_profit",
                    "stop_loss.stop_price": "stop_loss", "stop_loss.limit_price": "stop_loss_limit"}
 _HIGHLIGHT = f"2px solid {ERROR_COLOR}"
+# The controls whose values make up an order: changing any of them starts a new submission.
+_FORM = ("symbol", "side", "order_type", "size_in", "qty", "notional", "limit_price", "stop_price",
+         "trail_price", "trail_percent", "time_in_force", "extended_hours", "bracket", "take_profit",
+         "stop_loss", "stop_loss_limit", "user", "tags", "notes")
 
 
 def _wide() -> widgets.Layout:
@@ -42,8 +48,16 @@ class OrderTicket(ServiceWidget):
     "Preview" shows the validated request (or the invalid field, highlighted); "Place" sends it
     with ``service.place_order_sync`` and shows the managed order. Bad input sends nothing. In
     the LIVE environment placing needs the "real money" box ticked, which arms live trading with
-    the two caps shown beside it. Drive it from code through the controls (``ticket.symbol``,
-    ``ticket.side``, ``ticket.order_type``, ``ticket.qty``, ...) and :meth:`place`.
+    the two caps shown beside it, within any caps armed in code (``arm_live(tighten_only=True)``).
+    Drive it from code through the controls (``ticket.symbol``, ``ticket.side``,
+    ``ticket.order_type``, ``ticket.qty``, ...) and :meth:`place`.
+
+    One order per submission, however fast the clicks come: "Place" is disabled before any work
+    starts, and each submission keeps one ``client_order_id``. It stays disabled once the order
+    is placed, until the ticket changes or "New order" is pressed (a click already on its way
+    is ignored, and placing again returns the same order). After an unknown outcome it is
+    enabled again: pressing it retries under the same ``client_order_id``, which never places a
+    second order. After a refusal the next press is a new submission.
     """
 
     def __init__(self, service: Any = None, *, user: str | None = None, symbol: str = ""):
@@ -83,25 +97,36 @@ class OrderTicket(ServiceWidget):
                                                             description="Max orders/min", layout=_wide())
         self.live_box = widgets.VBox([self.confirm_live, self.max_order_notional, self.max_orders_per_minute])
         self.preview_button = widgets.Button(description="Preview", icon="eye")
-        self.place_button = widgets.Button(description="Place LIVE order" if live else "Place order",
+        self._place_label = "Place LIVE order" if live else "Place order"
+        self.place_button = widgets.Button(description=self._place_label,
                                            button_style="danger" if live else "primary", icon="paper-plane")
+        self.new_button = widgets.Button(description="New order", icon="plus",
+                                         tooltip="start another order from this ticket (a new client_order_id)")
         self.preview = widgets.HTML("")
+        self._client_order_id: str | None = None   # this submission's id (None: a new one on Place)
+        self._placed: ManagedOrder | None = None   # the order this submission placed
+        self._state = threading.Lock()             # guards the two above and the button
+        self._placing = threading.Lock()           # one placement at a time
 
         self.order_type.observe(lambda _c: self._layout(), "value")
         self.size_in.observe(lambda _c: self._layout(), "value")
         self.bracket.observe(lambda _c: self._layout(), "value")
+        for name in _FORM:
+            getattr(self, name).observe(lambda _c: self.new_order(), "value")
         self.confirm_live.observe(lambda _c: self._arm(), "value")
-        self.max_order_notional.observe(lambda _c: self._arm(), "value")
-        self.max_orders_per_minute.observe(lambda _c: self._arm(), "value")
+        self.max_order_notional.observe(lambda _c: self._arm(cap_changed=True), "value")
+        self.max_orders_per_minute.observe(lambda _c: self._arm(cap_changed=True), "value")
         self.preview_button.on_click(lambda _b: self.show_preview())
-        self.place_button.on_click(lambda _b: self.place())
+        self.place_button.on_click(self._clicked)
+        self.new_button.on_click(lambda _b: self.new_order())
         hide(self.live_box, not live)
         self._layout()
         self.children = [
             self.banner, self.symbol, self.side, self.order_type, self.size_in, self.qty, self.notional,
             self.limit_price, self.stop_price, self.trail_price, self.trail_percent, self.time_in_force,
             self.extended_hours, self.bracket, self.bracket_box, self.user, self.tags, self.notes,
-            self.live_box, widgets.HBox([self.preview_button, self.place_button]), self.status, self.preview]
+            self.live_box, widgets.HBox([self.preview_button, self.place_button, self.new_button]),
+            self.status, self.preview]
 
     # -- the form -------------------------------------------------------------------------------
     def _layout(self) -> None:
@@ -174,20 +199,71 @@ class OrderTicket(ServiceWidget):
         self.show(f"Valid {request.side.value} order for {request.symbol}: press Place to send it{live}", "ok")
         return request
 
+    def _clicked(self, _button: Any = None) -> ManagedOrder | None:
+        """The Place button: disabled first, before any work; a click that finds it disabled (a
+        double click, a click already on its way) does nothing."""
+        with self._state:
+            if self.place_button.disabled:
+                return None
+            self.place_button.disabled = True
+        return self.place()
+
+    def new_order(self) -> None:
+        """Start a new submission: a fresh ``client_order_id`` on the next Place (any change to
+        the ticket does this; so does the "New order" button)."""
+        with self._state:
+            self._client_order_id = self._placed = None
+            if not self._placing.locked():
+                self._enable()
+
+    def _enable(self) -> None:
+        self.place_button.description = self._place_label
+        self.place_button.disabled = False
+
     @guarded("place order")
     def place(self) -> ManagedOrder | None:
         """Validate and place the order (what the Place button does); the managed order, or None
-        when it was refused (the status line says why; a refused ticket sends nothing)."""
+        when it was refused (the status line says why; a refused ticket sends nothing).
+
+        Placing an unchanged ticket again returns the order already placed, never a second one.
+        """
+        with self._placing:
+            self.place_button.disabled = True
+            placed: ManagedOrder | None = None
+            try:
+                placed = self._submit()
+            except NetworkError:  # the outcome is unknown: Place again retries under the same id
+                raise
+            except Exception:     # refused: nothing placed under this id; the next Place is new
+                with self._state:
+                    self._client_order_id = None
+                raise
+            finally:
+                with self._state:
+                    if placed is not None and self._placed is placed:
+                        self.place_button.description = "Placed"
+                    else:
+                        self._enable()
+        return placed
+
+    def _submit(self) -> ManagedOrder:
         request = self._checked()
         if self.environment is AlpacaEnvironment.LIVE and not self.confirm_live.value:
             raise LiveTradingNotArmed("this is the LIVE environment (real money): tick "
                                       "'I understand: these orders use REAL MONEY' to place orders")
-        self.place_button.disabled = True
-        try:
-            order = self.service.place_order_sync(user=self.user.value.strip(), order_request=request,
-                                                  tags=self.tag_list(), notes=self.notes.value.strip())
-        finally:
-            self.place_button.disabled = False
+        with self._state:
+            if self._placed is not None:
+                order = self._placed
+                self.show(f"Already placed: {order.side.value} {order.symbol} · client_order_id "
+                          f"{order.client_order_id}. Change the ticket or press New order to place another", "info")
+                return order
+            client_order_id = self._client_order_id = self._client_order_id or new_client_order_id()
+        order = self.service.place_order_sync(user=self.user.value.strip(),
+                                              order_request=request.with_client_order_id(client_order_id),
+                                              tags=self.tag_list(), notes=self.notes.value.strip())
+        with self._state:
+            if self._client_order_id == client_order_id:   # the ticket did not change meanwhile
+                self._placed = order
         self.last_order = order
         self.show(f"Placed {order.side.value} {order.symbol} ({order.type.value}): status {order.status.value}"
                   f" · client_order_id {order.client_order_id} · alpaca id {order.alpaca_order_id}", "ok")
@@ -199,17 +275,22 @@ class OrderTicket(ServiceWidget):
         return order
 
     @guarded("arm live trading")
-    def _arm(self) -> None:
-        """Tick the box: arm live trading with the caps; untick: disarm."""
+    def _arm(self, cap_changed: bool = False) -> None:
+        """Tick the box: arm live trading with the caps, within any caps armed in code (never
+        looser, never resetting the minute's order count); untick: disarm. A cap changed while
+        the box is ticked re-arms the same way; while it is not, it does nothing."""
         if self.environment is not AlpacaEnvironment.LIVE:
             return
         if not self.confirm_live.value:
-            self.service.disarm_live()
-            self.show("Live trading disarmed: no order will be placed", "info")
+            if not cap_changed:
+                self.service.disarm_live()
+                self.show("Live trading disarmed: no order will be placed", "info")
             return
         cap, rate = self.max_order_notional.value, self.max_orders_per_minute.value
-        self.service.arm_live(max_order_notional=cap, max_orders_per_minute=rate)
-        self.show(f"LIVE trading armed: up to ${cap:,.2f} per order, {rate} orders a minute", "warn")
+        caps = self.service.arm_live(max_order_notional=cap, max_orders_per_minute=rate, tighten_only=True)
+        within = " (the caps armed in code)" if (caps.max_order_notional < cap
+                                                  or caps.max_orders_per_minute < rate) else ""
+        self.show(f"LIVE trading armed: {caps}{within}", "warn")
 
 
 def _fields_html(values: dict[str, Any]) -> str:
