@@ -9,6 +9,9 @@ Three measurements on a fresh ledger file in a temporary directory:
 - ``journal``: what placing an order records through the write-ahead journal (the intent,
   synced to disk, and the answer: ``create(new_id=True)``, ``update(defer=True)``), and moving
   ``--journaled`` such pairs into DuckDB in one drain.
+- ``settle``: settling ``--journaled`` pending intents as never placed, as a sync does for intents
+  the broker never saw: one ``update`` (one transaction) each, as before issue 9, against
+  ``update(defer=True)`` each and one drain, as ``sync_orders()`` does now.
 - ``sync``: :meth:`Ledger.upsert_from_alpaca` with 10,000 Alpaca order JSON objects, as one
   ``sync_orders()`` would hand over (new to the ledger, then all changed, then unchanged).
 - ``pnl``: 1,000,000 fills over 50 symbols and 20 days (whole shares, buys and sells at random,
@@ -126,6 +129,36 @@ def bench_journal(folder: Path, n: int, rounds: int) -> dict[str, float]:
             "drain": min(drains)}
 
 
+def bench_settle(folder: Path, n: int, rounds: int) -> dict[str, float]:
+    """Best seconds of settling ``n`` pending intents one transaction each, and in one batch."""
+    from alpaca_nb import ledger_journal
+    from alpaca_nb.ledger import Ledger
+    from alpaca_nb.models import ManagedOrder, ManagedOrderStatus
+
+    ledger_journal.DRAIN_DELAY = 3600.0  # only the timed drain moves the journal
+    best: dict[str, float] = {}
+    for way in ("one transaction each", "journaled, one drain"):
+        times = []
+        for r in range(rounds):
+            ledger = Ledger(folder / f"settle-{way[:3]}-{r}.duckdb", account_id="acct", environment="local")
+            for i in range(n):
+                ledger.create(ManagedOrder(client_order_id=f"nb-{r}-{i}", user="ana", symbol="AAPL", side="buy",
+                                           type="market", environment="local", qty=Decimal(1)), new_id=True)
+            pending = ledger.list(status="pending")
+            started = time.perf_counter()
+            for order in pending:
+                order.status = ManagedOrderStatus.REJECTED
+                order.notes = "never reached the broker"
+                ledger.update(order, source="sync", defer=way.startswith("journaled"))
+            ledger.drain()
+            times.append(time.perf_counter() - started)
+            if len(ledger.list(status="rejected")) != n:
+                raise AssertionError("settling lost an intent")
+        best[way] = min(times)
+    ledger_journal.DRAIN_DELAY = 0.25
+    return best
+
+
 def bench_sync(folder: Path, n: int, rounds: int) -> dict[str, float]:
     from alpaca_nb.ledger import Ledger
 
@@ -223,6 +256,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  the journal: an intent {journal['intent']:.2f} ms (synced to disk), an answer "
               f"{journal['answer']:.2f} ms (median); {args.journaled:,} of each drained into DuckDB in "
               f"{journal['drain'] * 1000:.0f} ms")
+        settle = bench_settle(folder, args.journaled, args.rounds)
+        print(f"  settling {args.journaled:,} intents as never placed:")
+        for name, seconds in settle.items():
+            print(f"    {name:22s} {seconds:6.3f} s")
         sync = bench_sync(folder, args.orders, args.rounds)
         print(f"  upsert_from_alpaca of {args.orders:,} orders:")
         for name, seconds in sync.items():
