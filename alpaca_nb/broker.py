@@ -220,8 +220,10 @@ class Broker:
         return text
 
     def get_json(self, base: str, path: str, params: dict | None = None, *, what: str = "request") -> Any:
-        """A raw GET returning decoded JSON: for calls alpaca-py lacks (account activities)."""
-        return json.loads(self.get_bytes(base, path, params, what=what) or b"null")
+        """A raw GET returning decoded JSON: for calls alpaca-py lacks (account activities).
+
+        An answer that is not JSON (cut off, garbled) is a :class:`NetworkError`."""
+        return decode_json(self.get_bytes(base, path, params, what=what), what)
 
     def get_bytes(self, base: str, path: str, params: dict | None = None, *, what: str = "request") -> bytes:
         """A raw GET returning the body, with the same errors and rate-limit policy as :meth:`call`."""
@@ -234,6 +236,18 @@ class Broker:
             return response.content
 
         return self.call(get, what=what)
+
+
+def decode_json(body: bytes, what: str, decode: Callable[[bytes], Any] = json.loads) -> Any:
+    """``body`` decoded by ``decode``; an answer that cannot be read is no definite answer
+    (:class:`NetworkError`, raised with no context)."""
+    failure: NetworkError | None = None
+    try:
+        return decode(body or b"null")
+    except Exception as err:  # noqa: BLE001 - json, msgspec: every decoder says it differently
+        failure = NetworkError(f"{what}: the answer was cut off or unreadable ({type(err).__name__}), "
+                               "so the outcome is unknown")
+    raise failure
 
 
 def map_api_error(err: APIError, what: str) -> Exception:

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from . import params
+from .broker import decode_json
 from .frames import BAR_COLUMNS, DTYPES, QUOTE_COLUMNS, TRADE_COLUMNS, to_tz
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -342,7 +343,8 @@ def _fetch(broker: Broker, kind: _Kind, query: dict[str, Any], limit: int | None
                 page_query = {**query, "symbols": ",".join(chunk), "limit": remaining}
                 if token:
                     page_query["page_token"] = token
-                page = kind.decoder.decode(broker.get_bytes("data", kind.path, page_query, what=what))
+                page = decode_json(broker.get_bytes("data", kind.path, page_query, what=what), what,
+                                   kind.decoder.decode)
                 rows = columns.add(page.data)
                 token = page.next_page_token
                 full = limit is not None and columns.rows >= limit

@@ -223,3 +223,26 @@ def test_unknown_outcome_error_is_a_network_error_for_old_callers(svc, broker):
     broker.faults.add(path="/v2/orders", method="POST", status=504)
     with pytest.raises(NetworkError):
         svc.place_order_sync(user="ana", order_request=market(client_order_id=f"t-{uuid.uuid4().hex}"))
+
+
+# -- an answer that arrives whole but cannot be read (finding 8: every failure is typed) ---------
+
+def test_a_garbled_order_answer_is_looked_up(svc, broker):
+    broker.faults.add(path="/v2/orders", method="POST", cut_body="garbled")
+    order = svc.place_order_sync(user="ana", order_request=market())
+    assert order.alpaca_order_id == at_broker(broker)[0]["id"] and posted(broker) == 1
+
+
+@pytest.mark.parametrize("path, call", [
+    ("/v2/orders", lambda svc: svc.orders(status="all")),
+    ("/v2/account/activities", lambda svc: svc.activities()),
+    ("/v2/stocks/bars", lambda svc: svc.bars("AAPL", "1Min", "2026-11-24T14:30Z", "2026-11-24T15:00Z")),
+    ("/v2/account", lambda svc: svc.get_account_sync()),
+])
+def test_a_garbled_answer_to_a_read_is_a_network_error(svc, broker, path, call):
+    from alpaca_nb import NetworkError
+
+    broker.faults.add(path=path, cut_body="garbled")
+    with pytest.raises(NetworkError, match="cut off or unreadable") as info:
+        call(svc)
+    assert info.value.__context__ is None and info.value.__cause__ is None

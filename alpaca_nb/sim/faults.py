@@ -30,7 +30,9 @@ that matches and has firings left is used up. What a firing does:
     whole body (``True`` or ``"length"``: a ``Content-Length``; ``"chunked"``: chunked
     transfer encoding), send only the first half of the body, then close the connection. The
     client sees an incomplete read (requests: ``ChunkedEncodingError``). An answer without a
-    body (a cancel's 204) is dropped whole, as with ``drop_after``.
+    body (a cancel's 204) is dropped whole, as with ``drop_after``. ``"garbled"`` sends a
+    complete answer whose body is only the first half of the real one (its ``Content-Length``
+    says so): the transfer ends cleanly, and the JSON cannot be read.
 ``delay`` / ``delay_after``
     Sleep before processing / after processing but before answering (combine with any of the
     above). A faulted request is carried through even when its client hangs up meanwhile, so
@@ -94,8 +96,8 @@ class Fault:
     message: str = "injected fault"
 
     def __post_init__(self) -> None:
-        if self.cut_body not in (False, True, "length", "chunked"):
-            raise ValueError(f"cut_body must be True, 'length' or 'chunked', not {self.cut_body!r}")
+        if self.cut_body not in (False, True, "length", "chunked", "garbled"):
+            raise ValueError(f"cut_body must be True, 'length', 'chunked' or 'garbled', not {self.cut_body!r}")
         after = [self.status_after is not None, self.drop_after, bool(self.cut_body)]
         if sum(after) > 1:
             raise ValueError("give at most one of status_after, drop_after and cut_body")
@@ -105,10 +107,10 @@ class Fault:
 
     @property
     def cut_mode(self) -> str | None:
-        """``"length"`` or ``"chunked"`` when the body is to be cut off, else None."""
+        """``"length"``, ``"chunked"`` or ``"garbled"`` when the body is to be cut, else None."""
         if not self.cut_body:
             return None
-        return "chunked" if self.cut_body == "chunked" else "length"
+        return self.cut_body if self.cut_body in ("chunked", "garbled") else "length"
 
     @property
     def kind(self) -> str:
