@@ -501,3 +501,23 @@ def test_reprs_are_short_stable_and_no_widget_shows_a_secret(svc, broker, opened
         assert isinstance(widget, ipywidgets.VBox) and svc.account_id in widget.banner.value
         shown = text_of(widget)
         assert broker.key not in shown and broker.secret not in shown
+
+
+def test_preview_after_placing_says_placed_and_keeps_the_order_in_view(svc, broker, opened):
+    """Seen in the browser: Preview after Place said "press Place to send it" while Place was
+    disabled, and replaced the placed order's details."""
+    ticket = opened(fill(OrderTicket(svc, user="ana", symbol="SPY"), qty="1"))
+    order = ticket.place()
+    assert ticket.show_preview() is None
+    assert "Already placed" in ticket.status.value and "press Place" not in ticket.status.value
+    assert order.client_order_id in ticket.preview.value and broker.requests[POST] == 1
+
+
+def test_a_refusal_or_a_new_order_leaves_no_earlier_order_in_view(svc, broker, opened):
+    ticket = opened(fill(OrderTicket(svc, user="ana", symbol="SPY"), qty="1"))
+    order = ticket.place()
+    ticket.new_order()
+    assert ticket.preview.value == "" and order.client_order_id not in ticket.status.value
+    fill(ticket, qty="100000000")                            # refused: far beyond buying power
+    assert ticket.place() is None
+    assert order.client_order_id not in ticket.preview.value

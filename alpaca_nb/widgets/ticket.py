@@ -190,7 +190,13 @@ class OrderTicket(ServiceWidget):
     # -- actions --------------------------------------------------------------------------------
     @guarded("preview")
     def show_preview(self) -> AlpacaOrderRequest | None:
-        """Validate the ticket and show the request that "Place" would send."""
+        """Validate the ticket and show the request that "Place" would send (once this
+        submission is placed: say so, and keep the placed order's details in view)."""
+        placed = self._placed
+        if placed is not None:
+            self.show(f"Already placed: {placed.side.value} {placed.symbol} · client_order_id "
+                      f"{placed.client_order_id}. Change the ticket or press New order to place another", "info")
+            return None
         self.preview.value = ""
         request = self._checked()
         self.preview.value = _fields_html({**request.to_alpaca(), "user": self.user.value.strip(),
@@ -215,6 +221,8 @@ class OrderTicket(ServiceWidget):
             self._client_order_id = self._placed = None
             if not self._placing.locked():
                 self._enable()
+        self.preview.value = ""
+        self.show("")
 
     def _enable(self) -> None:
         self.place_button.description = self._place_label
@@ -237,6 +245,7 @@ class OrderTicket(ServiceWidget):
             except Exception:     # refused: nothing placed under this id; the next Place is new
                 with self._state:
                     self._client_order_id = None
+                self.preview.value = ""  # no earlier order's details under the refusal
                 raise
             finally:
                 with self._state:
