@@ -32,8 +32,8 @@ import requests
 import urllib3
 from alpaca.common.exceptions import APIError
 
-from .errors import (AlpacaNbError, AuthenticationError, BrokerError, ConfigurationError, NetworkError,
-                     NotFoundError, OrderRejectedError, OrderValidationError, RateLimitError)
+from .errors import (AlpacaNbError, AuthenticationError, BrokerError, ConfigurationError, InvalidArgumentError,
+                     NetworkError, NotFoundError, OrderRejectedError, OrderValidationError, RateLimitError)
 from .hosts import check_trading_host, check_url
 from .models import AlpacaCredentials, AlpacaEnvironment
 from .secret import guard_url
@@ -151,6 +151,11 @@ class Broker:
         if not credentials.api_key or not credentials.api_secret:
             raise ConfigurationError(f"the {credentials.environment.value} environment needs "
                                      "ALPACA_API_KEY and ALPACA_API_SECRET")
+        from .config import MAX_TIMEOUT
+
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= MAX_TIMEOUT:
+            raise InvalidArgumentError(f"timeout={timeout!r}: give seconds above 0 and at most {MAX_TIMEOUT:g}, "
+                                       "e.g. timeout=10", "timeout")
         self.credentials = credentials
         self.endpoints = endpoints
         self.timeout = timeout

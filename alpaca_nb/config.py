@@ -14,7 +14,7 @@ Variables (all optional; ``.env.example`` documents them):
 ``ALPACA_TRADING_URL``  override the trading REST host (``https://paper-api.alpaca.markets``)
 ``ALPACA_DATA_URL``     override the market data REST host (``https://data.alpaca.markets``)
 ``ALPACA_DATA_FEED``    market data feed: ``iex`` (default) or ``sip``
-``ALPACA_NB_TIMEOUT``   seconds before an HTTP request gives up (default 10)
+``ALPACA_NB_TIMEOUT``   seconds before an HTTP request gives up (default 10, at most 300)
 ``ALPACA_NB_DOTENV``    ``off`` reads no ``.env`` at all; a path reads that file only
 ``ALPACA_NB_LOOPBACK_ONLY``  ``1`` refuses every host but 127.0.0.1 / localhost / ::1
 =====================  ============================================================
@@ -45,6 +45,11 @@ ENV_VARS = ("ALPACA_API_KEY", "ALPACA_API_SECRET", "ALPACA_ENVIRONMENT", "ALPACA
 SECRET_VARS = ("ALPACA_API_KEY", "ALPACA_API_SECRET")
 URL_VARS = ("ALPACA_TRADING_URL", "ALPACA_DATA_URL")
 FEEDS = ("iex", "sip", "delayed_sip", "boats", "overnight", "otc")
+
+
+# A request's life must stay far below AlpacaService.UNPLACED_AFTER (600 s), so that an intent
+# is never settled as "never placed" while its request might still land.
+MAX_TIMEOUT = 300.0
 
 
 def home_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -162,11 +167,12 @@ class Settings:
             raise ConfigurationError(f"ALPACA_DATA_FEED={feed!r} is not one of {', '.join(FEEDS)}")
         try:
             timeout = float(values.get("ALPACA_NB_TIMEOUT", "10"))
-            if not timeout > 0:
+            if not 0 < timeout <= MAX_TIMEOUT:
                 raise ValueError
         except ValueError:
             raise ConfigurationError(
-                "ALPACA_NB_TIMEOUT must be a positive number of seconds, e.g. ALPACA_NB_TIMEOUT=10") from None
+                f"ALPACA_NB_TIMEOUT must be a number of seconds above 0 and at most {MAX_TIMEOUT:g}, "
+                "e.g. ALPACA_NB_TIMEOUT=10") from None
         for var in URL_VARS:
             if values.get(var):
                 check_url(var, values[var])

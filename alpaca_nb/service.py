@@ -148,7 +148,8 @@ class AlpacaService(FrameMethods, SyncMethods):
     def _initialize(self, credentials: AlpacaCredentials, trading_url: str | None = None,
                     data_url: str | None = None, timeout: float | None = None) -> AlpacaService:
         settings = self.settings
-        timeout = timeout or (settings.timeout if settings else 10.0)
+        if timeout is None:
+            timeout = settings.timeout if settings else 10.0
         trading_url = trading_url or (settings.trading_url if settings else None)
         data_url = data_url or (settings.data_url if settings else None)
         if credentials.environment is AlpacaEnvironment.LOCAL and not trading_url:

@@ -303,3 +303,30 @@ def test_a_broker_refused_in_its_constructor_still_has_a_verbose_traceback():
     err = _raised(lambda: Broker(AlpacaCredentials("", "", "paper"), local))
     assert isinstance(err, ConfigurationError) and "ALPACA_API_KEY" in str(err)
     assert "Broker(not set up)" in _verbose_traceback(err)  # repr(self) of the half-built Broker
+
+
+@pytest.mark.parametrize("value", ["inf", "1e308", "301", "0", "-1", "nan", "soon"])
+def test_a_timeout_beyond_any_request_life_is_refused(value):
+    """An endless timeout would let a request land after its intent was settled as never placed
+    (AlpacaService.UNPLACED_AFTER, 600 s): ALPACA_NB_TIMEOUT is above 0 and at most 300 s."""
+    with pytest.raises(ConfigurationError, match="ALPACA_NB_TIMEOUT"):
+        Settings.load({"ALPACA_NB_TIMEOUT": value})
+
+
+@pytest.mark.parametrize("value", [float("inf"), 0, -3, 301, "10", True])
+def test_initialize_refuses_a_bad_timeout_before_any_request(broker, value):
+    from alpaca_nb import AlpacaCredentials, AlpacaService, InvalidArgumentError
+
+    before = broker.requests["total"]
+    with pytest.raises(InvalidArgumentError) as info:
+        AlpacaService().initialize_sync(AlpacaCredentials(broker.key, broker.secret, "local"),
+                                        trading_url=broker.url, data_url=broker.url, timeout=value)
+    assert info.value.argument == "timeout" and broker.requests["total"] == before
+
+
+def test_the_largest_timeout_stays_far_below_the_settling_delay():
+    from alpaca_nb import AlpacaService
+    from alpaca_nb.config import MAX_TIMEOUT
+
+    assert 2 * MAX_TIMEOUT <= AlpacaService.UNPLACED_AFTER
+    assert Settings.load({"ALPACA_NB_TIMEOUT": "300"}).timeout == 300
