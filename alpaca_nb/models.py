@@ -325,10 +325,8 @@ class AlpacaOrderRequest:
         if isinstance(self.stop_loss, Mapping):
             set_("stop_loss", _build_leg(StopLoss, self.stop_loss, "stop_loss"))
         set_("tags", _tags(self.tags))
-        if self.client_order_id is not None and (
-                not isinstance(self.client_order_id, str) or not 0 < len(self.client_order_id) <= 128):
-            raise OrderValidationError("client_order_id must be a string of 1 to 128 characters",
-                                       "client_order_id")
+        if self.client_order_id is not None:
+            _check_client_order_id(self.client_order_id)
         self._check_quantity()
         self._check_prices()
         self._check_time_in_force()
@@ -525,9 +523,7 @@ class AlpacaOrderRequest:
 
     def with_client_order_id(self, client_order_id: str) -> AlpacaOrderRequest:
         """This request with another ``client_order_id`` (the rest, already validated, is shared)."""
-        if not isinstance(client_order_id, str) or not 0 < len(client_order_id) <= 128:
-            raise OrderValidationError("client_order_id must be a string of 1 to 128 characters",
-                                       "client_order_id")
+        _check_client_order_id(client_order_id)
         other = copy.copy(self)
         object.__setattr__(other, "client_order_id", client_order_id)
         return other
@@ -546,6 +542,16 @@ def _tags(tags: Any) -> tuple[str, ...]:
             raise OrderValidationError(
                 f"tags holds {tag!r}: every tag is a non-empty string, e.g. tags=['momentum']", "tags")
     return items
+
+
+def _check_client_order_id(value: Any) -> None:
+    """1 to 128 printable characters (no control characters, no half characters): it travels in
+    URLs and logs and keys the ledger."""
+    if not isinstance(value, str) or not 0 < len(value) <= 128 or not value.isprintable() \
+            or value != value.strip():
+        raise OrderValidationError(
+            f"client_order_id={value!r} must be 1 to 128 printable characters with no leading or trailing "
+            "spaces (or leave it out for a fresh one)", "client_order_id")
 
 
 def _build_leg(cls: type, values: Mapping[str, Any], name: str):

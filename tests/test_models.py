@@ -276,3 +276,13 @@ def test_enum_lookalikes_are_refused_and_near_misses_suggested():
     err = refused("time_in_force", symbol="AAPL", side="buy", qty=1, time_in_force="gct")
     assert "did you mean 'gtc'" in str(err)
     refused("side", symbol="AAPL", side=["buy"], qty=1)
+
+
+@pytest.mark.parametrize("cid", ["\ud800x", "x\n", "\x00", "tab\there", " padded", "", "x" * 129, 42])
+def test_client_order_id_is_printable_text_of_1_to_128_characters(cid):
+    with pytest.raises(OrderValidationError) as info:
+        AlpacaOrderRequest(symbol="AAPL", qty=1, side="buy", client_order_id=cid)
+    assert info.value.field == "client_order_id"
+    with pytest.raises(OrderValidationError):
+        AlpacaOrderRequest(symbol="AAPL", qty=1, side="buy").with_client_order_id(cid)
+    assert AlpacaOrderRequest(symbol="AAPL", qty=1, side="buy", client_order_id="é-ü a").client_order_id == "é-ü a"
