@@ -12,7 +12,6 @@ their environment or in a ``.env`` beside the clone, the suite:
 """
 from __future__ import annotations
 
-import ipaddress
 import os
 import shutil
 import socket
@@ -34,15 +33,9 @@ os.environ["HOME"] = str(SESSION_DIR / "home")
 
 
 def _loopback(address) -> bool:
-    host = address[0] if isinstance(address, tuple) else None
-    if host is None:  # a unix socket path
-        return True
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.split("%")[0]).is_loopback
-    except ValueError:
-        return False
+    from alpaca_nb.hosts import is_loopback_host  # the rule alpaca_nb itself applies
+
+    return not isinstance(address, tuple) or is_loopback_host(address[0])  # a str: a unix socket
 
 
 class NonLoopbackConnection(AssertionError):

@@ -34,7 +34,7 @@ from alpaca.common.exceptions import APIError
 
 from .errors import (AlpacaNbError, AuthenticationError, BrokerError, ConfigurationError, InvalidArgumentError,
                      NetworkError, NotFoundError, OrderRejectedError, OrderValidationError, RateLimitError)
-from .hosts import check_trading_host, check_url
+from .hosts import check_loopback, check_trading_host, check_url
 from .models import AlpacaCredentials, AlpacaEnvironment
 from .secret import guard_url
 
@@ -118,23 +118,9 @@ class Endpoints:
         check_trading_host(environment, trading_url or default, "trading_url")
         endpoints = cls(trading_url=(trading_url or default).rstrip("/"),
                         data_url=(data_url or DATA_URL).rstrip("/"))
-        endpoints.check_loopback()
+        check_loopback("trading_url", endpoints.trading_url)
+        check_loopback("data_url", endpoints.data_url)
         return endpoints
-
-    def check_loopback(self) -> None:
-        """With ``ALPACA_NB_LOOPBACK_ONLY=1`` (the test suite's setting) refuse any other host."""
-        from urllib.parse import urlsplit
-
-        from .config import loopback_only
-
-        if not loopback_only():
-            return
-        for url in (self.trading_url, self.data_url):
-            host = urlsplit(url).hostname or ""
-            if host not in ("127.0.0.1", "localhost", "::1") and not host.startswith("127."):
-                raise ConfigurationError(
-                    f"ALPACA_NB_LOOPBACK_ONLY is set, so only this machine may be reached, not {host!r}: "
-                    "unset it to reach Alpaca, or point ALPACA_TRADING_URL / ALPACA_DATA_URL at a local broker")
 
 
 class Broker:

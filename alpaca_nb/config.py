@@ -85,11 +85,6 @@ def dotenv_path(start: Path | None = None) -> Path | None:
     return find_dotenv(start)
 
 
-def loopback_only() -> bool:
-    """``ALPACA_NB_LOOPBACK_ONLY`` is set: only hosts on this machine may be reached."""
-    return os.environ.get("ALPACA_NB_LOOPBACK_ONLY", "").strip().lower() in ("1", "true", "yes", "on")
-
-
 def guarded(name: str, value: str) -> str:
     """``value`` as a :class:`~alpaca_nb.secret.Secret` when variable ``name`` holds one (a key,
     or a URL carrying a password), else unchanged: what every mapping of settings stores."""

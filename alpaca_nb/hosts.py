@@ -7,9 +7,12 @@
   ``*.alpaca.markets`` trading host but ``paper-api.alpaca.markets`` moves real money, so such
   a pairing is refused instead of running unguarded under a "paper" label. A ``live`` account
   may point anywhere (tests point it at a local broker to exercise the live guard).
+- With ``ALPACA_NB_LOOPBACK_ONLY=1`` (the test suite sets it) only this machine may be reached.
 """
 from __future__ import annotations
 
+import ipaddress
+import os
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
@@ -52,6 +55,29 @@ def check_trading_host(environment: AlpacaEnvironment, url: str, name: str = "AL
             "orders there move real money with no live guard. Use "
             f"https://{PAPER_TRADING_HOST} for paper trading, or set ALPACA_ENVIRONMENT=live "
             "(and arm the live guard) to trade real money")
+
+
+def loopback_only() -> bool:
+    """``ALPACA_NB_LOOPBACK_ONLY`` is set (read from the real environment only, never ``.env``)."""
+    return os.environ.get("ALPACA_NB_LOOPBACK_ONLY", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or an address in 127.0.0.0/8 or ::1."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def check_loopback(name: str, url: str) -> None:
+    """With ``ALPACA_NB_LOOPBACK_ONLY=1``, refuse ``url`` unless its host is on this machine."""
+    if loopback_only() and not is_loopback_host(_host(url)):
+        raise ConfigurationError(
+            f"ALPACA_NB_LOOPBACK_ONLY is set, so only this machine may be reached, not {_host(url)!r} ({name}): "
+            "unset it to reach Alpaca, or point ALPACA_TRADING_URL / ALPACA_DATA_URL at a local broker")
 
 
 def _host(url: str) -> str:

@@ -17,6 +17,7 @@ from typing import Any, Iterable, Mapping
 
 from . import params
 from .errors import ConfigurationError, OrderValidationError
+from .order_rules import check_tags
 from .secret import Secret
 
 # Exclusive upper bounds: every accepted value fits the ledger's DECIMAL(18, 9) (9 integer
@@ -324,7 +325,7 @@ class AlpacaOrderRequest:
             set_("take_profit", _build_leg(TakeProfit, self.take_profit, "take_profit"))
         if isinstance(self.stop_loss, Mapping):
             set_("stop_loss", _build_leg(StopLoss, self.stop_loss, "stop_loss"))
-        set_("tags", _tags(self.tags))
+        set_("tags", check_tags(self.tags))
         if self.client_order_id is not None:
             _check_client_order_id(self.client_order_id)
         self._check_quantity()
@@ -527,21 +528,6 @@ class AlpacaOrderRequest:
         other = copy.copy(self)
         object.__setattr__(other, "client_order_id", client_order_id)
         return other
-
-
-def _tags(tags: Any) -> tuple[str, ...]:
-    """The user's tags as a tuple: None is no tags; a str alone is refused (a list is meant)."""
-    if tags is None:
-        return ()
-    if isinstance(tags, (str, bytes, bytearray, Mapping)) or not isinstance(tags, Iterable):
-        raise OrderValidationError(
-            f"tags={tags!r} is not valid: give a list of strings, e.g. tags=['momentum'] (or None)", "tags")
-    items = tuple(tags)  # once: a generator can be read only once
-    for tag in items:
-        if not isinstance(tag, str) or not tag.strip():
-            raise OrderValidationError(
-                f"tags holds {tag!r}: every tag is a non-empty string, e.g. tags=['momentum']", "tags")
-    return items
 
 
 def _check_client_order_id(value: Any) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 from urllib.parse import quote
 
 from .errors import InvalidArgumentError, OrderValidationError
@@ -44,21 +44,24 @@ def check_user(user: Any) -> str:
 
 
 def check_tags(tags: Any) -> tuple[str, ...]:
-    """``tags``: a list (or tuple, set) of non-empty strings, e.g. ``["momentum", "week-48"]``;
-    None means no tags (as for :class:`~alpaca_nb.models.AlpacaOrderRequest`)."""
+    """``tags``: any iterable of non-empty strings, e.g. ``["momentum", "week-48"]``, as a tuple;
+    None means no tags. A string alone is refused (a list is meant). One rule for
+    :class:`~alpaca_nb.models.AlpacaOrderRequest` and ``place_order(tags=...)``."""
     if tags is None:
         return ()
-    if isinstance(tags, (str, bytes)) or not isinstance(tags, (list, tuple, set, frozenset)):
+    if isinstance(tags, (str, bytes, bytearray, Mapping)) or not isinstance(tags, Iterable):
         raise OrderValidationError(
-            f"tags must be a list of strings, e.g. tags=['momentum'], not {type(tags).__name__}", "tags")
-    if len(tags) > MAX_TAGS:
+            f"tags={tags!r} is not valid: give a list of strings, e.g. tags=['momentum'] (or None)", "tags")
+    items = tuple(tags)  # once: a generator can be read only once
+    if len(items) > MAX_TAGS:
         raise OrderValidationError(f"at most {MAX_TAGS} tags per order", "tags")
-    for tag in tags:
+    for tag in items:
         if not isinstance(tag, str) or not tag.strip() or len(tag) > MAX_TAG or not tag.isprintable() \
                 or not _text_ok(tag):
             raise OrderValidationError(
-                f"each tag must be printable text of 1 to {MAX_TAG} characters, got {tag!r}", "tags")
-    return tuple(tags)
+                f"tags holds {tag!r}: every tag is printable text of 1 to {MAX_TAG} characters, "
+                "e.g. tags=['momentum']", "tags")
+    return items
 
 
 def check_notes(notes: Any) -> str:

@@ -258,8 +258,7 @@ class AlpacaService(FrameMethods, SyncMethods):
         broker = self._require()
         self.check_order(order_request, user=user, tags=tags, notes=notes)
         tags, notes = check_tags(tags), check_notes(notes)
-        if self.environment is AlpacaEnvironment.LIVE:
-            self._check_live(order_request)
+        self._check_live(order_request)
         given = order_request.client_order_id
         if given:
             existing = self.order_service.get(given)
@@ -419,16 +418,6 @@ class AlpacaService(FrameMethods, SyncMethods):
         if self.environment is AlpacaEnvironment.LIVE:
             check_live(self, self._live_guard, subject)
 
-    # The live guard's hooks on the other paths that make the broker create orders.
-    def _check_live_replace(self, order: ManagedOrder, changes: dict[str, Any]) -> None:
-        self._check_live(Replacement(order.alpaca_order_id, changes))
-
-    def _check_live_close(self, symbol: str, *, qty: str | None, percentage: str | None) -> None:
-        self._check_live(Closing(symbol, qty=qty, percentage=percentage))
-
-    def _check_live_close_all(self) -> None:
-        self._check_live(ClosingAll())
-
     def _sync_order_status(self, order: ManagedOrder) -> ManagedOrder:
         """Bring ``order`` in step with Alpaca (by its Alpaca id, else its client_order_id).
 
@@ -522,8 +511,7 @@ class AlpacaService(FrameMethods, SyncMethods):
             stop_price=to_decimal(body.get("stop_price"), "stop_price") or order.stop_price,
             parent_client_order_id=order.client_order_id, tags=order.tags,
             notes=f"replaces {order.client_order_id}")
-        if self.environment is AlpacaEnvironment.LIVE:
-            self._check_live_replace(order, body)
+        self._check_live(Replacement(order.alpaca_order_id, body))
         self.order_service.create(new, new_id=True)
         self._send(new, lambda: broker.call(broker.trading.patch, path, body,
                                             what=f"replace order {order.alpaca_order_id}"))
@@ -554,8 +542,7 @@ class AlpacaService(FrameMethods, SyncMethods):
             if not 0 < number <= 100:
                 raise OrderValidationError("percentage must be in (0, 100]", "percentage")
             params["percentage"] = plain(number)
-        if self.environment is AlpacaEnvironment.LIVE:
-            self._check_live_close(symbol, qty=params.get("qty"), percentage=params.get("percentage"))
+        self._check_live(Closing(symbol, qty=params.get("qty"), percentage=params.get("percentage")))
         answer = broker.call(broker.trading.delete, f"/positions/{symbol}", params or None,
                              what=f"close position {symbol}")
         return self._track(answer, user=user, tags=("close_position",))
@@ -571,8 +558,7 @@ class AlpacaService(FrameMethods, SyncMethods):
         check_user(user)
         if not isinstance(cancel_orders, bool):
             raise InvalidArgumentError("cancel_orders must be True or False", "cancel_orders")
-        if self.environment is AlpacaEnvironment.LIVE:
-            self._check_live_close_all()
+        self._check_live(ClosingAll())
         answers = broker.call(broker.trading.delete, "/positions", {"cancel_orders": cancel_orders},
                               what="close all positions")
         closing, failed = [], []
