@@ -14,6 +14,18 @@ write-ahead log into the file (5-10 ms after a write) and releases the file lock
 what other processes wait for. ``linger`` trades some of that sharing for speed: see
 :class:`LedgerFile`.
 
+**Taking turns.** DuckDB's own file lock is not enough between processes that attach and
+detach all the time: DuckDB reads the file's headers *before* it takes its lock, so a process
+whose ``ATTACH`` starts while another one is checkpointing can read the old headers, get the
+lock a moment later, and work on (then checkpoint over) a state without the other's last
+commit: that commit is lost without any error (seen with DuckDB 2.0, a few rows in a thousand
+when two processes write at once; see ``tests/test_ledger_sharing.py``). So alpaca_nb processes
+take turns on a side file first: ``<ledger>.lock`` is held with ``flock`` (exclusive to write,
+shared to read) from before ``ATTACH`` until after ``DETACH``, and DuckDB never reads headers
+another alpaca_nb process is writing. A foreign program (a DuckDB CLI, a plain
+``duckdb.connect``) does not take turns: while it holds the file alpaca_nb waits for DuckDB's
+lock as before, and it should not write while alpaca_nb does.
+
 **Errors.** No raw DuckDB error leaves a unit of work: a file held by another process past the
 bound is :class:`~alpaca_nb.errors.LedgerBusyError`; anything else DuckDB raises while
 attaching, working or letting go is a :class:`~alpaca_nb.errors.LedgerError` that names the
@@ -68,6 +80,7 @@ class _Engine:
     # A write's attachment kept for a while (LedgerFile.linger): (path, True), its deadline.
     held: tuple[str, bool] | None = None
     held_until = 0.0
+    turn = None  # the open <ledger>.lock whose flock gives this process its turn (see _take_turn)
     _reaper: threading.Thread | None = None
 
     @classmethod
@@ -75,6 +88,7 @@ class _Engine:
         if cls._lock_pid != os.getpid():  # forked: the parent's lock may be held by a thread
             cls._lock, cls._lock_pid = threading.RLock(), os.getpid()  # that does not exist here
             cls.held, cls._reaper = None, None  # the parent's attachment is not ours
+            cls.turn = None  # nor its turn (the parent lets go of it; closing it here would not)
             _session.__init__()
         return cls._lock
 
@@ -247,7 +261,7 @@ class LedgerFile:
                 os.replace(temporary, self.path)
             return True
         finally:
-            for leftover in (temporary, temporary.with_name(temporary.name + ".wal")):
+            for leftover in (temporary, *(_side_file(temporary, end) for end in (".wal", ".lock", ".wait"))):
                 try:
                     leftover.unlink()
                 except FileNotFoundError:
@@ -276,12 +290,20 @@ class LedgerFile:
     # -- the file lock ----------------------------------------------------------------------------
 
     def _attach(self, con: duckdb.DuckDBPyConnection, write: bool, deadline: float) -> None:
+        _yield_to_waiters(self.path)
+        _Engine.turn = _take_turn(self.path, write, deadline, self.busy_timeout)
+        try:
+            self._attach_file(con, write, deadline)
+        except BaseException:
+            _end_turn()
+            raise
+
+    def _attach_file(self, con: duckdb.DuckDBPyConnection, write: bool, deadline: float) -> None:
         mode = "" if write else " (READ_ONLY)"
         sql = f"ATTACH '{_quote(self.path)}' AS {ALIAS}{mode}"
         delay, waiting = 0.0005, None
         unreadable_until = min(deadline, time.monotonic() + UNREADABLE_GRACE)
         try:
-            _yield_to_waiters(self.path)
             while True:
                 try:
                     con.execute(sql)
@@ -319,9 +341,13 @@ class LedgerFile:
 
 
 def _detach(con: duckdb.DuckDBPyConnection) -> None:
-    # DETACH checkpoints the write-ahead log into the file and releases the lock.
-    con.execute("USE memory")
-    con.execute(f"DETACH {ALIAS}")
+    # DETACH checkpoints the write-ahead log into the file and releases DuckDB's lock; then this
+    # process's turn ends. The turn ends even if DETACH fails: the attachment is gone either way.
+    try:
+        con.execute("USE memory")
+        con.execute(f"DETACH {ALIAS}")
+    finally:
+        _end_turn()
 
 
 def _detach_quietly(con: duckdb.DuckDBPyConnection) -> None:
@@ -372,8 +398,68 @@ _POLL_CAP = 0.002  # a failed attach costs ~0.3 ms: polling this often is cheap
 _COURTESY = 0.2
 
 
-def _side_file(path: Path) -> Path:
-    return path.with_name(path.name + ".wait")
+def _side_file(path: Path, suffix: str = ".wait") -> Path:
+    return path.with_name(path.name + suffix)
+
+
+def _take_turn(path: Path, write: bool, deadline: float, timeout: float):
+    """Hold ``<ledger>.lock`` (exclusive to write, shared to read) until the deadline: the
+    open file whose flock is this process's turn, or None where flock is not available (a
+    read-only folder, Windows): then DuckDB's lock alone decides, as before."""
+    if fcntl is None:
+        return None
+    try:
+        handle = open(_side_file(path, ".lock"), "a+b")
+    except OSError:
+        return None
+    delay, waiting = 0.0005, None
+    try:
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), (fcntl.LOCK_EX if write else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+            except BlockingIOError:
+                now = time.monotonic()
+                if now >= deadline:
+                    holder = _turn_holder(handle)
+                    handle.close()
+                    raise _busy_error(
+                        f"the ledger {path} is busy: {f'process {holder}' if holder else 'another alpaca_nb process'} "
+                        f"has held it for more than {timeout:g} s. alpaca_nb holds it only for a moment per call, "
+                        "so a holder this long is stuck in a very long query or paused (a debugger, a stopped "
+                        "job). Let it finish or stop it, then retry; or wait longer with "
+                        "Ledger(path, busy_timeout=...).", path, holder) from None
+                if waiting is None:
+                    waiting = _announce_waiting(path)
+                time.sleep(min(delay * random.uniform(0.5, 1.5), max(deadline - now, 0)))
+                delay = min(delay * 1.5, _POLL_CAP)
+                continue
+            except OSError:  # a file system without flock: DuckDB's lock alone decides
+                handle.close()
+                return None
+            if write:  # say who holds it, for the error a waiter may have to raise
+                with contextlib.suppress(OSError):
+                    os.ftruncate(handle.fileno(), 0)
+                    os.pwrite(handle.fileno(), f"{os.getpid()}\n".encode(), 0)
+            return handle
+    finally:
+        if waiting is not None:
+            waiting.close()
+
+
+def _turn_holder(handle) -> int | None:
+    try:
+        text = os.pread(handle.fileno(), 32, 0).decode("ascii", "replace").strip()
+        return int(text) if text.isdigit() else None
+    except OSError:
+        return None
+
+
+def _end_turn() -> None:
+    handle, _Engine.turn = _Engine.turn, None
+    if handle is not None:
+        with contextlib.suppress(OSError):
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)  # explicit: a forked child may share the descriptor
+        handle.close()
 
 
 def _announce_waiting(path: Path):
