@@ -12,10 +12,15 @@ lives in :mod:`alpaca_nb.sim`) stays fast.
 from __future__ import annotations
 
 import importlib
+import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# A library logs, the application decides where it goes: without a handler of the user's,
+# nothing is printed (not even warnings through Python's last-resort handler).
+logging.getLogger("alpaca_nb").addHandler(logging.NullHandler())
 
 _LAZY = {
     "AlpacaService": "service", "InMemoryOrderStore": "service",

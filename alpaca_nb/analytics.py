@@ -44,7 +44,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
-from . import ledger_rows as rows
+from .ledger import rows
 from . import params
 from .errors import InvalidArgumentError
 from .ledger import SCOPE, Ledger

@@ -101,7 +101,7 @@ def bench_calls(folder: Path, n: int = 200, linger: float = 0.0) -> dict[str, fl
 
 def bench_journal(folder: Path, n: int, rounds: int) -> dict[str, float]:
     """Median ms of journaling an intent and an answer; best seconds of draining ``n`` pairs."""
-    from alpaca_nb import ledger_journal
+    from alpaca_nb.ledger import journal as ledger_journal
     from alpaca_nb.ledger import Ledger
     from alpaca_nb.models import ManagedOrder
 
@@ -131,7 +131,7 @@ def bench_journal(folder: Path, n: int, rounds: int) -> dict[str, float]:
 
 def bench_settle(folder: Path, n: int, rounds: int) -> dict[str, float]:
     """Best seconds of settling ``n`` pending intents one transaction each, and in one batch."""
-    from alpaca_nb import ledger_journal
+    from alpaca_nb.ledger import journal as ledger_journal
     from alpaca_nb.ledger import Ledger
     from alpaca_nb.models import ManagedOrder, ManagedOrderStatus
 

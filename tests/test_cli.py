@@ -14,7 +14,7 @@ from alpaca.trading.client import TradingClient
 from alpaca.trading.requests import LimitOrderRequest
 from brokers import wait_for
 
-from alpaca_nb import ledger_rows
+from alpaca_nb.ledger import rows as ledger_rows
 from alpaca_nb.cli import main
 from alpaca_nb.ledger import Ledger
 from alpaca_nb.models import AlpacaEnvironment, ManagedOrder
@@ -144,4 +144,4 @@ def test_ctrl_c_while_waiting_for_a_busy_ledger_is_one_line_and_exit_130(env):
     finally:
         holder.kill()
         holder.wait()
-    assert waiting.returncode == 130 and err.strip() == "alpaca-nb: interrupted" and out == ""
+    assert waiting.returncode == 130 and err.strip() == "alpaca-nb: interrupted" and out == "", err

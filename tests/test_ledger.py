@@ -19,8 +19,8 @@ import pytest
 
 from alpaca_nb.errors import InvalidArgumentError, LedgerError
 from alpaca_nb.ledger import DuplicateOrderError, Ledger, UnfitValueError
-from alpaca_nb.ledger_file import LedgerFile
-from alpaca_nb.ledger_schema import LATEST, SchemaTooNewError, migrate
+from alpaca_nb.ledger.file import LedgerFile
+from alpaca_nb.ledger.schema import LATEST, SchemaTooNewError, migrate
 from alpaca_nb.models import ManagedOrder, ManagedOrderStatus
 
 ACCOUNT = "acct-1"
@@ -452,7 +452,7 @@ def test_a_new_ledger_appears_whole_even_when_two_processes_create_it_at_once(tm
     """Before: a process opening the file while another was creating it could read it half
     written and fail with a raw duckdb.IOException. Now a new file is built under another name
     and linked into place whole: the first to finish wins, the other opens the winner's."""
-    from alpaca_nb import ledger as ledger_module
+    from alpaca_nb.ledger import store as ledger_module
 
     path = tmp_path / "new.duckdb"
     seen = {}

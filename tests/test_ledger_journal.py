@@ -17,12 +17,12 @@ import pytest
 from brokers import wait_for
 
 from alpaca_nb import ManagedOrderStatus
-from alpaca_nb import ledger_journal
-from alpaca_nb import ledger_rows as rows
+from alpaca_nb.ledger import journal as ledger_journal
+from alpaca_nb.ledger import rows as rows
 from alpaca_nb.errors import LedgerError
 from alpaca_nb.ledger import Ledger, UnfitValueError
-from alpaca_nb.ledger_file import LedgerFile
-from alpaca_nb.ledger_schema import migrate
+from alpaca_nb.ledger.file import LedgerFile
+from alpaca_nb.ledger.schema import migrate
 from alpaca_nb.models import AlpacaEnvironment, ManagedOrder
 
 ACCOUNT = "acct-1"
@@ -213,7 +213,7 @@ def test_a_kernel_killed_mid_request_leaves_its_intent_and_the_next_sync_settles
 EXITS = textwrap.dedent("""
     import sys
     from alpaca_nb import AlpacaCredentials, AlpacaOrderRequest, AlpacaService
-    from alpaca_nb import ledger_journal
+    from alpaca_nb.ledger import journal as ledger_journal
     from alpaca_nb.ledger import Ledger
 
     ledger_journal.DRAIN_DELAY = 3600  # only the drain at exit moves the journal

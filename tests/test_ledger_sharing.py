@@ -83,7 +83,7 @@ def test_two_processes_placing_orders_at_once_lose_none(tmp_path, n, linger):
 # then, before it takes its own lock), then records one order.
 ATTACH_PROBE = textwrap.dedent("""
     import os, sys, time
-    import alpaca_nb.ledger_file as ledger_file
+    import alpaca_nb.ledger.file as ledger_file
     from alpaca_nb.ledger import Ledger
     from alpaca_nb.models import ManagedOrder
 

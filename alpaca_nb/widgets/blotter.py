@@ -61,7 +61,7 @@ def orders_frame(store: Any, user: str | None, statuses: tuple[str, ...] | None)
     if hasattr(store, "orders"):
         frame = store.orders(user, status=statuses)
     else:
-        from ..ledger_rows import ORDER_COLUMNS, order_row
+        from ..ledger.rows import ORDER_COLUMNS, order_row
 
         chosen = [o for o in store.list(user) if statuses is None or o.status.value in statuses]
         frame = pd.DataFrame([order_row(o) for o in chosen], columns=list(ORDER_COLUMNS))

@@ -1,6 +1,6 @@
 """One managed order at a time: ``ManagedOrder`` <-> ``managed_orders`` rows, and its events.
 
-The single-order half of the ledger (the bulk half, for syncs, is :mod:`alpaca_nb.ledger_ingest`).
+The single-order half of the ledger (the bulk half, for syncs, is :mod:`alpaca_nb.ledger.ingest`).
 Every function works on a connection inside a unit of work opened by
 :class:`~alpaca_nb.ledger_file.LedgerFile`.
 
@@ -24,11 +24,11 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from .errors import DuplicateOrderError, LedgerError, UnfitValueError  # noqa: F401 (re-exported)
-from .ledger_ingest import STATUS_RANK
-from .ledger_schema import MONEY as _MONEY
-from .ledger_schema import MONEY_LIMIT
-from .models import (AlpacaEnvironment, AlpacaOrderClass, AlpacaOrderSide, AlpacaOrderType,
+from ..errors import DuplicateOrderError, LedgerError, UnfitValueError  # noqa: F401 (re-exported)
+from .ingest import STATUS_RANK
+from .schema import MONEY as _MONEY
+from .schema import MONEY_LIMIT
+from ..models import (AlpacaEnvironment, AlpacaOrderClass, AlpacaOrderSide, AlpacaOrderType,
                      AlpacaTimeInForce, ManagedOrder, ManagedOrderStatus)
 
 if TYPE_CHECKING:  # pragma: no cover

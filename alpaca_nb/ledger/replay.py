@@ -1,6 +1,6 @@
 """Applying journal records to the ledger, each record on its own account.
 
-The drainer (:mod:`alpaca_nb.ledger_journal`) hands over the lines of its batches, and the
+The drainer (:mod:`alpaca_nb.ledger.journal`) hands over the lines of its batches, and the
 records set aside earlier that are due for a retry, as :class:`Entry` objects, and this module
 brings them into the ledger inside the drainer's write transaction. One record that cannot be
 applied never costs another record anything:
@@ -19,7 +19,7 @@ applied never costs another record anything:
    :class:`RecordFailed`, and the drainer rolls back once more and applies the rest without it.
 
 Whatever is refused, with its reason, the drainer sets aside in ``journal_rejects``
-(:mod:`alpaca_nb.ledger_rejects`), to be retried by later drains.
+(:mod:`alpaca_nb.ledger.rejects`), to be retried by later drains.
 """
 from __future__ import annotations
 
@@ -30,11 +30,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from . import ledger_ingest as ingest
-from . import ledger_rows as rows
-from .errors import AlpacaNbError
-from .ledger_rejects import record_text
-from .models import ManagedOrder
+from . import ingest
+from . import rows
+from ..errors import AlpacaNbError
+from .rejects import record_text
+from ..models import ManagedOrder
 
 log = logging.getLogger("alpaca_nb")
 

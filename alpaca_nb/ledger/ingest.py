@@ -16,9 +16,9 @@ from typing import Any, Iterable, Mapping
 import duckdb
 import pandas as pd
 
-from .errors import InvalidArgumentError
-from .ledger_schema import MONEY
-from .models import managed_status
+from ..errors import InvalidArgumentError
+from .schema import MONEY
+from ..models import managed_status
 
 log = logging.getLogger("alpaca_nb")
 

@@ -51,7 +51,7 @@ from typing import Iterator
 
 import duckdb
 
-from .errors import LedgerBusyError, LedgerError
+from ..errors import LedgerBusyError, LedgerError
 
 try:  # the fairness courtesy below needs flock; without it (Windows) waiting still works
     import fcntl
@@ -195,6 +195,12 @@ class LedgerFile:
         try:
             with self._open(write, read_only_file) as con:
                 yield con
+        except duckdb.InterruptException:
+            raise KeyboardInterrupt from None  # Ctrl-C landed in DuckDB: it is still Ctrl-C
+        except RuntimeError as err:
+            if str(err) == "Query interrupted":  # how DuckDB's Python client reports it mid-ATTACH
+                raise KeyboardInterrupt from None
+            raise
         except duckdb.Error as err:
             raise _ledger_error(self.path, err) from err
 

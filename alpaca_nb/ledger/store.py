@@ -8,10 +8,10 @@
     ledger.sql("SELECT symbol, count(*) FROM managed_orders GROUP BY ALL")
 
 It implements the service's ``OrderStore`` protocol (``create``, ``update``, ``get``, ``list``)
-and what sync and reconcile need. Schema: :mod:`alpaca_nb.ledger_schema`.
+and what sync and reconcile need. Schema: :mod:`alpaca_nb.ledger.schema`.
 
 **Sharing.** The file is not held between calls: each call attaches it, works in one
-transaction and lets go (see :mod:`alpaca_nb.ledger_file`), so two notebooks and a stream thread
+transaction and lets go (see :mod:`alpaca_nb.ledger.file`), so two notebooks and a stream thread
 can use one ledger. A call waits up to ``busy_timeout`` seconds for a file another process
 holds, then raises :class:`~alpaca_nb.errors.LedgerBusyError` naming that process. A write
 costs about 15 ms this way; ``Ledger(..., linger=0.5)`` keeps the file between calls until
@@ -22,10 +22,10 @@ it, the stream's trade updates) is appended to a journal beside the file instead
 fraction of a millisecond (``create(..., new_id=True)``, ``update(..., defer=True)``,
 ``apply_trade_updates(..., defer=True)``), and moved into DuckDB in batches: by a background
 thread, at exit, and at the start of every unit of work here, so every read sees it. See
-:mod:`alpaca_nb.ledger_journal`.
+:mod:`alpaca_nb.ledger.journal`.
 
 **Nothing lost, nothing NULL.** Every row is checked before it is written: a value that does
-not fit its column raises :class:`~alpaca_nb.ledger_rows.UnfitValueError` (a direct write) or,
+not fit its column raises :class:`~alpaca_nb.ledger.rows.UnfitValueError` (a direct write) or,
 for a journaled record, sets that record aside alone with its reason, to be retried by later
 drains, while every other record lands. :meth:`Ledger.health` (``alpaca-nb ledger health``)
 reports what is set aside. Errors are all :class:`~alpaca_nb.errors.LedgerError`
@@ -55,17 +55,17 @@ from typing import Any, Iterable, Sequence
 import duckdb
 import pandas as pd
 
-from . import ledger_ingest as ingest
-from . import ledger_rejects as rejects
-from . import ledger_rows as rows
-from .errors import InvalidArgumentError, LedgerError
-from .ledger_file import LedgerFile
-from .ledger_journal import Journal
-from .ledger_ingest import UpsertResult
-from .ledger_rejects import LedgerHealth, SetAside
-from .ledger_rows import DuplicateOrderError, UnfitValueError
-from .ledger_schema import LATEST, current_version, migrate
-from .models import AlpacaEnvironment, ManagedOrder
+from . import ingest
+from . import rejects
+from . import rows
+from ..errors import InvalidArgumentError, LedgerError
+from .file import LedgerFile
+from .journal import Journal
+from .ingest import UpsertResult
+from .rejects import LedgerHealth, SetAside
+from .rows import DuplicateOrderError, UnfitValueError
+from .schema import LATEST, current_version, migrate
+from ..models import AlpacaEnvironment, ManagedOrder
 
 log = logging.getLogger("alpaca_nb")
 
@@ -86,7 +86,7 @@ TABLES = ("managed_orders", "order_events", "fills", "sync_state")
 def default_ledger_path() -> Path:
     """``ALPACA_NB_LEDGER``, else ``$ALPACA_NB_HOME/ledger.duckdb`` (``~/.alpaca_nb``), read from
     the environment and ``.env`` as :class:`~alpaca_nb.config.Settings` reads them."""
-    from .config import ledger_path, read_environment
+    from ..config import ledger_path, read_environment
 
     return ledger_path(read_environment())
 
@@ -177,7 +177,7 @@ class Ledger:
         aside (see :meth:`health`); True if the journal held anything.
 
         Never needed for reading through the ledger (every call drains first); useful before
-        opening the file with another DuckDB client. See :mod:`alpaca_nb.ledger_journal`.
+        opening the file with another DuckDB client. See :mod:`alpaca_nb.ledger.journal`.
         """
         return self.journal.drain(retry_all=True) if self.journal is not None else False
 

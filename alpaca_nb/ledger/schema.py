@@ -24,10 +24,10 @@ accounts and environments side by side; money and quantities are ``DECIMAL(38,9)
                     and the ``source`` it first came from. ``seq`` orders fills that share a time.
 ``sync_state``      small key/value memory per account and environment (e.g. the last sync
                     cursor).
-``journal_applied`` bookkeeping of the write-ahead journal (:mod:`alpaca_nb.ledger_journal`):
+``journal_applied`` bookkeeping of the write-ahead journal (:mod:`alpaca_nb.ledger.journal`):
                     the batches last applied, until the next drain sees their files gone.
 ``journal_rejects`` journal records that could not be applied, each set aside alone with its
-                    reason and retried by later drains (:mod:`alpaca_nb.ledger_rejects`).
+                    reason and retried by later drains (:mod:`alpaca_nb.ledger.rejects`).
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from typing import Callable
 
 import duckdb
 
-from .errors import LedgerError
+from ..errors import LedgerError
 
 #: Money and quantities: 29 digits before the point and 9 after.
 MONEY = "DECIMAL(38,9)"
@@ -128,7 +128,7 @@ def _v2_sync(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _v3_journal(con: duckdb.DuckDBPyConnection) -> None:
-    """The journal batches applied but not yet deleted (see :mod:`alpaca_nb.ledger_journal`)."""
+    """The journal batches applied but not yet deleted (see :mod:`alpaca_nb.ledger.journal`)."""
     con.execute("CREATE TABLE journal_applied (name VARCHAR NOT NULL, records INTEGER NOT NULL, "
                 "applied_at TIMESTAMPTZ NOT NULL)")
 

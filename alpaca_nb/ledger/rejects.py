@@ -4,7 +4,7 @@ A journal batch holds every process's records from a fraction of a second: inten
 the stream's trade updates of many orders. One record in it that cannot be applied (a value
 that does not fit its column, a field missing from a hand-edited line, an intent naming another
 order's ``client_order_id``, a statement DuckDB refuses) must cost no other record anything. The
-drainer (:mod:`alpaca_nb.ledger_journal`) therefore sets such a record aside *alone*, in the
+drainer (:mod:`alpaca_nb.ledger.journal`) therefore sets such a record aside *alone*, in the
 ``journal_rejects`` table, in the same transaction that applies the rest of its batch:
 
     id               where the record was first met: ``<batch file>:<line>`` (``/<n>`` for the

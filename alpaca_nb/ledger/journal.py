@@ -1,7 +1,7 @@
 """The ledger's journal: an order's intent safe on disk in a fraction of a millisecond.
 
 A unit of work on the DuckDB file costs about 15 ms (attach, one transaction, detach and
-checkpoint: see :mod:`alpaca_nb.ledger_file`), five times Alpaca's own round trip, and placing
+checkpoint: see :mod:`alpaca_nb.ledger.file`), five times Alpaca's own round trip, and placing
 an order writes twice (the intent before the POST, the answer after it). The journal takes
 both off the order path: each is appended to a file beside the ledger as one JSON line. The
 intent is flushed to the disk (``fdatasync``) before the call returns, about 0.2 ms, so the
@@ -35,13 +35,13 @@ got to the POST) is skipped with a warning; the next append starts on a fresh li
 fit its column, a field missing, an intent naming another order's ``client_order_id``, a
 statement DuckDB refuses) is set aside *alone*, with its reason, in the table
 ``journal_rejects``, in the same transaction that applies the rest of its batch; later drains
-retry it (see :mod:`alpaca_nb.ledger_replay` for how the culprit is found and
-:mod:`alpaca_nb.ledger_rejects` for the retries). Every other record lands. ``<name>.failed``
+retry it (see :mod:`alpaca_nb.ledger.replay` for how the culprit is found and
+:mod:`alpaca_nb.ledger.rejects` for the retries). Every other record lands. ``<name>.failed``
 batches, which older versions set aside whole, are picked up and applied the same way, record
 by record. A batch file that cannot even be read is renamed ``<name>.unreadable`` and reported
 (:meth:`~alpaca_nb.ledger.Ledger.health` lists both kinds of set-aside).
 
-An intent is checked before it is appended (:func:`~alpaca_nb.ledger_rows.check_order`): an
+An intent is checked before it is appended (:func:`~alpaca_nb.ledger.rows.check_order`): an
 order that the ledger could not record is refused before it can be sent.
 
 Without ``fcntl`` (Windows) there is no journal: the ledger writes DuckDB directly.
@@ -60,12 +60,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
-from . import ledger_ingest as ingest
-from . import ledger_rejects as rejects
-from . import ledger_replay as replay
-from . import ledger_rows as rows
-from .errors import LedgerBusyError
-from .ledger_file import LedgerFile
+from . import ingest
+from . import rejects
+from . import replay
+from . import rows
+from ..errors import LedgerBusyError
+from .file import LedgerFile
 
 try:
     import fcntl
@@ -128,7 +128,7 @@ class Journal:
     def intent(self, order: Any, source: str) -> None:
         """Journal a new order (its ``client_order_id`` generated for it): see rows.intent_change.
 
-        Raises :class:`~alpaca_nb.ledger_rows.UnfitValueError` (nothing journaled) for an order
+        Raises :class:`~alpaca_nb.ledger.rows.UnfitValueError` (nothing journaled) for an order
         the ledger could not record.
         """
         rows.check_order(order)
@@ -245,7 +245,7 @@ class Journal:
         A record that cannot be applied is set aside alone (``journal_rejects``). ``refused``
         names records that failed in DuckDB earlier in this drain (key: why), ``one_by_one``
         applies one record per statement: :meth:`drain` sets both after a failure (raised here
-        as :class:`~alpaca_nb.ledger_replay.BatchFailed` / ``RecordFailed``, after which the
+        as :class:`~alpaca_nb.ledger.replay.BatchFailed` / ``RecordFailed``, after which the
         transaction must be rolled back).
 
         Returns the batch files applied: the caller deletes them with :meth:`settle` once its
