@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import importlib
 import logging
-import threading
 from typing import TYPE_CHECKING, Any
+
+from . import session as _session
 
 __version__ = "0.1.0"
 
@@ -49,10 +50,6 @@ _FRAME_HELPERS = ("account", "positions", "orders", "quotes", "trades", "latest_
                   "bars", "historical_quotes", "historical_trades", "activities", "clock",
                   "calendar", "assets", "portfolio_history")
 
-_default = None
-_default_lock = threading.Lock()
-
-
 def connect(*, environment: str | None = None, order_service: Any = None) -> "AlpacaService":
     """A ready :class:`AlpacaService` for the configured environment; it becomes the default.
 
@@ -67,17 +64,16 @@ def connect(*, environment: str | None = None, order_service: Any = None) -> "Al
         values["ALPACA_ENVIRONMENT"] = environment
     settings = Settings.load(values)
     service = AlpacaService(order_service, settings=settings).initialize_sync(settings.credentials)
-    global _default
-    with _default_lock:
-        _default = service
+    _session.set_default(service)
     return service
 
 
 def default_service() -> "AlpacaService":
     """The service of the last :func:`connect`, connecting on first use."""
-    with _default_lock:
-        service = _default
-    return service if service is not None else connect()
+    return _session.default_service()
+
+
+_session.set_connector(connect)
 
 
 def _frame_helper(name: str):

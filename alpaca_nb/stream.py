@@ -358,7 +358,7 @@ def stream_hub(service: Any = None, *, key: str | None = None, secret: str | Non
 
     if key is None:
         if service is None:
-            from . import default_service
+            from .session import default_service
 
             service = default_service()
         broker = service._require()

@@ -17,15 +17,102 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "alpaca_nb"
 
 
+def _import_nodes(path: Path, *, typing_only: bool = True) -> list[ast.Import | ast.ImportFrom]:
+    """Every import statement in a file, deferred ones (inside functions) included; those under
+    ``if TYPE_CHECKING:`` too unless ``typing_only=False`` (they never run)."""
+    tree = ast.parse(path.read_text(), str(path))
+    skip = set() if typing_only else {
+        id(node) for block in ast.walk(tree)
+        if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+        for statement in block.body for node in ast.walk(statement)}
+    return [node for node in ast.walk(tree)
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in skip]
+
+
 def _imports(path: Path) -> list[tuple[str, int]]:
-    """(module, level) of every import statement in a file, deferred ones included."""
+    """(module, level) of every import statement in a file, deferred and typing-only included."""
     found = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in _import_nodes(path):
         if isinstance(node, ast.Import):
             found += [(alias.name, 0) for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
+        else:
             found.append((node.module or "", node.level))
     return found
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the package's modules it imports, at any depth of the code (functions included),
+    leaving out what only type checkers read. ``from pkg import sub`` counts as importing
+    ``pkg.sub`` alone when every name is a submodule."""
+    files = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        targets = set()
+        for node in _import_nodes(path, typing_only=False):
+            if isinstance(node, ast.Import):
+                wanted = [alias.name for alias in node.names]
+            else:
+                base = _absolute(path, node.module or "", node.level)
+                subs = [f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in files]
+                wanted = subs if len(subs) == len(node.names) else [base, *subs]
+            for target in wanted:
+                while target and target not in files:   # a name inside a module: that module
+                    target = target.rpartition(".")[0]
+                if target and target != name:
+                    targets.add(target)
+        graph[name] = targets
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in sorted(graph[node]):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_import_graph_has_no_cycle_deferred_or_not():
+    """A cycle held together by an import inside a function still ties the modules together:
+    none is allowed. (What only type checkers read does not count.)"""
+    graph = import_graph()
+    assert "alpaca_nb.session" in graph["alpaca_nb.stream"]           # the graph sees deferred imports
+    found = cycles(graph)
+    assert not found, "\n".join(" <-> ".join(group) for group in found)
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
 
 
 def _absolute(path: Path, module: str, level: int) -> str:

@@ -33,7 +33,7 @@ from .calendar import ny_date, ny_midnight
 from .data_json import bar_items, quote_items, rfc3339, trade_items
 from .http import SimError, bad_request, encode_json, json_response, not_found, parse_time
 from .market import Market
-from .server import SIM_KEY
+from .state import SIM_KEY
 
 routes = web.RouteTableDef()
 

@@ -42,7 +42,7 @@ from aiohttp import WSMsgType, web
 from .assets import PROFILES
 from .bars import parse_timeframe, to_ns
 from .calendar import ny_date
-from .streams import StreamConnection
+from .connection import StreamConnection
 from .tape import MINUTE_NS, PRICE_SCALE, QUOTE_VENUES, VENUES
 
 if TYPE_CHECKING:  # pragma: no cover

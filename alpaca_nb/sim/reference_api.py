@@ -18,7 +18,7 @@ from aiohttp import web
 from .assets import asset, filter_assets
 from .calendar import NY
 from .http import SimError, bad_request, json_response, not_found, parse_time
-from .server import SIM_KEY
+from .state import SIM_KEY
 
 CALENDAR_FIRST = date(1970, 1, 1)
 CALENDAR_LAST = date(2029, 12, 31)

@@ -13,7 +13,6 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,37 +23,15 @@ from aiohttp import web
 from .calendar import MarketHours
 from .clock import SimClock
 from .engine import Engine
-from .faults import Faults
 from .home import default_keys
 from .http import SimError, json_response
 from .market import Market
+from .state import SIM_KEY, Sim
 
 log = logging.getLogger("alpaca_nb.sim")
 
 TICK_SECONDS = 0.1
 
-
-@dataclass
-class Sim:
-    """Everything a route handler can reach: ``request.app[SIM_KEY]``."""
-
-    clock: SimClock
-    hours: MarketHours
-    market: Market
-    engine: Engine
-    key: str = field(repr=False)  # the account's keys never show in a repr or traceback
-    secret: str = field(repr=False)
-    seed: int
-    rate_limit: int | None = 200
-    rate_window: float = 60.0
-    record: bool = False
-    requests: collections.Counter = field(default_factory=collections.Counter)
-    responses: list = field(default_factory=list)
-    faults: Faults = field(default_factory=Faults)
-    extensions: list = field(default_factory=list)  # (name, object) added by later features
-
-
-SIM_KEY = web.AppKey("sim", Sim)
 
 # Paths served without REST keys: the websocket streams authenticate in-protocol.
 _OPEN_PATHS = ("/healthz",)

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from .http import (SimError, bad_request, json_response, parse_bool, parse_int, parse_time,
                    unprocessable)
-from .server import SIM_KEY
+from .state import SIM_KEY
 
 routes = web.RouteTableDef()
 

@@ -124,7 +124,7 @@ class ServiceWidget(widgets.VBox):
     def __init__(self, service: Any = None, **kwargs: Any):
         super().__init__(**kwargs)
         if service is None:
-            from .. import default_service
+            from ..session import default_service
 
             service = default_service()
         self.service = service

@@ -46,11 +46,12 @@ def world(tmp_path_factory):
     svc.asset("AAPL")                       # the asset list is cached before counting
     ledger = Ledger(tmp_path_factory.mktemp("ledger") / "ledger.duckdb")
     hub = svc.streams                       # connects on its first subscription only
-    previous, nb._default = nb._default, svc   # nb.bars(...) and friends go to this service
+    previous = nb.session.current()
+    nb.session.set_default(svc)   # nb.bars(...) and friends go to this service
     try:
         yield {"broker": broker, "svc": svc, "ledger": ledger, "hub": hub}
     finally:
-        nb._default = previous
+        nb.session.set_default(previous)
         hub.stop()
         broker.stop()
     validate_recorded(broker)
