@@ -205,3 +205,45 @@ def test_the_package_logger_prints_nothing_unless_the_application_says_so():
 
 def test_the_package_says_it_is_typed():
     assert (PACKAGE / "py.typed").is_file()
+
+
+def test_architecture_md_maps_every_module():
+    """ARCHITECTURE.md is the map a newcomer reads first: a module it does not name (or one it
+    names that is gone) means the map is out of date."""
+    text = (REPO / "ARCHITECTURE.md").read_text()
+    tree = text[text.index("## The tree"):text.index("## Direction of dependencies")]
+    words = set(re.findall(r"[A-Za-z_][\w]*", tree))
+    modules = {path.stem for path in PACKAGE.rglob("*.py")} - {"__init__"}
+    assert not sorted(modules - words), f"not in ARCHITECTURE.md's tree: {sorted(modules - words)}"
+    packages = {path.name for path in PACKAGE.rglob("*") if path.is_dir() and (path / "__init__.py").exists()}
+    assert all(f"{name}/" in tree for name in packages), packages
+
+
+def report() -> str:
+    """Sizes (files, lines) per package and which packages import which: the figures in
+    ARCHITECTURE.md. ``python -m tests.test_structure``"""
+    def package_of(module: str) -> str:
+        parts = module.split(".")
+        return ".".join(parts[:2]) if len(parts) > 1 and (PACKAGE / parts[1]).is_dir() else "alpaca_nb (modules)"
+
+    sizes: dict[str, list[int]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        entry = sizes.setdefault(package_of(_module_name(path)), [0, 0])
+        entry[0] += 1
+        entry[1] += len(path.read_text().splitlines())
+    lines = ["| package | files | lines |", "|---|---:|---:|"]
+    lines += [f"| `{name}` | {files} | {count:,} |" for name, (files, count) in sorted(sizes.items())]
+    edges: dict[str, set[str]] = {}
+    for module, targets in import_graph().items():
+        for target in targets:
+            a, b = package_of(module), package_of(target)
+            if a != b:
+                edges.setdefault(a, set()).add(b)
+    lines += ["", "Imports between packages (A -> what A imports):", ""]
+    lines += [f"- `{a}` -> {', '.join(f'`{b}`' for b in sorted(bs))}" for a, bs in sorted(edges.items())]
+    lines += ["", f"Cycles between modules: {len(cycles(import_graph()))}"]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(report())
