@@ -60,10 +60,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
-from . import ingest
-from . import rejects
-from . import replay
-from . import rows
+from . import ingest, rejects, replay, rows
 from ..errors import LedgerBusyError
 from .file import LedgerFile
 

@@ -30,8 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from . import ingest
-from . import rows
+from . import ingest, rows
 from ..errors import AlpacaNbError
 from .rejects import record_text
 from ..models import ManagedOrder

@@ -55,9 +55,7 @@ from typing import Any, Iterable, Sequence
 import duckdb
 import pandas as pd
 
-from . import ingest
-from . import rejects
-from . import rows
+from . import ingest, rejects, rows
 from ..errors import InvalidArgumentError, LedgerError
 from .file import LedgerFile
 from .journal import Journal
