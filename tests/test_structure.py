@@ -119,12 +119,8 @@ def _absolute(path: Path, module: str, level: int) -> str:
     """The absolute name a (possibly relative) import in ``path`` refers to."""
     if level == 0:
         return module
-    package = list(path.relative_to(REPO).with_suffix("").parts)
-    if path.name != "__init__.py":
-        package = package[:-1]
-    else:
-        package = package[:-1]  # the package itself is the folder
-    base = package[:len(package) - (level - 1)] if level > 1 else package
+    package = list(path.relative_to(REPO).parts[:-1])  # the folder a file (or __init__) is in
+    base = package[:len(package) - (level - 1)]
     return ".".join([*base, module] if module else base)
 
 
