@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # uv when present, else pip (`make test UV=` forces pip).
 UV ?= $(shell command -v uv 2>/dev/null)
 
-.PHONY: demo test bench notebooks clean setup
+.PHONY: demo test lint bench notebooks clean setup
 
 $(STAMP): pyproject.toml
 	@# Debian's system python needs python3-venv for pip's path; install it when missing.
@@ -30,8 +30,12 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m alpaca_nb.cli demo
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(PY) -m pytest -q
+
+lint: $(STAMP)  # ruff (lint and format); run by make test and CI
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 bench: $(STAMP)
 	$(PY) -m bench

@@ -10,6 +10,7 @@ their environment or in a ``.env`` beside the clone, the suite:
 - runs with ``HOME`` and pytest's temporary directories inside one private folder that is
   removed when the session ends, so nothing is left behind in the temp directory.
 """
+
 from __future__ import annotations
 
 import os
@@ -73,6 +74,6 @@ def pytest_unconfigure(config):
     for state in SESSION_DIR.rglob("broker.json"):  # any detached local broker a test left
         try:
             process.stop(state.parent)
-        except Exception:  # noqa: BLE001 - best effort: the folder goes regardless
+        except Exception:
             pass
     shutil.rmtree(SESSION_DIR, ignore_errors=True)

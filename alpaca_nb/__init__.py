@@ -9,6 +9,7 @@
 Names are imported lazily so that ``import alpaca_nb`` (and the local broker's process, which
 lives in :mod:`alpaca_nb.sim`) stays fast.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -24,33 +25,84 @@ __version__ = "0.1.0"
 logging.getLogger("alpaca_nb").addHandler(logging.NullHandler())
 
 _LAZY = {
-    "AlpacaService": "service", "InMemoryOrderStore": "service",
-    "AlpacaCredentials": "models", "AlpacaEnvironment": "models", "AlpacaOrderRequest": "models",
-    "AlpacaOrderSide": "models", "AlpacaOrderType": "models", "AlpacaTimeInForce": "models",
-    "AlpacaOrderClass": "models", "TakeProfit": "models", "StopLoss": "models",
-    "ManagedOrder": "models", "ManagedOrderStatus": "models",
-    "Settings": "config", "LocalBroker": "sim",
-    "stream_hub": "stream", "StreamHub": "stream", "Subscription": "stream", "TradeUpdate": "stream",
-    "Gap": "stream", "on_trade_update": "stream", "subscribe_quotes": "stream",
-    "subscribe_trades": "stream", "subscribe_bars": "stream", "on_gap": "stream", "stop_all": "stream",
-    "live_quotes": "live", "live_bars": "live", "LiveQuotes": "live", "LiveBars": "live",
-    "live_trades": "live", "LiveTrades": "live",
-    "AlpacaNbError": "errors", "ConfigurationError": "errors", "AuthenticationError": "errors",
-    "OrderValidationError": "errors", "OrderRejectedError": "errors", "RateLimitError": "errors",
-    "NetworkError": "errors", "NotFoundError": "errors", "LiveTradingNotArmed": "errors",
-    "LedgerBusyError": "errors", "BrokerError": "errors", "LedgerError": "errors",
-    "InvalidArgumentError": "errors", "OrderOutcomeUnknownError": "errors", "LiveCaps": "guard",
-    "DuplicateOrderError": "errors", "UnfitValueError": "errors",
-    "OrderTicket": "widgets", "Blotter": "widgets", "PositionsView": "widgets", "QuoteBoard": "widgets",
-    "PnLView": "widgets", "OrderView": "widgets",
+    "AlpacaService": "service",
+    "InMemoryOrderStore": "service",
+    "AlpacaCredentials": "models",
+    "AlpacaEnvironment": "models",
+    "AlpacaOrderRequest": "models",
+    "AlpacaOrderSide": "models",
+    "AlpacaOrderType": "models",
+    "AlpacaTimeInForce": "models",
+    "AlpacaOrderClass": "models",
+    "TakeProfit": "models",
+    "StopLoss": "models",
+    "ManagedOrder": "models",
+    "ManagedOrderStatus": "models",
+    "Settings": "config",
+    "LocalBroker": "sim",
+    "stream_hub": "stream",
+    "StreamHub": "stream",
+    "Subscription": "stream",
+    "TradeUpdate": "stream",
+    "Gap": "stream",
+    "on_trade_update": "stream",
+    "subscribe_quotes": "stream",
+    "subscribe_trades": "stream",
+    "subscribe_bars": "stream",
+    "on_gap": "stream",
+    "stop_all": "stream",
+    "live_quotes": "live",
+    "live_bars": "live",
+    "LiveQuotes": "live",
+    "LiveBars": "live",
+    "live_trades": "live",
+    "LiveTrades": "live",
+    "AlpacaNbError": "errors",
+    "ConfigurationError": "errors",
+    "AuthenticationError": "errors",
+    "OrderValidationError": "errors",
+    "OrderRejectedError": "errors",
+    "RateLimitError": "errors",
+    "NetworkError": "errors",
+    "NotFoundError": "errors",
+    "LiveTradingNotArmed": "errors",
+    "LedgerBusyError": "errors",
+    "BrokerError": "errors",
+    "LedgerError": "errors",
+    "InvalidArgumentError": "errors",
+    "OrderOutcomeUnknownError": "errors",
+    "LiveCaps": "guard",
+    "DuplicateOrderError": "errors",
+    "UnfitValueError": "errors",
+    "OrderTicket": "widgets",
+    "Blotter": "widgets",
+    "PositionsView": "widgets",
+    "QuoteBoard": "widgets",
+    "PnLView": "widgets",
+    "OrderView": "widgets",
 }
 # Submodules reachable as attributes (nb.plots.candlestick(...)) without importing them up front.
 _SUBMODULES = ("analytics", "plots", "widgets", "ledger")
-_FRAME_HELPERS = ("account", "positions", "orders", "quotes", "trades", "latest_bars", "snapshots",
-                  "bars", "historical_quotes", "historical_trades", "activities", "clock",
-                  "calendar", "assets", "portfolio_history")
+_FRAME_HELPERS = (
+    "account",
+    "positions",
+    "orders",
+    "quotes",
+    "trades",
+    "latest_bars",
+    "snapshots",
+    "bars",
+    "historical_quotes",
+    "historical_trades",
+    "activities",
+    "clock",
+    "calendar",
+    "assets",
+    "portfolio_history",
+)
 
-def connect(*, environment: str | None = None, order_service: Any = None) -> "AlpacaService":
+
+def connect(*, environment: str | None = None, order_service: Any = None) -> AlpacaService:
     """A ready :class:`AlpacaService` for the configured environment; it becomes the default.
 
     Settings come from the environment and ``.env`` (see :mod:`alpaca_nb.config`); with no keys
@@ -68,7 +120,7 @@ def connect(*, environment: str | None = None, order_service: Any = None) -> "Al
     return service
 
 
-def default_service() -> "AlpacaService":
+def default_service() -> AlpacaService:
     """The service of the last :func:`connect`, connecting on first use."""
     return _session.default_service()
 

@@ -36,18 +36,19 @@ checked before the ledger is read: a bad one (a mark that is not a finite price 
 $10,000,000, an unknown ``by`` or ``tz``, a non-ASCII symbol) raises
 :class:`~alpaca_nb.errors.InvalidArgumentError` naming it.
 """
+
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
-from .ledger import rows
 from . import params
 from .errors import InvalidArgumentError
-from .ledger import SCOPE, Ledger
+from .ledger import SCOPE, Ledger, rows
 from .models import MAX_PRICE
 
 __all__ = ["lots", "positions", "pnl", "daily_pnl", "equity_curve"]
@@ -69,8 +70,7 @@ _QUEUES = """
         SELECT seq, k, side = 'buy' AS is_buy, qty, price, filled_at, {hi} AS hi
         FROM scoped)"""
 _HI_DECIMAL = "sum(qty) OVER (PARTITION BY k, side = 'buy' ORDER BY filled_at, seq)"
-_HI_WHOLE = ("(sum(qty::DOUBLE) OVER (PARTITION BY k, side = 'buy' ORDER BY filled_at, seq))"
-             "::BIGINT::DECIMAL(38, 9)")
+_HI_WHOLE = "(sum(qty::DOUBLE) OVER (PARTITION BY k, side = 'buy' ORDER BY filled_at, seq))::BIGINT::DECIMAL(38, 9)"
 
 # Every interval end closes a segment (next lower end, this end]; it belongs to the buy and the
 # sell whose intervals contain it: the nearest ends at or above it on each side.
@@ -132,8 +132,7 @@ _LAST_PRICES = """
         SELECT k, arg_max(price, (filled_at, seq)) AS last_price FROM scoped GROUP BY k)"""
 
 
-_MARKS_FORMS = ("a dict {symbol: price}, a Series indexed by symbol, or a DataFrame with symbol and price "
-                 "columns")
+_MARKS_FORMS = "a dict {symbol: price}, a Series indexed by symbol, or a DataFrame with symbol and price columns"
 
 
 def _marks_frame(marks: Any) -> pd.DataFrame:
@@ -176,8 +175,9 @@ def _prices(values: Sequence[Any], *, missing: str) -> list[float]:
         except (TypeError, ValueError):
             raise InvalidArgumentError(f"marks holds {value!r}: every mark is a price (a number)", "marks") from None
         if not 0 <= price < float(MAX_PRICE):  # NaN fails this too
-            raise InvalidArgumentError(f"marks holds {value!r}: a mark is a finite price from 0 up to "
-                                       f"{MAX_PRICE:,} dollars", "marks")
+            raise InvalidArgumentError(
+                f"marks holds {value!r}: a mark is a finite price from 0 up to {MAX_PRICE:,} dollars", "marks"
+            )
         out.append(price)
     return out
 
@@ -186,19 +186,28 @@ def _price_column(frame: pd.DataFrame) -> str:
     for name in ("price", "mark", "close", "last"):
         if name in frame.columns:
             return name
-    raise InvalidArgumentError(f"marks need a price column (price, mark, close or last); got {list(frame.columns)}",
-                               "marks")
+    raise InvalidArgumentError(
+        f"marks need a price column (price, mark, close or last); got {list(frame.columns)}", "marks"
+    )
 
 
 def _daily_marks_frame(marks: Any) -> pd.DataFrame:
     """Per-day marks as a long frame of ``date`` (datetime64 day), ``symbol``, ``mark``."""
-    empty = pd.DataFrame({"date": pd.Series([], dtype="datetime64[s]"), "symbol": pd.Series([], dtype=object),
-                          "mark": pd.Series([], dtype=float)})
+    empty = pd.DataFrame(
+        {
+            "date": pd.Series([], dtype="datetime64[s]"),
+            "symbol": pd.Series([], dtype=object),
+            "mark": pd.Series([], dtype=float),
+        }
+    )
     if marks is None:
         return empty
     if not isinstance(marks, pd.DataFrame):
-        raise InvalidArgumentError("daily marks must be a DataFrame: long (date, symbol, price) or wide (date "
-                                   f"index, a column per symbol), not a {type(marks).__name__}", "marks")
+        raise InvalidArgumentError(
+            "daily marks must be a DataFrame: long (date, symbol, price) or wide (date "
+            f"index, a column per symbol), not a {type(marks).__name__}",
+            "marks",
+        )
     if "symbol" in marks.columns or "symbol" in (marks.index.names or ()):
         data = marks.reset_index()
         when = next((c for c in ("date", "timestamp", "day", "time") if c in data.columns), None)
@@ -217,10 +226,14 @@ def _daily_marks_frame(marks: Any) -> pd.DataFrame:
         raise InvalidArgumentError("daily marks have a missing date: give every row its day", "marks")
     if getattr(when.dt, "tz", None) is not None:  # a timestamp: its New York day
         when = when.dt.tz_convert(DAY_TZ).dt.tz_localize(None)
-    numbers = pd.to_numeric(frame["mark"], errors="coerce").astype(float)   # text, None: no mark that day
-    out = pd.DataFrame({"date": when.dt.normalize().astype("datetime64[s]"),
-                        "symbol": _mark_symbols(list(frame["symbol"])),
-                        "mark": _prices(list(numbers), missing="drop")})
+    numbers = pd.to_numeric(frame["mark"], errors="coerce").astype(float)  # text, None: no mark that day
+    out = pd.DataFrame(
+        {
+            "date": when.dt.normalize().astype("datetime64[s]"),
+            "symbol": _mark_symbols(list(frame["symbol"])),
+            "mark": _prices(list(numbers), missing="drop"),
+        }
+    )
     return out.dropna(subset=["mark"]).sort_values(["symbol", "date"]).drop_duplicates(["symbol", "date"], keep="last")
 
 
@@ -234,22 +247,29 @@ def _day_zone(tz: Any) -> str:
 
 def _queues(con, where: str, values: list) -> str:
     """The ``queues`` CTE for these fills: the DOUBLE running sum when it is exact, else DECIMAL."""
-    whole, total = con.execute(f"""
+    whole, total = con.execute(
+        f"""
         SELECT bool_and(whole), max(total) FROM (
             SELECT bool_and(qty = trunc(qty)) AS whole, sum(qty) AS total
-            FROM fills WHERE {where} GROUP BY account_id, environment, symbol, side)""", values).fetchall()[0]
-    exact = bool(whole) and total is not None and total < 2 ** 53
+            FROM fills WHERE {where} GROUP BY account_id, environment, symbol, side)""",
+        values,
+    ).fetchall()[0]
+    exact = bool(whole) and total is not None and total < 2**53
     return _QUEUES.format(hi=_HI_WHOLE if exact else _HI_DECIMAL)
 
 
 def _scope(ledger: Ledger, account_id: Any, environment: Any, symbol: str | None) -> tuple[str, list]:
     """The WHERE clause and its values for the fills in scope; every scope argument checked."""
     if not isinstance(ledger, Ledger):
-        raise InvalidArgumentError(f"ledger={ledger!r} is not a Ledger: give svc.order_service or "
-                                   "alpaca_nb.ledger.Ledger(path)", "ledger")
+        raise InvalidArgumentError(
+            f"ledger={ledger!r} is not a Ledger: give svc.order_service or alpaca_nb.ledger.Ledger(path)", "ledger"
+        )
     if not (account_id is SCOPE or account_id is None or isinstance(account_id, str)):
-        raise InvalidArgumentError(f"account_id={account_id!r} is not valid: give an account id (str), None "
-                                   "for every account, or leave it out for the ledger's own", "account_id")
+        raise InvalidArgumentError(
+            f"account_id={account_id!r} is not valid: give an account id (str), None "
+            "for every account, or leave it out for the ledger's own",
+            "account_id",
+        )
     if not (environment is SCOPE or environment is None):
         environment = params.choice(environment, "environment", ("local", "paper", "live"))
     symbol = None if symbol is None else params.symbol(symbol)
@@ -260,8 +280,7 @@ def _scope(ledger: Ledger, account_id: Any, environment: Any, symbol: str | None
     return " AND ".join(clauses) or "true", values
 
 
-def _run(ledger: Ledger, query: Callable[[str], str], where: str, values: list,
-         **frames: pd.DataFrame) -> pd.DataFrame:
+def _run(ledger: Ledger, query: Callable[[str], str], where: str, values: list, **frames: pd.DataFrame) -> pd.DataFrame:
     """Run ``query(queues_cte)`` over the scoped fills in one read of the ledger."""
     with ledger._open(write=False) as con:
         sql = query(_queues(con, where, values))
@@ -290,14 +309,18 @@ _VALUED_LOTS = """
 
 
 def _lots_query(where: str, select: str) -> Callable[[str], str]:
-    return lambda queues: (f"WITH {_SCOPED_FILLS.format(where=where)}, {queues}, {_SEGMENTS}, {_LOTS}, "
-                           f"{_LAST_PRICES}, {_VALUED_LOTS} {select}")
+    return lambda queues: (
+        f"WITH {_SCOPED_FILLS.format(where=where)}, {queues}, {_SEGMENTS}, {_LOTS}, "
+        f"{_LAST_PRICES}, {_VALUED_LOTS} {select}"
+    )
 
 
 # -- the public face -----------------------------------------------------------------------------
 
-def lots(ledger: Ledger, marks: Any = None, *, symbol: str | None = None, account_id: Any = SCOPE,
-         environment: Any = SCOPE) -> pd.DataFrame:
+
+def lots(
+    ledger: Ledger, marks: Any = None, *, symbol: str | None = None, account_id: Any = SCOPE, environment: Any = SCOPE
+) -> pd.DataFrame:
     """FIFO lots: one row per piece of a fill matched against another, and per still-open piece.
 
     Columns: ``account_id, environment, symbol, direction`` (long: opened by a buy; short:
@@ -308,13 +331,14 @@ def lots(ledger: Ledger, marks: Any = None, *, symbol: str | None = None, accoun
     lots). Sorted by symbol and opening time.
     """
     where, values = _scope(ledger, account_id, environment, symbol)
-    select = ("SELECT * FROM valued ORDER BY account_id, environment, symbol, opened_at, "
-              "open_execution_id, closed_at NULLS LAST")
+    select = (
+        "SELECT * FROM valued ORDER BY account_id, environment, symbol, opened_at, "
+        "open_execution_id, closed_at NULLS LAST"
+    )
     return _run(ledger, _lots_query(where, select), where, values, _marks=_marks_frame(marks))
 
 
-def positions(ledger: Ledger, marks: Any = None, *, account_id: Any = SCOPE,
-              environment: Any = SCOPE) -> pd.DataFrame:
+def positions(ledger: Ledger, marks: Any = None, *, account_id: Any = SCOPE, environment: Any = SCOPE) -> pd.DataFrame:
     """Positions from the fills, one row per account, environment and symbol ever traded.
 
     Columns: ``account_id, environment, symbol, qty`` (negative: short), ``avg_entry_price``
@@ -338,14 +362,21 @@ def positions(ledger: Ledger, marks: Any = None, *, account_id: Any = SCOPE,
         FROM totals t JOIN names n USING (k) JOIN last_prices lp USING (k)
         LEFT JOIN (SELECT symbol, mark::DECIMAL(18, 9) AS mark FROM _marks) mk ON mk.symbol = n.symbol
         ORDER BY n.account_id, n.environment, n.symbol"""
+
     return _run(ledger, query, where, values, _marks=_marks_frame(marks))
 
 
 _BY = {"symbol": ("symbol",), "user": ('"user"',), "tag": ("tag",), "account": ("account_id", "environment")}
 
 
-def pnl(ledger: Ledger, marks: Any = None, *, by: str | Sequence[str] = "symbol", account_id: Any = SCOPE,
-        environment: Any = SCOPE) -> pd.DataFrame:
+def pnl(
+    ledger: Ledger,
+    marks: Any = None,
+    *,
+    by: str | Sequence[str] = "symbol",
+    account_id: Any = SCOPE,
+    environment: Any = SCOPE,
+) -> pd.DataFrame:
     """Realized, unrealized and total P&L grouped ``by`` "symbol" (default), "user", "tag" or
     "account", or a list of those (e.g. ``["user", "symbol"]``).
 
@@ -362,18 +393,24 @@ def pnl(ledger: Ledger, marks: Any = None, *, by: str | Sequence[str] = "symbol"
         frame = positions(ledger, marks, account_id=account_id, environment=environment)
         out = frame.groupby("symbol", as_index=False)[["realized_pnl", "unrealized_pnl"]].sum()
     else:
-        source = ("(SELECT v.*, t.tag FROM valued v LEFT JOIN LATERAL (SELECT unnest(v.tags) AS tag) t ON true)"
-                  if "tag" in keys else "valued")
-        select = (f"SELECT {columns}, coalesce(sum(realized_pnl), 0) AS realized_pnl, "
-                  f"coalesce(sum(unrealized_pnl), 0) AS unrealized_pnl FROM {source} "
-                  f"GROUP BY {columns} ORDER BY {columns}")
+        source = (
+            "(SELECT v.*, t.tag FROM valued v LEFT JOIN LATERAL (SELECT unnest(v.tags) AS tag) t ON true)"
+            if "tag" in keys
+            else "valued"
+        )
+        select = (
+            f"SELECT {columns}, coalesce(sum(realized_pnl), 0) AS realized_pnl, "
+            f"coalesce(sum(unrealized_pnl), 0) AS unrealized_pnl FROM {source} "
+            f"GROUP BY {columns} ORDER BY {columns}"
+        )
         out = _run(ledger, _lots_query(where, select), where, values, _marks=marks_frame)
     out["total_pnl"] = out["realized_pnl"] + out["unrealized_pnl"]
     return out.reset_index(drop=True)
 
 
-def daily_pnl(ledger: Ledger, marks: Any = None, *, account_id: Any = SCOPE, environment: Any = SCOPE,
-              tz: str = DAY_TZ) -> pd.DataFrame:
+def daily_pnl(
+    ledger: Ledger, marks: Any = None, *, account_id: Any = SCOPE, environment: Any = SCOPE, tz: str = DAY_TZ
+) -> pd.DataFrame:
     """P&L per day (days in ``tz``, New York by default): one row per day with a fill or a mark.
 
     Columns: ``date``, ``realized_pnl`` (booked that day, FIFO), ``unrealized_pnl`` (of the
@@ -424,6 +461,7 @@ def daily_pnl(ledger: Ledger, marks: Any = None, *, account_id: Any = SCOPE, env
                t.total AS cumulative_pnl
         FROM totals t LEFT JOIN realized r USING (date)
         ORDER BY t.date"""
+
     frame = _run(ledger, query, where, values, _daily_marks=daily_marks)
     frame["date"] = pd.to_datetime(frame["date"]).astype("datetime64[ns]")
     for column in ("realized_pnl", "unrealized_pnl", "pnl", "cumulative_pnl"):
@@ -431,15 +469,28 @@ def daily_pnl(ledger: Ledger, marks: Any = None, *, account_id: Any = SCOPE, env
     return frame
 
 
-def equity_curve(ledger: Ledger, marks: Any = None, *, starting_cash: float = 0.0, account_id: Any = SCOPE,
-                 environment: Any = SCOPE, tz: str = DAY_TZ) -> pd.DataFrame:
+def equity_curve(
+    ledger: Ledger,
+    marks: Any = None,
+    *,
+    starting_cash: float = 0.0,
+    account_id: Any = SCOPE,
+    environment: Any = SCOPE,
+    tz: str = DAY_TZ,
+) -> pd.DataFrame:
     """Equity by day: ``date``, ``realized_pnl`` (cumulative), ``unrealized_pnl``,
     ``total_pnl``, ``equity`` (``starting_cash`` + total P&L), ``drawdown`` (equity below its
     running peak, <= 0). Same days and marks as :func:`daily_pnl`."""
     starting_cash = params.amount(starting_cash, "starting_cash")
     daily = daily_pnl(ledger, marks, account_id=account_id, environment=environment, tz=tz)
-    out = pd.DataFrame({"date": daily["date"], "realized_pnl": daily["realized_pnl"].cumsum(),
-                        "unrealized_pnl": daily["unrealized_pnl"], "total_pnl": daily["cumulative_pnl"]})
+    out = pd.DataFrame(
+        {
+            "date": daily["date"],
+            "realized_pnl": daily["realized_pnl"].cumsum(),
+            "unrealized_pnl": daily["unrealized_pnl"],
+            "total_pnl": daily["cumulative_pnl"],
+        }
+    )
     out["equity"] = starting_cash + out["total_pnl"]
     out["drawdown"] = out["equity"] - out["equity"].cummax()
     return out

@@ -19,21 +19,33 @@ For a request that may have changed an order, the service turns a :class:`Networ
 lookup by ``client_order_id`` and, when that cannot settle it, into
 :class:`~alpaca_nb.errors.OrderOutcomeUnknownError`.
 """
+
 from __future__ import annotations
 
 import http.client
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import requests
 import urllib3
 from alpaca.common.exceptions import APIError
 
-from .errors import (AlpacaNbError, AuthenticationError, BrokerError, ConfigurationError, InvalidArgumentError,
-                     NetworkError, NotFoundError, OrderRejectedError, OrderValidationError, RateLimitError)
+from .errors import (
+    AlpacaNbError,
+    AuthenticationError,
+    BrokerError,
+    ConfigurationError,
+    InvalidArgumentError,
+    NetworkError,
+    NotFoundError,
+    OrderRejectedError,
+    OrderValidationError,
+    RateLimitError,
+)
 from .hosts import check_loopback, check_trading_host, check_url
 from .models import AlpacaCredentials, AlpacaEnvironment
 from .secret import guard_url
@@ -105,8 +117,9 @@ class Endpoints:
         return f"{base}/v2/{feed}"
 
     @classmethod
-    def for_environment(cls, environment: AlpacaEnvironment, trading_url: str | None = None,
-                        data_url: str | None = None) -> Endpoints:
+    def for_environment(
+        cls, environment: AlpacaEnvironment, trading_url: str | None = None, data_url: str | None = None
+    ) -> Endpoints:
         """Alpaca's hosts for ``environment``, or the given ones; raises :class:`ConfigurationError`
         for a URL with userinfo, a paper or local account at the live host, or (with
         ``ALPACA_NB_LOOPBACK_ONLY=1``) any host off this machine."""
@@ -116,8 +129,7 @@ class Endpoints:
                 check_url(name, url)
         default = LIVE_URL if environment is AlpacaEnvironment.LIVE else PAPER_URL
         check_trading_host(environment, trading_url or default, "trading_url")
-        endpoints = cls(trading_url=(trading_url or default).rstrip("/"),
-                        data_url=(data_url or DATA_URL).rstrip("/"))
+        endpoints = cls(trading_url=(trading_url or default).rstrip("/"), data_url=(data_url or DATA_URL).rstrip("/"))
         check_loopback("trading_url", endpoints.trading_url)
         check_loopback("data_url", endpoints.data_url)
         return endpoints
@@ -129,43 +141,53 @@ class Broker:
     ``max_rate_wait`` bounds how long one call may wait out Alpaca's rate limit in total.
     """
 
-    def __init__(self, credentials: AlpacaCredentials, endpoints: Endpoints, *,
-                 timeout: float = 10.0, max_rate_wait: float = 10.0):
+    def __init__(
+        self,
+        credentials: AlpacaCredentials,
+        endpoints: Endpoints,
+        *,
+        timeout: float = 10.0,
+        max_rate_wait: float = 10.0,
+    ):
         from alpaca.data.historical import StockHistoricalDataClient
         from alpaca.trading.client import TradingClient
 
         if not credentials.api_key or not credentials.api_secret:
-            raise ConfigurationError(f"the {credentials.environment.value} environment needs "
-                                     "ALPACA_API_KEY and ALPACA_API_SECRET")
+            raise ConfigurationError(
+                f"the {credentials.environment.value} environment needs ALPACA_API_KEY and ALPACA_API_SECRET"
+            )
         from .config import MAX_TIMEOUT
 
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= MAX_TIMEOUT:
-            raise InvalidArgumentError(f"timeout={timeout!r}: give seconds above 0 and at most {MAX_TIMEOUT:g}, "
-                                       "e.g. timeout=10", "timeout")
+            raise InvalidArgumentError(
+                f"timeout={timeout!r}: give seconds above 0 and at most {MAX_TIMEOUT:g}, e.g. timeout=10", "timeout"
+            )
         self.credentials = credentials
         self.endpoints = endpoints
         self.timeout = timeout
         self.max_rate_wait = max_rate_wait
         # The keys go to alpaca-py as Secret, a str: the wire gets the characters, while the
         # header dicts that alpaca-py and requests build show <hidden> in any repr or traceback.
-        self.trading = TradingClient(credentials.api_key, credentials.api_secret,
-                                     paper=credentials.paper, url_override=endpoints.trading_url)
-        self.data = StockHistoricalDataClient(credentials.api_key, credentials.api_secret,
-                                              url_override=endpoints.data_url)
+        self.trading = TradingClient(
+            credentials.api_key, credentials.api_secret, paper=credentials.paper, url_override=endpoints.trading_url
+        )
+        self.data = StockHistoricalDataClient(
+            credentials.api_key, credentials.api_secret, url_override=endpoints.data_url
+        )
         for client in (self.trading, self.data):
             client._session = TimeoutSession(timeout)
             client._retry = 0  # rate limits are handled in call(); 504 is never blindly retried
         self.session = TimeoutSession(timeout)  # raw JSON calls (activities, fast frames)
-        self.session.headers.update({"APCA-API-KEY-ID": credentials.api_key,
-                                     "APCA-API-SECRET-KEY": credentials.api_secret})
+        self.session.headers.update(
+            {"APCA-API-KEY-ID": credentials.api_key, "APCA-API-SECRET-KEY": credentials.api_secret}
+        )
 
     def __repr__(self) -> str:
         # getattr: a half-built Broker (``self`` in a verbose traceback from __init__) still prints.
         credentials, endpoints = getattr(self, "credentials", None), getattr(self, "endpoints", None)
         if credentials is None or endpoints is None:
             return "Broker(not set up)"
-        return (f"Broker({credentials.environment.value}, trading={endpoints.trading_url}, "
-                f"data={endpoints.data_url})")
+        return f"Broker({credentials.environment.value}, trading={endpoints.trading_url}, data={endpoints.data_url})"
 
     def call(self, fn: Callable[..., T], *args: Any, what: str = "request", **kwargs: Any) -> T:
         """Run one alpaca-py call with alpaca_nb's error mapping and rate-limit policy.
@@ -182,30 +204,39 @@ class Broker:
             try:
                 return fn(*args, **kwargs)
             except APIError as err:
-                if err.status_code == 429 and _wait_for_reset(_header(err.response, "X-RateLimit-Reset"),
-                                                              deadline):
+                if err.status_code == 429 and _wait_for_reset(_header(err.response, "X-RateLimit-Reset"), deadline):
                     continue
                 failure = map_api_error(err, what)
             except AlpacaNbError:  # already ours (raised by a closure of ours): as it is
                 raise
             except requests.Timeout:
-                failure = NetworkError(f"{what}: no answer within {self.timeout:g} s, so the outcome is "
-                                       "unknown (set ALPACA_NB_TIMEOUT to wait longer)")
+                failure = NetworkError(
+                    f"{what}: no answer within {self.timeout:g} s, so the outcome is "
+                    "unknown (set ALPACA_NB_TIMEOUT to wait longer)"
+                )
             except requests.ConnectionError as err:
                 failure = NetworkError(f"{what}: cannot reach {_host(err)} ({_reason(err)})")
-            except (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException,
-                    ValueError, OSError) as err:  # a cut-off or garbled answer: no definite answer
-                failure = NetworkError(f"{what}: the answer was cut off or unreadable "
-                                       f"({type(err).__name__}), so the outcome is unknown")
-            except Exception as err:  # noqa: BLE001 - anything else from alpaca-py: no definite answer
-                failure = NetworkError(f"{what}: unexpected {type(err).__name__} from alpaca-py "
-                                       f"({self._scrub(str(err))[:200]}), so the outcome is unknown")
+            except (
+                requests.RequestException,
+                urllib3.exceptions.HTTPError,
+                http.client.HTTPException,
+                ValueError,
+                OSError,
+            ) as err:  # a cut-off or garbled answer: no definite answer
+                failure = NetworkError(
+                    f"{what}: the answer was cut off or unreadable ({type(err).__name__}), so the outcome is unknown"
+                )
+            except Exception as err:
+                failure = NetworkError(
+                    f"{what}: unexpected {type(err).__name__} from alpaca-py "
+                    f"({self._scrub(str(err))[:200]}), so the outcome is unknown"
+                )
             raise failure
 
     def _scrub(self, text: str) -> str:
         """``text`` without the key or the secret (a third-party message may echo a header)."""
         for value in (self.credentials.api_key, self.credentials.api_secret):
-            value = str(getattr(value, "reveal", lambda: value)())
+            value = str(getattr(value, "reveal", lambda: value)())  # noqa: B023
             if value:
                 text = text.replace(value, "<hidden>")
         return text
@@ -235,9 +266,10 @@ def decode_json(body: bytes, what: str, decode: Callable[[bytes], Any] = json.lo
     failure: NetworkError | None = None
     try:
         return decode(body or b"null")
-    except Exception as err:  # noqa: BLE001 - json, msgspec: every decoder says it differently
-        failure = NetworkError(f"{what}: the answer was cut off or unreadable ({type(err).__name__}), "
-                               "so the outcome is unknown")
+    except Exception as err:
+        failure = NetworkError(
+            f"{what}: the answer was cut off or unreadable ({type(err).__name__}), so the outcome is unknown"
+        )
     raise failure
 
 
@@ -256,8 +288,10 @@ def map_api_error(err: APIError, what: str) -> Exception:
 def _mapped(status: int | None, code: int | None, message: str, what: str, reset: str | None) -> Exception:
     text = f"{what}: {message}"
     if status == 401:
-        return AuthenticationError(f"{what}: Alpaca refused the API keys (401). Check ALPACA_API_KEY / "
-                                   "ALPACA_API_SECRET and that ALPACA_ENVIRONMENT matches them")
+        return AuthenticationError(
+            f"{what}: Alpaca refused the API keys (401). Check ALPACA_API_KEY / "
+            "ALPACA_API_SECRET and that ALPACA_ENVIRONMENT matches them"
+        )
     if status == 403:
         return OrderRejectedError(text)
     if status == 404:
@@ -269,9 +303,11 @@ def _mapped(status: int | None, code: int | None, message: str, what: str, reset
             reset_at = float(reset) if reset else None
         except ValueError:
             reset_at = None
-        return RateLimitError(f"{what}: Alpaca's rate limit is exhausted; it resets at "
-                              f"{reset or 'an unknown time'} (unix seconds). Slow down or batch requests",
-                              reset_at)
+        return RateLimitError(
+            f"{what}: Alpaca's rate limit is exhausted; it resets at "
+            f"{reset or 'an unknown time'} (unix seconds). Slow down or batch requests",
+            reset_at,
+        )
     if status is not None and status >= 500:
         return NetworkError(f"{what}: Alpaca answered {status} ({message}); the outcome is unknown")
     return BrokerError(text, status, code)
@@ -287,9 +323,23 @@ def _code_and_message(err: APIError) -> tuple[int | None, str]:
 
 def _field_in(message: str) -> str | None:
     for word in message.replace(":", " ").replace(",", " ").split():
-        if word in ("qty", "notional", "limit_price", "stop_price", "trail_price", "trail_percent",
-                    "symbol", "side", "type", "time_in_force", "client_order_id", "order_class",
-                    "take_profit", "stop_loss", "extended_hours"):
+        if word in (
+            "qty",
+            "notional",
+            "limit_price",
+            "stop_price",
+            "trail_price",
+            "trail_percent",
+            "symbol",
+            "side",
+            "type",
+            "time_in_force",
+            "client_order_id",
+            "order_class",
+            "take_profit",
+            "stop_loss",
+            "extended_hours",
+        ):
             return word
     return None
 

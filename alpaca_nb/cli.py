@@ -22,6 +22,7 @@ health``); 2 an error (one line on stderr saying what and what to do: bad settin
 ledger, a refused query, ...; add ``--debug`` or set ``ALPACA_NB_DEBUG=1`` for the traceback);
 130 interrupted (Ctrl-C).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,27 +43,44 @@ def demo() -> int:
     svc = nb.connect(environment="local")
     print(f"connected: {svc!r}\n")
     account = svc.account().iloc[0]
-    print(f"account {account['account_number']}: cash ${account['cash']:,.2f}, "
-          f"equity ${account['equity']:,.2f}, buying power ${account['buying_power']:,.2f}\n")
+    print(
+        f"account {account['account_number']}: cash ${account['cash']:,.2f}, "
+        f"equity ${account['equity']:,.2f}, buying power ${account['buying_power']:,.2f}\n"
+    )
     quotes = svc.quotes(["AAPL", "MSFT", "SPY"])
     print("latest quotes:")
     print(quotes[["timestamp", "bid_price", "ask_price", "bid_size", "ask_size"]], "\n")
     ask = quotes.loc["AAPL", "ask_price"]
     bid = quotes.loc["MSFT", "bid_price"]
     placed = [
-        svc.place_order_sync(user="demo", order_request=AlpacaOrderRequest(
-            symbol="AAPL", qty=5, side="buy", type="market")),
-        svc.place_order_sync(user="demo", order_request=AlpacaOrderRequest(
-            symbol="MSFT", qty=3, side="buy", type="limit", limit_price=round(bid * 0.98, 2),
-            time_in_force="gtc")),
-        svc.place_order_sync(user="demo", order_request=AlpacaOrderRequest(
-            symbol="AAPL", qty=2, side="buy", type="limit", limit_price=round(ask * 1.002, 2),
-            order_class="bracket", take_profit={"limit_price": round(ask * 1.05, 2)},
-            stop_loss={"stop_price": round(ask * 0.95, 2)})),
+        svc.place_order_sync(
+            user="demo", order_request=AlpacaOrderRequest(symbol="AAPL", qty=5, side="buy", type="market")
+        ),
+        svc.place_order_sync(
+            user="demo",
+            order_request=AlpacaOrderRequest(
+                symbol="MSFT", qty=3, side="buy", type="limit", limit_price=round(bid * 0.98, 2), time_in_force="gtc"
+            ),
+        ),
+        svc.place_order_sync(
+            user="demo",
+            order_request=AlpacaOrderRequest(
+                symbol="AAPL",
+                qty=2,
+                side="buy",
+                type="limit",
+                limit_price=round(ask * 1.002, 2),
+                order_class="bracket",
+                take_profit={"limit_price": round(ask * 1.05, 2)},
+                stop_loss={"stop_price": round(ask * 0.95, 2)},
+            ),
+        ),
     ]
     for order in placed:
-        print(f"placed {order.side.value} {order.symbol} {order.type.value} "
-              f"({order.order_class.value}): {order.status.value}, alpaca id {order.alpaca_order_id}")
+        print(
+            f"placed {order.side.value} {order.symbol} {order.type.value} "
+            f"({order.order_class.value}): {order.status.value}, alpaca id {order.alpaca_order_id}"
+        )
     print("\norders:")
     cols = ["symbol", "side", "type", "order_class", "qty", "limit_price", "status", "filled_avg_price"]
     print(svc.orders(status="all", limit=10)[cols].to_string(index=False))
@@ -74,8 +92,11 @@ def demo() -> int:
     mine = ledger.orders(user="demo")
     print(mine[["client_order_id", "symbol", "side", "type", "status", "filled_qty"]].tail(6).to_string(index=False))
     differences = svc.reconcile()
-    print("reconcile: in step with the broker" if differences.empty
-          else f"reconcile: {len(differences)} differences\n{differences.to_string(index=False)}")
+    print(
+        "reconcile: in step with the broker"
+        if differences.empty
+        else f"reconcile: {len(differences)} differences\n{differences.to_string(index=False)}"
+    )
     from alpaca_nb import analytics
 
     marks = svc.quotes(sorted(set(mine["symbol"])))["bid_price"]
@@ -125,10 +146,15 @@ def ledger(argv: list[str]) -> int:
     export.add_argument("path")
     export.add_argument("table", nargs="?", default="managed_orders", help="a table name or a SELECT")
     commands.add_parser("path", help="where the ledger file is")
-    commands.add_parser("drain", help="move the write-ahead journal into the file (before other DuckDB clients) "
-                                      "and retry every record set aside")
-    commands.add_parser("health", help="journal records set aside (with why), unreadable journal files, backlog; "
-                                       "exit 1 if anything is set aside")
+    commands.add_parser(
+        "drain",
+        help="move the write-ahead journal into the file (before other DuckDB clients) "
+        "and retry every record set aside",
+    )
+    commands.add_parser(
+        "health",
+        help="journal records set aside (with why), unreadable journal files, backlog; exit 1 if anything is set aside",
+    )
     args = parser.parse_args(argv)
 
     book = Ledger()
@@ -150,8 +176,20 @@ def ledger(argv: list[str]) -> int:
         return 0
     if args.command == "orders":
         frame = book.orders(args.user, status=args.status, symbol=args.symbol)
-        columns = ["created_at", "user", "symbol", "side", "type", "qty", "limit_price", "status",
-                   "filled_qty", "filled_avg_price", "client_order_id", "environment"]
+        columns = [
+            "created_at",
+            "user",
+            "symbol",
+            "side",
+            "type",
+            "qty",
+            "limit_price",
+            "status",
+            "filled_qty",
+            "filled_avg_price",
+            "client_order_id",
+            "environment",
+        ]
     elif args.command == "fills":
         frame = book.fills(symbol=args.symbol)
         columns = ["filled_at", "symbol", "side", "qty", "price", "client_order_id", "source", "environment"]
@@ -197,9 +235,11 @@ def _run(argv: list[str]) -> int:
         return sim_main(argv[1:], prog="alpaca-nb sim")
     if argv and argv[0] == "ledger":
         return ledger(argv[1:])
-    parser = argparse.ArgumentParser(prog="alpaca-nb", description=__doc__.split("\n")[0],
-                                     epilog="alpaca-nb sim --help and alpaca-nb ledger --help say more; "
-                                            "--debug (anywhere) shows tracebacks")
+    parser = argparse.ArgumentParser(
+        prog="alpaca-nb",
+        description=__doc__.split("\n")[0],
+        epilog="alpaca-nb sim --help and alpaca-nb ledger --help say more; --debug (anywhere) shows tracebacks",
+    )
     parser.add_argument("command", choices=("demo", "sim", "sync", "reconcile", "ledger"), help="what to run")
     args = parser.parse_args(argv)
     return {"demo": demo, "sync": sync, "reconcile": reconcile}[args.command]()

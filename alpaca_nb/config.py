@@ -27,21 +27,30 @@ mapping, frame or traceback here shows them. A URL is a host only: one with ``us
 is refused, and so is a ``paper`` or ``local`` account pointed at Alpaca's live trading host
 (see :mod:`alpaca_nb.hosts`).
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from .errors import ConfigurationError
 from .hosts import check_trading_host, check_url
 from .models import AlpacaCredentials, AlpacaEnvironment
 from .secret import Secret, guard_url
 
-ENV_VARS = ("ALPACA_API_KEY", "ALPACA_API_SECRET", "ALPACA_ENVIRONMENT", "ALPACA_NB_LEDGER",
-            "ALPACA_NB_HOME", "ALPACA_TRADING_URL", "ALPACA_DATA_URL", "ALPACA_DATA_FEED",
-            "ALPACA_NB_TIMEOUT")
+ENV_VARS = (
+    "ALPACA_API_KEY",
+    "ALPACA_API_SECRET",
+    "ALPACA_ENVIRONMENT",
+    "ALPACA_NB_LEDGER",
+    "ALPACA_NB_HOME",
+    "ALPACA_TRADING_URL",
+    "ALPACA_DATA_URL",
+    "ALPACA_DATA_FEED",
+    "ALPACA_NB_TIMEOUT",
+)
 SECRET_VARS = ("ALPACA_API_KEY", "ALPACA_API_SECRET")
 URL_VARS = ("ALPACA_TRADING_URL", "ALPACA_DATA_URL")
 FEEDS = ("iex", "sip", "delayed_sip", "boats", "overnight", "otc")
@@ -141,7 +150,8 @@ class Settings:
             missing = "ALPACA_API_SECRET" if key else "ALPACA_API_KEY"
             raise ConfigurationError(
                 f"{missing} is not set but its pair is: set both ALPACA_API_KEY and "
-                "ALPACA_API_SECRET (in the environment or .env), or neither for the local broker")
+                "ALPACA_API_SECRET (in the environment or .env), or neither for the local broker"
+            )
         raw_env = values.get("ALPACA_ENVIRONMENT", "").strip().lower()
         if not raw_env:
             environment = AlpacaEnvironment.PAPER if key else AlpacaEnvironment.LOCAL
@@ -152,11 +162,13 @@ class Settings:
                 choices = ", ".join(e.value for e in AlpacaEnvironment)
                 raise ConfigurationError(
                     f"ALPACA_ENVIRONMENT={raw_env!r} is not one of {choices}: "
-                    "use 'local' for the built-in broker, 'paper' or 'live' with your keys") from None
+                    "use 'local' for the built-in broker, 'paper' or 'live' with your keys"
+                ) from None
         if environment is not AlpacaEnvironment.LOCAL and not key:
             raise ConfigurationError(
                 f"ALPACA_ENVIRONMENT={environment.value} needs ALPACA_API_KEY and ALPACA_API_SECRET: "
-                "set them (in the environment or .env), or use ALPACA_ENVIRONMENT=local")
+                "set them (in the environment or .env), or use ALPACA_ENVIRONMENT=local"
+            )
         feed = values.get("ALPACA_DATA_FEED", "iex").strip().lower()
         if feed not in FEEDS:
             raise ConfigurationError(f"ALPACA_DATA_FEED={feed!r} is not one of {', '.join(FEEDS)}")
@@ -167,7 +179,8 @@ class Settings:
         except ValueError:
             raise ConfigurationError(
                 f"ALPACA_NB_TIMEOUT must be a number of seconds above 0 and at most {MAX_TIMEOUT:g}, "
-                "e.g. ALPACA_NB_TIMEOUT=10") from None
+                "e.g. ALPACA_NB_TIMEOUT=10"
+            ) from None
         for var in URL_VARS:
             if values.get(var):
                 check_url(var, values[var])
@@ -176,7 +189,12 @@ class Settings:
         home = home_dir(values)
         ledger = ledger_path(values)
         creds = AlpacaCredentials(key, secret, environment)
-        return cls(credentials=creds, ledger_path=ledger, home=home,
-                   trading_url=(values.get("ALPACA_TRADING_URL") or "").rstrip("/") or None,
-                   data_url=(values.get("ALPACA_DATA_URL") or "").rstrip("/") or None,
-                   feed=feed, timeout=timeout)
+        return cls(
+            credentials=creds,
+            ledger_path=ledger,
+            home=home,
+            trading_url=(values.get("ALPACA_TRADING_URL") or "").rstrip("/") or None,
+            data_url=(values.get("ALPACA_DATA_URL") or "").rstrip("/") or None,
+            feed=feed,
+            timeout=timeout,
+        )

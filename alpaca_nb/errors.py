@@ -3,6 +3,7 @@
 Messages say what happened and what to do about it; none ever contains a key or a secret.
 Catch :class:`AlpacaNbError` to handle them all.
 """
+
 from __future__ import annotations
 
 

@@ -21,11 +21,13 @@ the larger of the two. Every order with a qty needs the latest quote on its side
 price or a failed lookup refuses it (fails closed) with
 :class:`~alpaca_nb.errors.LiveTradingNotArmed`, never a price of $0.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping, NamedTuple
+from typing import Any, NamedTuple
 
 from .errors import LiveTradingNotArmed
 from .models import AlpacaOrderClass, AlpacaOrderRequest
@@ -34,9 +36,9 @@ from .models import AlpacaOrderClass, AlpacaOrderRequest
 class Exposure(NamedTuple):
     """One order the broker would create, and the dollars it can move."""
 
-    what: str          # "sell 1000 AAPL limit 0.01"
+    what: str  # "sell 1000 AAPL limit 0.01"
     dollars: Decimal
-    basis: str         # how it was priced: "1000 x the bid $190.00"
+    basis: str  # how it was priced: "1000 x the bid $190.00"
 
 
 @dataclass(frozen=True)
@@ -62,26 +64,54 @@ class OrderShape:
         legs: tuple[OrderShape, ...] = ()
         if request.order_class is AlpacaOrderClass.OCO and request.stop_loss is not None:
             stop = request.stop_loss
-            legs = (cls(request.symbol, request.side.value, "stop_limit" if stop.limit_price else "stop",
-                        request.qty, limit_price=stop.limit_price, stop_price=stop.stop_price),)
-        return cls(request.symbol, request.side.value, request.type.value, request.qty, request.notional,
-                   request.limit_price, request.stop_price, request.trail_price, request.trail_percent, legs)
+            legs = (
+                cls(
+                    request.symbol,
+                    request.side.value,
+                    "stop_limit" if stop.limit_price else "stop",
+                    request.qty,
+                    limit_price=stop.limit_price,
+                    stop_price=stop.stop_price,
+                ),
+            )
+        return cls(
+            request.symbol,
+            request.side.value,
+            request.type.value,
+            request.qty,
+            request.notional,
+            request.limit_price,
+            request.stop_price,
+            request.trail_price,
+            request.trail_percent,
+            legs,
+        )
 
     @classmethod
     def of_alpaca(cls, order: Mapping[str, Any], changes: Mapping[str, Any] | None = None) -> OrderShape:
         """Alpaca's Order JSON (with nested legs), as it will be once ``changes`` (a PATCH body)
         apply. As for :meth:`of_request`, only an OCO's open legs count, at the larger quantity."""
         changes = changes or {}
-        values = {name: _number(changes.get(name, order.get(name)), name)
-                  for name in ("qty", "notional", "limit_price", "stop_price", "trail_price", "trail_percent")}
+        values = {
+            name: _number(changes.get(name, order.get(name)), name)
+            for name in ("qty", "notional", "limit_price", "stop_price", "trail_price", "trail_percent")
+        }
         if changes.get("trail") is not None:
-            values["trail_percent" if order.get("trail_percent") not in (None, "") else "trail_price"] = \
-                _number(changes["trail"], "trail")
-        legs = tuple(cls.of_alpaca({**leg, "qty": _larger(leg.get("qty"), values["qty"])})
-                     for leg in order.get("legs") or ()
-                     if order.get("order_class") == "oco" and leg.get("status") not in _FINAL)
-        return cls(str(order["symbol"]), str(order["side"]), str(order.get("type") or order.get("order_type")),
-                   legs=legs, **values)
+            values["trail_percent" if order.get("trail_percent") not in (None, "") else "trail_price"] = _number(
+                changes["trail"], "trail"
+            )
+        legs = tuple(
+            cls.of_alpaca({**leg, "qty": _larger(leg.get("qty"), values["qty"])})
+            for leg in order.get("legs") or ()
+            if order.get("order_class") == "oco" and leg.get("status") not in _FINAL
+        )
+        return cls(
+            str(order["symbol"]),
+            str(order["side"]),
+            str(order.get("type") or order.get("order_type")),
+            legs=legs,
+            **values,
+        )
 
     @classmethod
     def closing(cls, position: Mapping[str, Any], qty: Any = None, percentage: Any = None) -> OrderShape:
@@ -92,15 +122,21 @@ class OrderShape:
             size = _number(qty, "qty")
         elif percentage is not None:
             size = size * _number(percentage, "percentage") / 100
-        side = "buy" if str(position.get("side")) == "short" or str(position.get("qty", "")).startswith("-") \
-            else "sell"
+        side = "buy" if str(position.get("side")) == "short" or str(position.get("qty", "")).startswith("-") else "sell"
         return cls(str(position["symbol"]), side, "market", size)
 
     def __str__(self) -> str:
         size = f"${self.notional}" if self.qty is None else f"{self.qty.normalize():f}"
-        prices = " ".join(f"{name} {value}" for name, value in (
-            ("stop", self.stop_price), ("limit", self.limit_price), ("trail $", self.trail_price),
-            ("trail %", self.trail_percent)) if value is not None)
+        prices = " ".join(
+            f"{name} {value}"
+            for name, value in (
+                ("stop", self.stop_price),
+                ("limit", self.limit_price),
+                ("trail $", self.trail_price),
+                ("trail %", self.trail_percent),
+            )
+            if value is not None
+        )
         return " ".join(p for p in (self.side, size, self.symbol, self.type, prices) if p)
 
 
@@ -144,7 +180,8 @@ class Quote:
         if price is None:
             raise LiveTradingNotArmed(
                 f"no {name} in the latest quote for {self.symbol}: the live guard prices every order at the "
-                "market and refuses one it cannot price; nothing was sent (try again when the market quotes it)")
+                "market and refuses one it cannot price; nothing was sent (try again when the market quotes it)"
+            )
         return price
 
 
@@ -160,7 +197,7 @@ def _price(value: Any) -> Decimal | None:
 
 def unit_price(order: OrderShape, quote: Quote) -> tuple[Decimal, str]:
     """The price per share ``order`` counts at (see the module's table), and how it was found."""
-    market = quote.side(order.side)   # every order needs its side's quote, whatever its type
+    market = quote.side(order.side)  # every order needs its side's quote, whatever its type
     limit, stop = order.limit_price, order.stop_price
     if order.side == "buy":
         if order.type in ("limit", "stop_limit") and limit is not None:
@@ -171,8 +208,7 @@ def unit_price(order: OrderShape, quote: Quote) -> tuple[Decimal, str]:
             if order.trail_price is not None:
                 return market + order.trail_price, f"the ask ${market} plus the trail ${order.trail_price}"
             if order.trail_percent is not None:
-                return (market * (1 + order.trail_percent / 100),
-                        f"the ask ${market} plus {order.trail_percent}%")
+                return (market * (1 + order.trail_percent / 100), f"the ask ${market} plus {order.trail_percent}%")
         return market, f"the ask ${market}"
     if limit is not None and order.type in ("limit", "stop_limit") and limit > market:
         return limit, f"its limit ${limit} (a sell gets no less)"
@@ -187,8 +223,10 @@ def exposure(order: OrderShape, quote: Quote | None) -> Exposure:
             raise LiveTradingNotArmed(f"{order}: the live guard cannot size an order with no qty or notional")
         return Exposure(str(order), order.notional, "its notional")
     if quote is None:
-        raise LiveTradingNotArmed(f"no quote for {order.symbol}: the live guard prices every order at the market "
-                                  "and refuses one it cannot price; nothing was sent")
+        raise LiveTradingNotArmed(
+            f"no quote for {order.symbol}: the live guard prices every order at the market "
+            "and refuses one it cannot price; nothing was sent"
+        )
     best: Exposure | None = None
     for part, name in ((order, ""), *((leg, f"its {leg.side} {leg.type} leg, ") for leg in order.legs)):
         price, basis = unit_price(part, quote)

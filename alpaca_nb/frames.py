@@ -14,9 +14,11 @@ Historical bars, quotes and trades (big, paged) live in :mod:`alpaca_nb.marketda
     positions_frame([])          # no positions: still the POSITION_COLUMNS, float64 qty, ...
     latest_trades_frame(body["trades"], tz="America/New_York").loc["AAPL", "price"]
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,50 +27,125 @@ from . import params
 
 # Column specs: name -> kind ("str", "float", "int", "bool", "time", "date").
 ORDER_COLUMNS: dict[str, str] = {
-    "id": "str", "client_order_id": "str", "symbol": "str", "side": "str", "type": "str",
-    "order_class": "str", "time_in_force": "str", "status": "str", "qty": "float",
-    "notional": "float", "filled_qty": "float", "filled_avg_price": "float",
-    "limit_price": "float", "stop_price": "float", "trail_price": "float",
-    "trail_percent": "float", "extended_hours": "bool", "created_at": "time",
-    "submitted_at": "time", "filled_at": "time", "canceled_at": "time", "expired_at": "time",
-    "updated_at": "time", "replaced_by": "str", "replaces": "str", "legs": "str",
+    "id": "str",
+    "client_order_id": "str",
+    "symbol": "str",
+    "side": "str",
+    "type": "str",
+    "order_class": "str",
+    "time_in_force": "str",
+    "status": "str",
+    "qty": "float",
+    "notional": "float",
+    "filled_qty": "float",
+    "filled_avg_price": "float",
+    "limit_price": "float",
+    "stop_price": "float",
+    "trail_price": "float",
+    "trail_percent": "float",
+    "extended_hours": "bool",
+    "created_at": "time",
+    "submitted_at": "time",
+    "filled_at": "time",
+    "canceled_at": "time",
+    "expired_at": "time",
+    "updated_at": "time",
+    "replaced_by": "str",
+    "replaces": "str",
+    "legs": "str",
 }
 POSITION_COLUMNS: dict[str, str] = {
-    "symbol": "str", "side": "str", "qty": "float", "qty_available": "float",
-    "avg_entry_price": "float", "current_price": "float", "market_value": "float",
-    "cost_basis": "float", "unrealized_pl": "float", "unrealized_plpc": "float",
-    "unrealized_intraday_pl": "float", "change_today": "float", "exchange": "str", "asset_id": "str",
+    "symbol": "str",
+    "side": "str",
+    "qty": "float",
+    "qty_available": "float",
+    "avg_entry_price": "float",
+    "current_price": "float",
+    "market_value": "float",
+    "cost_basis": "float",
+    "unrealized_pl": "float",
+    "unrealized_plpc": "float",
+    "unrealized_intraday_pl": "float",
+    "change_today": "float",
+    "exchange": "str",
+    "asset_id": "str",
 }
 ACCOUNT_COLUMNS: dict[str, str] = {
-    "account_number": "str", "status": "str", "currency": "str", "cash": "float",
-    "buying_power": "float", "equity": "float", "last_equity": "float", "portfolio_value": "float",
-    "long_market_value": "float", "short_market_value": "float", "initial_margin": "float",
-    "maintenance_margin": "float", "daytrading_buying_power": "float",
-    "regt_buying_power": "float", "multiplier": "float", "pattern_day_trader": "bool",
-    "trading_blocked": "bool", "shorting_enabled": "bool", "created_at": "time",
+    "account_number": "str",
+    "status": "str",
+    "currency": "str",
+    "cash": "float",
+    "buying_power": "float",
+    "equity": "float",
+    "last_equity": "float",
+    "portfolio_value": "float",
+    "long_market_value": "float",
+    "short_market_value": "float",
+    "initial_margin": "float",
+    "maintenance_margin": "float",
+    "daytrading_buying_power": "float",
+    "regt_buying_power": "float",
+    "multiplier": "float",
+    "pattern_day_trader": "bool",
+    "trading_blocked": "bool",
+    "shorting_enabled": "bool",
+    "created_at": "time",
 }
 # Market data. Sizes and volumes are float64 like every other quantity (qty, filled_qty);
 # trade_count and trade ids are counts and keys, so int64.
 QUOTE_COLUMNS: dict[str, str] = {
-    "timestamp": "time", "bid_price": "float", "bid_size": "float", "bid_exchange": "str",
-    "ask_price": "float", "ask_size": "float", "ask_exchange": "str", "conditions": "str",
+    "timestamp": "time",
+    "bid_price": "float",
+    "bid_size": "float",
+    "bid_exchange": "str",
+    "ask_price": "float",
+    "ask_size": "float",
+    "ask_exchange": "str",
+    "conditions": "str",
     "tape": "str",
 }
 TRADE_COLUMNS: dict[str, str] = {
-    "timestamp": "time", "price": "float", "size": "float", "exchange": "str", "id": "int",
-    "conditions": "str", "tape": "str",
+    "timestamp": "time",
+    "price": "float",
+    "size": "float",
+    "exchange": "str",
+    "id": "int",
+    "conditions": "str",
+    "tape": "str",
 }
 BAR_COLUMNS: dict[str, str] = {
-    "timestamp": "time", "open": "float", "high": "float", "low": "float", "close": "float",
-    "volume": "float", "trade_count": "int", "vwap": "float",
+    "timestamp": "time",
+    "open": "float",
+    "high": "float",
+    "low": "float",
+    "close": "float",
+    "volume": "float",
+    "trade_count": "int",
+    "vwap": "float",
 }
 # Alpaca's one-letter keys in market data -> our column names.
-QUOTE_KEYS = {"t": "timestamp", "bp": "bid_price", "bs": "bid_size", "bx": "bid_exchange",
-              "ap": "ask_price", "as": "ask_size", "ax": "ask_exchange", "c": "conditions", "z": "tape"}
-TRADE_KEYS = {"t": "timestamp", "p": "price", "s": "size", "x": "exchange", "i": "id",
-              "c": "conditions", "z": "tape"}
-BAR_KEYS = {"t": "timestamp", "o": "open", "h": "high", "l": "low", "c": "close", "v": "volume",
-            "n": "trade_count", "vw": "vwap"}
+QUOTE_KEYS = {
+    "t": "timestamp",
+    "bp": "bid_price",
+    "bs": "bid_size",
+    "bx": "bid_exchange",
+    "ap": "ask_price",
+    "as": "ask_size",
+    "ax": "ask_exchange",
+    "c": "conditions",
+    "z": "tape",
+}
+TRADE_KEYS = {"t": "timestamp", "p": "price", "s": "size", "x": "exchange", "i": "id", "c": "conditions", "z": "tape"}
+BAR_KEYS = {
+    "t": "timestamp",
+    "o": "open",
+    "h": "high",
+    "l": "low",
+    "c": "close",
+    "v": "volume",
+    "n": "trade_count",
+    "vw": "vwap",
+}
 
 # Snapshot parts: column prefix, Alpaca's key, key map, columns.
 SNAPSHOT_PARTS: tuple[tuple[str, str, dict[str, str], dict[str, str]], ...] = (
@@ -78,38 +155,73 @@ SNAPSHOT_PARTS: tuple[tuple[str, str, dict[str, str], dict[str, str]], ...] = (
     ("daily_bar", "dailyBar", BAR_KEYS, BAR_COLUMNS),
     ("prev_daily_bar", "prevDailyBar", BAR_KEYS, BAR_COLUMNS),
 )
-SNAPSHOT_COLUMNS: dict[str, str] = {f"{prefix}_{name}": kind for prefix, _, _, columns in SNAPSHOT_PARTS
-                                    for name, kind in columns.items()}
+SNAPSHOT_COLUMNS: dict[str, str] = {
+    f"{prefix}_{name}": kind for prefix, _, _, columns in SNAPSHOT_PARTS for name, kind in columns.items()
+}
 
 # Account activities: fills (TradingActivities) and everything else (NonTradeActivities) in one
 # frame. ``timestamp`` is when it happened (transaction_time, else created_at, else date);
 # ``date`` is the New York day it belongs to.
 ACTIVITY_COLUMNS: dict[str, str] = {
-    "id": "str", "activity_type": "str", "activity_sub_type": "str", "timestamp": "time",
-    "date": "date", "symbol": "str", "side": "str", "type": "str", "qty": "float",
-    "price": "float", "cum_qty": "float", "leaves_qty": "float", "order_id": "str",
-    "order_status": "str", "net_amount": "float", "per_share_amount": "float", "status": "str",
+    "id": "str",
+    "activity_type": "str",
+    "activity_sub_type": "str",
+    "timestamp": "time",
+    "date": "date",
+    "symbol": "str",
+    "side": "str",
+    "type": "str",
+    "qty": "float",
+    "price": "float",
+    "cum_qty": "float",
+    "leaves_qty": "float",
+    "order_id": "str",
+    "order_status": "str",
+    "net_amount": "float",
+    "per_share_amount": "float",
+    "status": "str",
     "description": "str",
 }
-CLOCK_COLUMNS: dict[str, str] = {"timestamp": "time", "is_open": "bool", "next_open": "time",
-                                 "next_close": "time"}
-CALENDAR_COLUMNS: dict[str, str] = {"date": "date", "open": "time", "close": "time",
-                                    "session_open": "time", "session_close": "time",
-                                    "settlement_date": "date"}
-ASSET_COLUMNS: dict[str, str] = {
-    "symbol": "str", "name": "str", "exchange": "str", "asset_class": "str", "status": "str",
-    "tradable": "bool", "marginable": "bool", "shortable": "bool", "easy_to_borrow": "bool",
-    "fractionable": "bool", "maintenance_margin_requirement": "float",
-    "margin_requirement_long": "float", "margin_requirement_short": "float",
-    "min_order_size": "float", "min_trade_increment": "float", "price_increment": "float",
-    "attributes": "str", "id": "str",
+CLOCK_COLUMNS: dict[str, str] = {"timestamp": "time", "is_open": "bool", "next_open": "time", "next_close": "time"}
+CALENDAR_COLUMNS: dict[str, str] = {
+    "date": "date",
+    "open": "time",
+    "close": "time",
+    "session_open": "time",
+    "session_close": "time",
+    "settlement_date": "date",
 }
-PORTFOLIO_COLUMNS: dict[str, str] = {"equity": "float", "profit_loss": "float",
-                                     "profit_loss_pct": "float"}
+ASSET_COLUMNS: dict[str, str] = {
+    "symbol": "str",
+    "name": "str",
+    "exchange": "str",
+    "asset_class": "str",
+    "status": "str",
+    "tradable": "bool",
+    "marginable": "bool",
+    "shortable": "bool",
+    "easy_to_borrow": "bool",
+    "fractionable": "bool",
+    "maintenance_margin_requirement": "float",
+    "margin_requirement_long": "float",
+    "margin_requirement_short": "float",
+    "min_order_size": "float",
+    "min_trade_increment": "float",
+    "price_increment": "float",
+    "attributes": "str",
+    "id": "str",
+}
+PORTFOLIO_COLUMNS: dict[str, str] = {"equity": "float", "profit_loss": "float", "profit_loss_pct": "float"}
 
 # A "date" is a calendar day with no time zone (New York's, for market days): naive midnight.
-DTYPES = {"str": "string", "float": "float64", "int": "int64", "bool": "boolean",
-          "time": "datetime64[ns, UTC]", "date": "datetime64[ns]"}
+DTYPES = {
+    "str": "string",
+    "float": "float64",
+    "int": "int64",
+    "bool": "boolean",
+    "time": "datetime64[ns, UTC]",
+    "date": "datetime64[ns]",
+}
 NEW_YORK = "America/New_York"
 
 
@@ -132,8 +244,10 @@ def column(values: Sequence[Any], kind: str) -> pd.Series:
         return pd.to_datetime(series.map(_day, na_action="ignore"), format="%Y-%m-%d").astype(DTYPES["date"])
     if kind == "bool":
         return series.astype("boolean")
-    return pd.Series([None if v is None else (",".join(map(str, v)) if isinstance(v, list) else str(v))
-                      for v in values], dtype="string")
+    return pd.Series(
+        [None if v is None else (",".join(map(str, v)) if isinstance(v, list) else str(v)) for v in values],
+        dtype="string",
+    )
 
 
 def _day(value: Any) -> str:
@@ -141,9 +255,14 @@ def _day(value: Any) -> str:
     return str(value)[:10]
 
 
-def records_frame(rows: Iterable[Mapping[str, Any]], columns: Mapping[str, str], *,
-                  rename: Mapping[str, str] | None = None, index: str | None = None,
-                  tz: str | None = None) -> pd.DataFrame:
+def records_frame(
+    rows: Iterable[Mapping[str, Any]],
+    columns: Mapping[str, str],
+    *,
+    rename: Mapping[str, str] | None = None,
+    index: str | None = None,
+    tz: str | None = None,
+) -> pd.DataFrame:
     """Rows of raw JSON -> a frame with exactly ``columns`` (missing keys become nulls).
 
     ``rename`` maps Alpaca's keys to column names first; ``index`` names a column to index by.
@@ -194,6 +313,7 @@ def to_tz(frame: pd.DataFrame, tz: str | None) -> pd.DataFrame:
 
 # -- trading ----------------------------------------------------------------------------------
 
+
 def orders_frame(orders: Iterable[Mapping[str, Any]], tz: str | None = None) -> pd.DataFrame:
     """Orders as Alpaca lists them, one row each; columns and kinds :data:`ORDER_COLUMNS`.
 
@@ -241,20 +361,25 @@ def portfolio_history_frame(history: Mapping[str, Any], tz: str | None = None) -
     ``frame.attrs`` keeps ``base_value`` and ``timeframe``.
     """
     stamps = history.get("timestamp") or []
-    index = pd.DatetimeIndex(pd.to_datetime(np.asarray(stamps, dtype="int64"), unit="s", utc=True),
-                             name="timestamp").as_unit("ns")
+    index = pd.DatetimeIndex(
+        pd.to_datetime(np.asarray(stamps, dtype="int64"), unit="s", utc=True), name="timestamp"
+    ).as_unit("ns")
     data = {}
     for name in PORTFOLIO_COLUMNS:
         values = history.get(name) or []
         # Alpaca pads series with nulls when the account did not exist yet.
-        data[name] = np.array([np.nan if v is None else v for v in values], dtype="float64") \
-            if len(values) == len(stamps) else np.full(len(stamps), np.nan)
+        data[name] = (
+            np.array([np.nan if v is None else v for v in values], dtype="float64")
+            if len(values) == len(stamps)
+            else np.full(len(stamps), np.nan)
+        )
     frame = pd.DataFrame(data, index=index)
     frame.attrs.update(base_value=history.get("base_value"), timeframe=history.get("timeframe"))
     return to_tz(frame, tz)
 
 
 # -- reference data ---------------------------------------------------------------------------
+
 
 def clock_frame(clock: Mapping[str, Any], tz: str | None = None) -> pd.DataFrame:
     """The market clock as one row: ``timestamp, is_open, next_open, next_close``."""
@@ -296,10 +421,15 @@ def assets_frame(assets: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
 
 # -- latest market data -----------------------------------------------------------------------
 
-def _latest_frame(items: Mapping[str, Mapping[str, Any]] | None, keys: Mapping[str, str],
-                  columns: Mapping[str, str], tz: str | None) -> pd.DataFrame:
-    rows = [{"symbol": symbol, **{keys.get(k, k): v for k, v in item.items()}}
-            for symbol, item in (items or {}).items() if item is not None]
+
+def _latest_frame(
+    items: Mapping[str, Mapping[str, Any]] | None, keys: Mapping[str, str], columns: Mapping[str, str], tz: str | None
+) -> pd.DataFrame:
+    rows = [
+        {"symbol": symbol, **{keys.get(k, k): v for k, v in item.items()}}
+        for symbol, item in (items or {}).items()
+        if item is not None
+    ]
     return records_frame(rows, {"symbol": "str", **columns}, index="symbol", tz=tz)
 
 

@@ -21,6 +21,7 @@ armed in code: each cap is the lower of the two, and the arming ends no later. T
 count is never reset: re-arming and disarming keep the orders already counted (one per request
 sent; a bracket is one).
 """
+
 from __future__ import annotations
 
 import math
@@ -28,9 +29,10 @@ import numbers
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from .errors import AlpacaNbError, InvalidArgumentError, LiveTradingNotArmed, NotFoundError
 from .exposure import Exposure, OrderShape, Quote, exposure
@@ -41,6 +43,7 @@ WINDOW = 60.0  # seconds of the per-minute order count
 
 
 # -- arming and caps ----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class LiveCaps:
@@ -55,13 +58,16 @@ class LiveCaps:
         """These caps, but no looser than ``ceiling`` on any of the three."""
         if ceiling is None:
             return self
-        return LiveCaps(min(self.max_order_notional, ceiling.max_order_notional),
-                        min(self.max_orders_per_minute, ceiling.max_orders_per_minute),
-                        min(self.until, ceiling.until))
+        return LiveCaps(
+            min(self.max_order_notional, ceiling.max_order_notional),
+            min(self.max_orders_per_minute, ceiling.max_orders_per_minute),
+            min(self.until, ceiling.until),
+        )
 
     def __str__(self) -> str:
         n = self.max_orders_per_minute
         return f"up to ${self.max_order_notional:,.2f} per order, {n} order{'s' if n != 1 else ''} a minute"
+
 
 def _caps(max_order_notional: Any, max_orders_per_minute: Any, minutes: Any, now: float) -> LiveCaps:
     """Checked caps, or :class:`InvalidArgumentError` naming the argument."""
@@ -70,16 +76,25 @@ def _caps(max_order_notional: Any, max_orders_per_minute: Any, minutes: Any, now
     except (InvalidOperation, ValueError):
         cap = Decimal("NaN")
     if isinstance(max_order_notional, bool) or not cap.is_finite() or cap <= 0:
-        raise InvalidArgumentError(f"max_order_notional={max_order_notional!r}: give a positive number of "
-                                   "dollars, e.g. max_order_notional=1000", "max_order_notional")
-    if isinstance(max_orders_per_minute, bool) or not isinstance(max_orders_per_minute, numbers.Integral) \
-            or max_orders_per_minute < 1:
-        raise InvalidArgumentError(f"max_orders_per_minute={max_orders_per_minute!r}: give a whole number of "
-                                   "at least 1, e.g. max_orders_per_minute=10", "max_orders_per_minute")
-    if isinstance(minutes, bool) or not isinstance(minutes, numbers.Real) or not math.isfinite(minutes) \
-            or minutes < 0:
-        raise InvalidArgumentError(f"minutes={minutes!r}: give how many minutes arming lasts, e.g. minutes=60",
-                                   "minutes")
+        raise InvalidArgumentError(
+            f"max_order_notional={max_order_notional!r}: give a positive number of "
+            "dollars, e.g. max_order_notional=1000",
+            "max_order_notional",
+        )
+    if (
+        isinstance(max_orders_per_minute, bool)
+        or not isinstance(max_orders_per_minute, numbers.Integral)
+        or max_orders_per_minute < 1
+    ):
+        raise InvalidArgumentError(
+            f"max_orders_per_minute={max_orders_per_minute!r}: give a whole number of "
+            "at least 1, e.g. max_orders_per_minute=10",
+            "max_orders_per_minute",
+        )
+    if isinstance(minutes, bool) or not isinstance(minutes, numbers.Real) or not math.isfinite(minutes) or minutes < 0:
+        raise InvalidArgumentError(
+            f"minutes={minutes!r}: give how many minutes arming lasts, e.g. minutes=60", "minutes"
+        )
     return LiveCaps(cap, int(max_orders_per_minute), now + float(minutes) * 60)
 
 
@@ -94,12 +109,18 @@ class LiveGuard:
 
     clock: Callable[[], float] = time.monotonic
     _caps: LiveCaps | None = field(default=None, repr=False)
-    _ceiling: LiveCaps | None = field(default=None, repr=False)   # the caps armed in code
+    _ceiling: LiveCaps | None = field(default=None, repr=False)  # the caps armed in code
     _recent: deque = field(default_factory=deque, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def arm(self, *, max_order_notional: Any = 1_000, max_orders_per_minute: Any = 10, minutes: Any = 60.0,
-            tighten_only: bool = False) -> LiveCaps:
+    def arm(
+        self,
+        *,
+        max_order_notional: Any = 1_000,
+        max_orders_per_minute: Any = 10,
+        minutes: Any = 60.0,
+        tighten_only: bool = False,
+    ) -> LiveCaps:
         """Arm with these caps for ``minutes``; returns the caps in force.
 
         From code (``tighten_only=False``) the caps replace any others, and bound every later
@@ -114,8 +135,10 @@ class LiveGuard:
                 self._ceiling = self._caps = caps
                 return caps
             if self._ceiling is not None and self._ceiling.until <= now:
-                raise LiveTradingNotArmed("live trading armed in code (arm_live) has expired, and the ticket "
-                                          "cannot arm beyond it: call svc.arm_live(...) again in code")
+                raise LiveTradingNotArmed(
+                    "live trading armed in code (arm_live) has expired, and the ticket "
+                    "cannot arm beyond it: call svc.arm_live(...) again in code"
+                )
             self._caps = caps.tightened_by(self._ceiling)
             return self._caps
 
@@ -149,7 +172,8 @@ class LiveGuard:
                     raise LiveTradingNotArmed(
                         f"{exposure.what}: order notional ${exposure.dollars:,.2f} ({exposure.basis}) exceeds "
                         f"the live cap ${caps.max_order_notional:,.2f}: place a smaller order or re-arm with a "
-                        "higher max_order_notional")
+                        "higher max_order_notional"
+                    )
             now = self.clock()
             while self._recent and self._recent[0] <= now - WINDOW:
                 self._recent.popleft()
@@ -157,17 +181,20 @@ class LiveGuard:
                 left = max(0, caps.max_orders_per_minute - len(self._recent))
                 raise LiveTradingNotArmed(
                     f"more than {caps.max_orders_per_minute} live orders in a minute ({len(exposures)} to send, "
-                    f"{left} left): wait, or re-arm with a higher max_orders_per_minute")
+                    f"{left} left): wait, or re-arm with a higher max_orders_per_minute"
+                )
             self._recent.extend([now] * len(exposures))
 
 
 def not_armed() -> LiveTradingNotArmed:
     return LiveTradingNotArmed(
         "this is the LIVE environment (real money): call service.arm_live(max_order_notional=..., "
-        "max_orders_per_minute=...) in this session before placing orders")
+        "max_orders_per_minute=...) in this session before placing orders"
+    )
 
 
 # -- what is about to be sent -------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Replacement:
@@ -193,6 +220,7 @@ class ClosingAll:
 
 # -- the check, for each way an order leaves ------------------------------------------------------
 
+
 def check_live(service: Any, guard: LiveGuard | None, subject: Any) -> None:
     """Price what ``subject`` would make the broker create and admit it through ``guard``, or
     raise :class:`LiveTradingNotArmed` having sent nothing that changes the account.
@@ -217,13 +245,18 @@ def _orders(service: Any, subject: Any) -> list[OrderShape]:
     broker = service._require()
     try:
         if isinstance(subject, Replacement):
-            order = broker.call(broker.trading.get, f"/orders/{order_id_path(subject.alpaca_order_id)}",
-                                {"nested": True}, what="look up the order to replace (live guard)")
+            order = broker.call(
+                broker.trading.get,
+                f"/orders/{order_id_path(subject.alpaca_order_id)}",
+                {"nested": True},
+                what="look up the order to replace (live guard)",
+            )
             return [OrderShape.of_alpaca(order, subject.changes)]
         if isinstance(subject, Closing):
             symbol = symbol_path(subject.symbol)
-            position = broker.call(broker.trading.get, f"/positions/{symbol}",
-                                   what=f"look up the {symbol} position to close (live guard)")
+            position = broker.call(
+                broker.trading.get, f"/positions/{symbol}", what=f"look up the {symbol} position to close (live guard)"
+            )
             return [OrderShape.closing(position, subject.qty, subject.percentage)]
         if isinstance(subject, ClosingAll):
             positions = broker.call(broker.trading.get, "/positions", what="list positions to close (live guard)")
@@ -242,6 +275,7 @@ def _quotes(service: Any, symbols: list[str]) -> dict[str, Quote]:
     except AlpacaNbError as err:
         raise LiveTradingNotArmed(
             f"the latest quote for {', '.join(symbols)} could not be read ({err}): the live guard prices every "
-            "order at the market and refuses one it cannot price; nothing was sent") from None
+            "order at the market and refuses one it cannot price; nothing was sent"
+        ) from None
     found = (answer or {}).get("quotes") or {}
     return {s: Quote.of_alpaca(s, found[s]) for s in symbols if isinstance(found.get(s), Mapping)}

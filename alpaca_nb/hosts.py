@@ -9,6 +9,7 @@
   may point anywhere (tests point it at a local broker to exercise the live guard).
 - With ``ALPACA_NB_LOOPBACK_ONLY=1`` (the test suite sets it) only this machine may be reached.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -29,15 +30,20 @@ def check_url(name: str, url: str) -> None:
     ``name`` is what the user set (``ALPACA_TRADING_URL``, ``trading_url``), named in the message.
     """
     if not url.startswith(("http://", "https://")):
-        raise ConfigurationError(f"{name} must be an http(s) URL (host only), got {without_userinfo(url)!r}: "
-                                 "e.g. https://paper-api.alpaca.markets or http://127.0.0.1:8765")
+        raise ConfigurationError(
+            f"{name} must be an http(s) URL (host only), got {without_userinfo(url)!r}: "
+            "e.g. https://paper-api.alpaca.markets or http://127.0.0.1:8765"
+        )
     if has_userinfo(url):
         raise ConfigurationError(
             f"{name} must not carry a user name or password, got {without_userinfo(url)!r}: "
-            "give the host only and put the keys in ALPACA_API_KEY / ALPACA_API_SECRET")
+            "give the host only and put the keys in ALPACA_API_KEY / ALPACA_API_SECRET"
+        )
     if not _host(url):
-        raise ConfigurationError(f"{name} names no host, got {without_userinfo(url)!r}: "
-                                 "e.g. https://paper-api.alpaca.markets or http://127.0.0.1:8765")
+        raise ConfigurationError(
+            f"{name} names no host, got {without_userinfo(url)!r}: "
+            "e.g. https://paper-api.alpaca.markets or http://127.0.0.1:8765"
+        )
 
 
 def is_live_trading_host(url: str) -> bool:
@@ -54,7 +60,8 @@ def check_trading_host(environment: AlpacaEnvironment, url: str, name: str = "AL
             f"{environment.value!r}{' (the default when keys are set)' if environment.value == 'paper' else ''}: "
             "orders there move real money with no live guard. Use "
             f"https://{PAPER_TRADING_HOST} for paper trading, or set ALPACA_ENVIRONMENT=live "
-            "(and arm the live guard) to trade real money")
+            "(and arm the live guard) to trade real money"
+        )
 
 
 def loopback_only() -> bool:
@@ -77,7 +84,8 @@ def check_loopback(name: str, url: str) -> None:
     if loopback_only() and not is_loopback_host(_host(url)):
         raise ConfigurationError(
             f"ALPACA_NB_LOOPBACK_ONLY is set, so only this machine may be reached, not {_host(url)!r} ({name}): "
-            "unset it to reach Alpaca, or point ALPACA_TRADING_URL / ALPACA_DATA_URL at a local broker")
+            "unset it to reach Alpaca, or point ALPACA_TRADING_URL / ALPACA_DATA_URL at a local broker"
+        )
 
 
 def _host(url: str) -> str:

@@ -22,12 +22,13 @@ ASCII in Alpaca's grammar (or ``"*"`` for every symbol), ``tz`` a known zone, ``
 ``max_rows`` a positive int, ``on_update`` callable, ``hub`` a :class:`StreamHub`; a bad one
 raises :class:`~alpaca_nb.errors.InvalidArgumentError` naming it.
 """
+
 from __future__ import annotations
 
 import logging
 import threading
 from collections import deque
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import pandas as pd
 
@@ -42,8 +43,14 @@ log = logging.getLogger("alpaca_nb")
 class _LiveFrame:
     """What both live frames share: a lock, a subscription, counters, waiting, display."""
 
-    def __init__(self, hub: StreamHub, symbols: str | Iterable[str], tz: str | None,
-                 on_update: Callable[[_LiveFrame], None] | None = None, wait: float | None = None):
+    def __init__(
+        self,
+        hub: StreamHub,
+        symbols: str | Iterable[str],
+        tz: str | None,
+        on_update: Callable[[_LiveFrame], None] | None = None,
+        wait: float | None = None,
+    ):
         names = _checked(symbols, hub, tz, wait, on_update, hub_required=True)
         self.hub = hub
         self.symbols = normalize_symbols(names)
@@ -54,15 +61,15 @@ class _LiveFrame:
         self._changed = threading.Condition(self._lock)
         self._subs: list[Subscription] = []
 
-    def _count(self) -> None:   # under the lock
+    def _count(self) -> None:  # under the lock
         self.updates += 1
         self._changed.notify_all()
 
-    def _tell(self) -> None:    # after the lock is released
+    def _tell(self) -> None:  # after the lock is released
         if self.on_update is not None:
             try:
                 self.on_update(self)
-            except Exception:  # noqa: BLE001 - a caller's callback must not stop the stream
+            except Exception:
                 log.exception("alpaca_nb: the on_update callback of %s failed", type(self).__name__)
 
     def wait(self, updates: int = 1, timeout: float = 10.0) -> bool:
@@ -95,13 +102,26 @@ class _LiveFrame:
 class LiveQuotes(_LiveFrame):
     """The latest quote of each symbol, indexed by ``symbol``; columns ``QUOTE_COLUMNS``."""
 
-    def __init__(self, hub: StreamHub, symbols: str | Iterable[str], tz: str | None = None,
-                 wait: float | None = 5.0, on_update: Callable[[LiveQuotes], None] | None = None):
+    def __init__(
+        self,
+        hub: StreamHub,
+        symbols: str | Iterable[str],
+        tz: str | None = None,
+        wait: float | None = 5.0,
+        on_update: Callable[[LiveQuotes], None] | None = None,
+    ):
         super().__init__(hub, symbols, tz, on_update, wait)
         self._latest: dict[str, Quote] = {}
-        self._subs.append(hub.subscribe("quotes", "*" if self.symbols is None else self.symbols,
-                                        self._on_quote, name=f"LiveQuotes@{id(self):x}",
-                                        wait=wait, weak=True))
+        self._subs.append(
+            hub.subscribe(
+                "quotes",
+                "*" if self.symbols is None else self.symbols,
+                self._on_quote,
+                name=f"LiveQuotes@{id(self):x}",
+                wait=wait,
+                weak=True,
+            )
+        )
 
     def _on_quote(self, quote: Quote) -> None:
         with self._lock:
@@ -122,14 +142,28 @@ class LiveTrades(_LiveFrame):
     """Time and sales: the last ``max_rows`` trades (default 1,000) of the symbols, oldest first;
     columns ``symbol`` and those of :data:`alpaca_nb.frames.TRADE_COLUMNS`."""
 
-    def __init__(self, hub: StreamHub, symbols: str | Iterable[str], tz: str | None = None,
-                 max_rows: int = 1_000, wait: float | None = 5.0,
-                 on_update: Callable[[LiveTrades], None] | None = None):
+    def __init__(
+        self,
+        hub: StreamHub,
+        symbols: str | Iterable[str],
+        tz: str | None = None,
+        max_rows: int = 1_000,
+        wait: float | None = 5.0,
+        on_update: Callable[[LiveTrades], None] | None = None,
+    ):
         params.count(max_rows, "max_rows")
         super().__init__(hub, symbols, tz, on_update, wait)
         self._trades: deque[Trade] = deque(maxlen=max_rows)
-        self._subs.append(hub.subscribe("trades", "*" if self.symbols is None else self.symbols,
-                                        self._on_trade, name=f"LiveTrades@{id(self):x}", wait=wait, weak=True))
+        self._subs.append(
+            hub.subscribe(
+                "trades",
+                "*" if self.symbols is None else self.symbols,
+                self._on_trade,
+                name=f"LiveTrades@{id(self):x}",
+                wait=wait,
+                weak=True,
+            )
+        )
 
     def _on_trade(self, trade: Trade) -> None:
         with self._lock:
@@ -153,17 +187,26 @@ class LiveBars(_LiveFrame):
     ``max_rows`` keeps only the most recent bars.
     """
 
-    def __init__(self, hub: StreamHub, symbols: str | Iterable[str], tz: str | None = None,
-                 max_rows: int | None = None, wait: float | None = 5.0,
-                 on_update: Callable[[LiveBars], None] | None = None):
+    def __init__(
+        self,
+        hub: StreamHub,
+        symbols: str | Iterable[str],
+        tz: str | None = None,
+        max_rows: int | None = None,
+        wait: float | None = 5.0,
+        on_update: Callable[[LiveBars], None] | None = None,
+    ):
         params.count(max_rows, "max_rows", allow_none=True)
         super().__init__(hub, symbols, tz, on_update, wait)
         self.max_rows = max_rows
         self._bars: dict[tuple[str, pd.Timestamp], Bar] = {}
         chosen = "*" if self.symbols is None else self.symbols
         for channel in ("bars", "updatedBars"):
-            self._subs.append(hub.subscribe(channel, chosen, self._on_bar,
-                                            name=f"LiveBars.{channel}@{id(self):x}", wait=wait, weak=True))
+            self._subs.append(
+                hub.subscribe(
+                    channel, chosen, self._on_bar, name=f"LiveBars.{channel}@{id(self):x}", wait=wait, weak=True
+                )
+            )
 
     def _on_bar(self, bar: Bar) -> None:
         with self._lock:
@@ -184,12 +227,14 @@ class LiveBars(_LiveFrame):
         return frame.set_index(["symbol", "timestamp"])
 
 
-def _checked(symbols: object, hub: object, tz: object, wait: object, on_update: object, *,
-             hub_required: bool = False) -> list[str]:
+def _checked(
+    symbols: object, hub: object, tz: object, wait: object, on_update: object, *, hub_required: bool = False
+) -> list[str]:
     """Every argument a live frame shares, checked (before any hub is made or subscribed)."""
     if not isinstance(hub, StreamHub) and (hub_required or hub is not None):
-        raise InvalidArgumentError(f"hub={hub!r} is not a StreamHub: give stream_hub(...), svc.streams "
-                                   "or None (the default account's)", "hub")
+        raise InvalidArgumentError(
+            f"hub={hub!r} is not a StreamHub: give stream_hub(...), svc.streams or None (the default account's)", "hub"
+        )
     names = params.symbols(symbols, allow_all=True)
     params.tz(tz)
     params.seconds(wait, "wait")
@@ -197,25 +242,43 @@ def _checked(symbols: object, hub: object, tz: object, wait: object, on_update: 
     return names
 
 
-def live_quotes(symbols: str | Iterable[str], *, hub: StreamHub | None = None, tz: str | None = None,
-                wait: float | None = 5.0, on_update: Callable[[LiveQuotes], None] | None = None) -> LiveQuotes:
+def live_quotes(
+    symbols: str | Iterable[str],
+    *,
+    hub: StreamHub | None = None,
+    tz: str | None = None,
+    wait: float | None = 5.0,
+    on_update: Callable[[LiveQuotes], None] | None = None,
+) -> LiveQuotes:
     """A :class:`LiveQuotes` on ``hub`` (default: the default account's :func:`stream_hub`)."""
     names = _checked(symbols, hub, tz, wait, on_update)  # a generator is read once, here
     return LiveQuotes(hub or stream_hub(), names, tz, wait, on_update)
 
 
-def live_trades(symbols: str | Iterable[str], *, hub: StreamHub | None = None, tz: str | None = None,
-                max_rows: int = 1_000, wait: float | None = 5.0,
-                on_update: Callable[[LiveTrades], None] | None = None) -> LiveTrades:
+def live_trades(
+    symbols: str | Iterable[str],
+    *,
+    hub: StreamHub | None = None,
+    tz: str | None = None,
+    max_rows: int = 1_000,
+    wait: float | None = 5.0,
+    on_update: Callable[[LiveTrades], None] | None = None,
+) -> LiveTrades:
     """A :class:`LiveTrades` on ``hub`` (default: the default account's :func:`stream_hub`)."""
     names = _checked(symbols, hub, tz, wait, on_update)  # a generator is read once, here
     params.count(max_rows, "max_rows")
     return LiveTrades(hub or stream_hub(), names, tz, max_rows, wait, on_update)
 
 
-def live_bars(symbols: str | Iterable[str], *, hub: StreamHub | None = None, tz: str | None = None,
-              max_rows: int | None = None, wait: float | None = 5.0,
-              on_update: Callable[[LiveBars], None] | None = None) -> LiveBars:
+def live_bars(
+    symbols: str | Iterable[str],
+    *,
+    hub: StreamHub | None = None,
+    tz: str | None = None,
+    max_rows: int | None = None,
+    wait: float | None = 5.0,
+    on_update: Callable[[LiveBars], None] | None = None,
+) -> LiveBars:
     """A :class:`LiveBars` on ``hub`` (default: the default account's :func:`stream_hub`)."""
     names = _checked(symbols, hub, tz, wait, on_update)  # a generator is read once, here
     params.count(max_rows, "max_rows", allow_none=True)

@@ -3,6 +3,7 @@
 The broker runs as a detached process recorded under ``$ALPACA_NB_HOME/sim`` so that every
 notebook and every restarted kernel reaches the same local account.
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,8 +27,11 @@ def local_broker_url(home: Path | None = None) -> str:
     if info:
         return info["url"]
     info = process.start_detached(state_dir)
-    print(f"alpaca_nb: started the local broker at {info['url']} (state in {state_dir}; "
-          "stop it with `alpaca-nb sim stop`)", file=sys.stderr)
+    print(
+        f"alpaca_nb: started the local broker at {info['url']} (state in {state_dir}; "
+        "stop it with `alpaca-nb sim stop`)",
+        file=sys.stderr,
+    )
     return info["url"]
 
 

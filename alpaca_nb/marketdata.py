@@ -15,12 +15,14 @@ in alphabetical order and, within a symbol, in the order Alpaca sent them (``sor
     bars = fetch_bars(svc.broker, ["AAPL", "MSFT"], "1Min", "2024-01-02", "2024-01-05")
     bars.loc["AAPL", "close"]
 """
+
 from __future__ import annotations
 
 import itertools
 import operator
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import numpy as np
@@ -42,6 +44,7 @@ TRADE_FIELDS = {k: v for k, v in TRADE_COLUMNS.items() if k != "timestamp"}
 
 
 # -- the wire: only the fields a frame needs, named by column -------------------------------------
+
 
 class _Bar(msgspec.Struct, gc=False):
     timestamp: str = msgspec.field(name="t")
@@ -119,6 +122,7 @@ _DECODERS = {kind.page: msgspec.json.Decoder(kind.page) for kind in (_BARS, _QUO
 
 # -- pages -> columns -----------------------------------------------------------------------------
 
+
 class _Columns:
     """Columns accumulated page by page; symbols in the order Alpaca sent them."""
 
@@ -153,8 +157,9 @@ class _Columns:
     def frame(self, tz: str | None = None) -> pd.DataFrame:
         names = sorted(set(self.symbols))
         code_of = {symbol: i for i, symbol in enumerate(names)}
-        codes = np.repeat(np.array([code_of[s] for s in self.symbols], dtype=np.int64),
-                          np.array(self.counts, dtype=np.int64))
+        codes = np.repeat(
+            np.array([code_of[s] for s in self.symbols], dtype=np.int64), np.array(self.counts, dtype=np.int64)
+        )
         stamps = np.concatenate(self.times) if self.times else np.empty(0, np.int64)
         order = None
         if codes.size and (np.diff(codes) < 0).any():
@@ -163,9 +168,14 @@ class _Columns:
             codes, stamps = codes[order], stamps[order]
         ts_codes, ts_level = pd.factorize(stamps, sort=True)
         index = pd.MultiIndex(
-            levels=[pd.Index(names, dtype=DTYPES["str"]),
-                    pd.DatetimeIndex(ts_level.view("datetime64[ns]")).tz_localize("UTC")],
-            codes=[codes, ts_codes], names=INDEX_NAMES, verify_integrity=False)
+            levels=[
+                pd.Index(names, dtype=DTYPES["str"]),
+                pd.DatetimeIndex(ts_level.view("datetime64[ns]")).tz_localize("UTC"),
+            ],
+            codes=[codes, ts_codes],
+            names=INDEX_NAMES,
+            verify_integrity=False,
+        )
         data = {}
         for name, kind in self.kind.fields.items():
             column = _concat(self.arrays[name], kind)
@@ -191,13 +201,15 @@ def _array(items: list, name: str, kind: str) -> Any:
 
 def _conditions(items: list, seen: dict[bytes, str | None]) -> list[str | None]:
     """Raw ``["@","F"]`` -> ``"@,F"`` (null -> None), each distinct value decoded once."""
+
     def convert(raw: bytes) -> str | None:
         value = msgspec.json.decode(raw)
         seen[raw] = text = None if value is None else ",".join(map(str, value))
         return text
 
-    return [seen[raw] if raw in seen else convert(raw)
-            for raw in map(bytes, map(operator.attrgetter("conditions"), items))]
+    return [
+        seen[raw] if raw in seen else convert(raw) for raw in map(bytes, map(operator.attrgetter("conditions"), items))
+    ]
 
 
 def _concat(parts: list, kind: str) -> Any:
@@ -207,6 +219,7 @@ def _concat(parts: list, kind: str) -> Any:
 
 
 # -- raw JSON -> frame ----------------------------------------------------------------------------
+
 
 def _frame_from_raw(kind: _Kind, raw: Any, tz: str | None) -> pd.DataFrame:
     columns = _Columns(kind)
@@ -260,9 +273,21 @@ TIMEFRAME_FORMS = params.TIMEFRAME_FORMS
 
 # -- fetching -------------------------------------------------------------------------------------
 
-def fetch_bars(broker: Broker, symbols: Iterable[str] | str, timeframe: Any, start: Any = None,
-               end: Any = None, *, feed: Any = None, adjustment: Any = None, limit: int | None = None,
-               sort: str = "asc", progress: bool = True, tz: str | None = None) -> pd.DataFrame:
+
+def fetch_bars(
+    broker: Broker,
+    symbols: Iterable[str] | str,
+    timeframe: Any,
+    start: Any = None,
+    end: Any = None,
+    *,
+    feed: Any = None,
+    adjustment: Any = None,
+    limit: int | None = None,
+    sort: str = "asc",
+    progress: bool = True,
+    tz: str | None = None,
+) -> pd.DataFrame:
     """Historical bars for ``symbols`` as one frame (see :func:`bars_frame` for the columns).
 
     ``timeframe``: see :func:`alpaca_nb.params.timeframe`. ``start``/``end``: see
@@ -284,30 +309,47 @@ def fetch_bars(broker: Broker, symbols: Iterable[str] | str, timeframe: Any, sta
     return _fetch(broker, _BARS, query, limit, progress, tz)
 
 
-def fetch_quotes(broker: Broker, symbols: Iterable[str] | str, start: Any = None, end: Any = None, *,
-                 feed: Any = None, limit: int | None = None, sort: str = "asc", progress: bool = True,
-                 tz: str | None = None) -> pd.DataFrame:
+def fetch_quotes(
+    broker: Broker,
+    symbols: Iterable[str] | str,
+    start: Any = None,
+    end: Any = None,
+    *,
+    feed: Any = None,
+    limit: int | None = None,
+    sort: str = "asc",
+    progress: bool = True,
+    tz: str | None = None,
+) -> pd.DataFrame:
     """Historical quotes (NBBO) for ``symbols`` (see :func:`quotes_frame` for the columns).
 
     Arguments as in :func:`fetch_bars`; quotes are many, so give a narrow ``start``/``end``.
     """
-    return _fetch(broker, _QUOTES, _params(symbols, start, end, feed, limit, sort, progress, tz), limit,
-                  progress, tz)
+    return _fetch(broker, _QUOTES, _params(symbols, start, end, feed, limit, sort, progress, tz), limit, progress, tz)
 
 
-def fetch_trades(broker: Broker, symbols: Iterable[str] | str, start: Any = None, end: Any = None, *,
-                 feed: Any = None, limit: int | None = None, sort: str = "asc", progress: bool = True,
-                 tz: str | None = None) -> pd.DataFrame:
+def fetch_trades(
+    broker: Broker,
+    symbols: Iterable[str] | str,
+    start: Any = None,
+    end: Any = None,
+    *,
+    feed: Any = None,
+    limit: int | None = None,
+    sort: str = "asc",
+    progress: bool = True,
+    tz: str | None = None,
+) -> pd.DataFrame:
     """Historical trades for ``symbols`` (see :func:`trades_frame` for the columns).
 
     Arguments as in :func:`fetch_bars`.
     """
-    return _fetch(broker, _TRADES, _params(symbols, start, end, feed, limit, sort, progress, tz), limit,
-                  progress, tz)
+    return _fetch(broker, _TRADES, _params(symbols, start, end, feed, limit, sort, progress, tz), limit, progress, tz)
 
 
-def _params(symbols: Any, start: Any, end: Any, feed: Any, limit: int | None, sort: Any, progress: Any,
-            tz: Any) -> dict[str, Any]:
+def _params(
+    symbols: Any, start: Any, end: Any, feed: Any, limit: int | None, sort: Any, progress: Any, tz: Any
+) -> dict[str, Any]:
     """Every argument checked (see :mod:`alpaca_nb.params`); the query without ``symbols``,
     whose groups (sorted, as Alpaca orders its items) are under ``"_chunks"``."""
     params.count(limit, "limit", allow_none=True)
@@ -315,7 +357,7 @@ def _params(symbols: Any, start: Any, end: Any, feed: Any, limit: int | None, so
     params.tz(tz)
     names = params.symbols(symbols)
     query: dict[str, Any] = {"sort": params.choice(sort, "sort", params.SORTS)}
-    for name, text in zip(("start", "end"), params.time_range(start, end)):
+    for name, text in zip(("start", "end"), params.time_range(start, end), strict=False):
         if text is not None:
             query[name] = text
     if feed is not None:
@@ -324,8 +366,9 @@ def _params(symbols: Any, start: Any, end: Any, feed: Any, limit: int | None, so
     return query
 
 
-def _fetch(broker: Broker, kind: _Kind, query: dict[str, Any], limit: int | None, progress: bool,
-           tz: str | None) -> pd.DataFrame:
+def _fetch(
+    broker: Broker, kind: _Kind, query: dict[str, Any], limit: int | None, progress: bool, tz: str | None
+) -> pd.DataFrame:
     """Every page of every group of symbols into one set of columns.
 
     Groups go in symbol order and a ``limit`` counts over all of them, so the rows are those
@@ -343,8 +386,9 @@ def _fetch(broker: Broker, kind: _Kind, query: dict[str, Any], limit: int | None
                 page_query = {**query, "symbols": ",".join(chunk), "limit": remaining}
                 if token:
                     page_query["page_token"] = token
-                page = decode_json(broker.get_bytes("data", kind.path, page_query, what=what), what,
-                                   kind.decoder.decode)
+                page = decode_json(
+                    broker.get_bytes("data", kind.path, page_query, what=what), what, kind.decoder.decode
+                )
                 rows = columns.add(page.data)
                 token = page.next_page_token
                 full = limit is not None and columns.rows >= limit

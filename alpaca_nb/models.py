@@ -6,14 +6,16 @@ refuse for its shape (quantities, prices, increments, legs) raises
 is sent. Checks that need the asset (tradable, fractionable, shortable) are in
 :meth:`AlpacaOrderRequest.check_asset`, which the service runs against its cached asset list.
 """
+
 from __future__ import annotations
 
 import copy
 import enum
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from . import params
 from .errors import ConfigurationError, OrderValidationError
@@ -22,9 +24,9 @@ from .secret import Secret
 
 # Exclusive upper bounds: every accepted value fits the ledger's DECIMAL(18, 9) (9 integer
 # digits), and a price times a quantity stays far from overflowing anything downstream.
-MAX_QTY = Decimal(10) ** 9        # shares
-MAX_NOTIONAL = Decimal(10) ** 9   # dollars
-MAX_PRICE = Decimal(10) ** 7      # dollars: limit, stop, trail and leg prices
+MAX_QTY = Decimal(10) ** 9  # shares
+MAX_NOTIONAL = Decimal(10) ** 9  # dollars
+MAX_PRICE = Decimal(10) ** 7  # dollars: limit, stop, trail and leg prices
 
 
 class _Choice(str, enum.Enum):
@@ -50,7 +52,9 @@ class _Choice(str, enum.Enum):
             values = [m.value for m in cls]
             raise OrderValidationError(
                 f"{field_name}={value!r} is not valid: use one of {', '.join(map(repr, values))}"
-                f"{params.did_you_mean(text, values)}", field_name) from None
+                f"{params.did_you_mean(text, values)}",
+                field_name,
+            ) from None
 
     def __str__(self) -> str:
         return self.value
@@ -94,8 +98,8 @@ class AlpacaOrderClass(_Choice):
 class ManagedOrderStatus(_Choice):
     """The ledger's view of an order; every Alpaca status maps to one (see :func:`managed_status`)."""
 
-    PENDING = "pending"          # intent written, not yet answered by the broker
-    UNRESOLVED = "unresolved"    # the broker's answer was lost; the next sync resolves it
+    PENDING = "pending"  # intent written, not yet answered by the broker
+    UNRESOLVED = "unresolved"  # the broker's answer was lost; the next sync resolves it
     OPEN = "open"
     PARTIALLY_FILLED = "partially_filled"
     FILLED = "filled"
@@ -109,15 +113,32 @@ class ManagedOrderStatus(_Choice):
         return self in _FINAL
 
 
-_FINAL = {ManagedOrderStatus.FILLED, ManagedOrderStatus.CANCELED, ManagedOrderStatus.EXPIRED,
-          ManagedOrderStatus.REPLACED, ManagedOrderStatus.REJECTED}
+_FINAL = {
+    ManagedOrderStatus.FILLED,
+    ManagedOrderStatus.CANCELED,
+    ManagedOrderStatus.EXPIRED,
+    ManagedOrderStatus.REPLACED,
+    ManagedOrderStatus.REJECTED,
+}
 
 _ALPACA_TO_MANAGED = {
-    "new": "open", "accepted": "open", "pending_new": "open", "accepted_for_bidding": "open",
-    "held": "open", "calculated": "open", "pending_cancel": "open", "pending_replace": "open",
-    "stopped": "open", "suspended": "open", "done_for_day": "open",
-    "partially_filled": "partially_filled", "filled": "filled", "canceled": "canceled",
-    "expired": "expired", "replaced": "replaced", "rejected": "rejected",
+    "new": "open",
+    "accepted": "open",
+    "pending_new": "open",
+    "accepted_for_bidding": "open",
+    "held": "open",
+    "calculated": "open",
+    "pending_cancel": "open",
+    "pending_replace": "open",
+    "stopped": "open",
+    "suspended": "open",
+    "done_for_day": "open",
+    "partially_filled": "partially_filled",
+    "filled": "filled",
+    "canceled": "canceled",
+    "expired": "expired",
+    "replaced": "replaced",
+    "rejected": "rejected",
 }
 
 
@@ -145,14 +166,19 @@ class AlpacaCredentials:
     api_secret: Secret
     environment: AlpacaEnvironment
 
-    def __init__(self, api_key: str | None = "", api_secret: str | None = "",
-                 environment: AlpacaEnvironment | str = AlpacaEnvironment.PAPER):
+    def __init__(
+        self,
+        api_key: str | None = "",
+        api_secret: str | None = "",
+        environment: AlpacaEnvironment | str = AlpacaEnvironment.PAPER,
+    ):
         # Rebind before anything can raise: no frame of ours keeps a key in clear text.
         try:
             api_key, api_secret = Secret(api_key or ""), Secret(api_secret or "")
         except TypeError:
-            raise ConfigurationError("api_key and api_secret must be text (str): the key id and "
-                                     "secret from Alpaca's dashboard") from None
+            raise ConfigurationError(
+                "api_key and api_secret must be text (str): the key id and secret from Alpaca's dashboard"
+            ) from None
         object.__setattr__(self, "api_key", api_key)
         object.__setattr__(self, "api_secret", api_secret)
         try:
@@ -161,14 +187,17 @@ class AlpacaCredentials:
             choices = ", ".join(repr(e.value) for e in AlpacaEnvironment)
             raise ConfigurationError(
                 f"environment={environment!r} is not one of {choices}: use 'local' for the built-in "
-                "broker, 'paper' or 'live' with your keys") from None
+                "broker, 'paper' or 'live' with your keys"
+            ) from None
 
     def __repr__(self) -> str:
         # getattr: a half-built instance (a traceback from __init__ shows ``self``) still prints.
         environment = getattr(getattr(self, "environment", None), "value", None)
-        return (f"AlpacaCredentials(environment={environment!r}, "
-                f"api_key={getattr(self, 'api_key', Secret())!r}, "
-                f"api_secret={getattr(self, 'api_secret', Secret())!r})")
+        return (
+            f"AlpacaCredentials(environment={environment!r}, "
+            f"api_key={getattr(self, 'api_key', Secret())!r}, "
+            f"api_secret={getattr(self, 'api_secret', Secret())!r})"
+        )
 
     __str__ = __repr__
 
@@ -197,7 +226,8 @@ def to_decimal(value: Any, field_name: str, maximum: Decimal | None = None) -> D
     if maximum is not None and number.copy_abs() >= maximum:  # copy_abs: no context, no Overflow
         unit = "shares" if maximum is MAX_QTY else "dollars" if maximum in (MAX_NOTIONAL, MAX_PRICE) else ""
         raise OrderValidationError(
-            f"{field_name}={value!r} is too large: it must be below {maximum:,} {unit}".rstrip(), field_name)
+            f"{field_name}={value!r} is too large: it must be below {maximum:,} {unit}".rstrip(), field_name
+        )
     return number
 
 
@@ -219,14 +249,17 @@ def check_price_increment(price: Decimal, field_name: str) -> None:
     """Alpaca accepts whole cents at $1 and above, up to four decimals below $1; every price is
     below :data:`MAX_PRICE` ($10,000,000). Raises :class:`OrderValidationError`."""
     if price.copy_abs() >= MAX_PRICE:
-        raise OrderValidationError(f"{field_name}={price:.6g} is too large: prices must be below "
-                                   f"{MAX_PRICE:,} dollars", field_name)
+        raise OrderValidationError(
+            f"{field_name}={price:.6g} is too large: prices must be below {MAX_PRICE:,} dollars", field_name
+        )
     places = 2 if price >= 1 else 4
     if price != price.quantize(Decimal(1).scaleb(-places)):
         fix = price.quantize(Decimal(1).scaleb(-places))
         raise OrderValidationError(
             f"{field_name}={price} has a sub-penny increment: prices of $1 and above take whole cents, "
-            f"below $1 at most 4 decimals (e.g. {fix})", field_name)
+            f"below $1 at most 4 decimals (e.g. {fix})",
+            field_name,
+        )
 
 
 @dataclass(frozen=True)
@@ -249,8 +282,7 @@ class StopLoss:
     def __post_init__(self) -> None:
         object.__setattr__(self, "stop_price", _positive_price(self.stop_price, "stop_loss.stop_price"))
         if self.limit_price is not None:
-            object.__setattr__(self, "limit_price",
-                               _positive_price(self.limit_price, "stop_loss.limit_price"))
+            object.__setattr__(self, "limit_price", _positive_price(self.limit_price, "stop_loss.limit_price"))
 
 
 def _positive_price(value: Any, name: str) -> Decimal:
@@ -262,8 +294,14 @@ def _positive_price(value: Any, name: str) -> Decimal:
 
 
 # Each number's exclusive bound, checked as it is read (trail_percent's rule is checked later).
-_BOUNDS = {"qty": MAX_QTY, "notional": MAX_NOTIONAL, "limit_price": MAX_PRICE, "stop_price": MAX_PRICE,
-           "trail_price": MAX_PRICE, "trail_percent": None}
+_BOUNDS = {
+    "qty": MAX_QTY,
+    "notional": MAX_NOTIONAL,
+    "limit_price": MAX_PRICE,
+    "stop_price": MAX_PRICE,
+    "trail_price": MAX_PRICE,
+    "trail_percent": None,
+}
 _PRICE_FIELDS = {
     AlpacaOrderType.MARKET: set(),
     AlpacaOrderType.LIMIT: {"limit_price"},
@@ -339,7 +377,9 @@ class AlpacaOrderRequest:
         if (self.qty is None) == (self.notional is None):
             raise OrderValidationError(
                 "give exactly one of qty (shares) or notional (dollars)"
-                + (", not both" if self.qty is not None else ""), "qty")
+                + (", not both" if self.qty is not None else ""),
+                "qty",
+            )
         if self.qty is not None and self.qty <= 0:
             raise OrderValidationError(f"qty must be positive, got {self.qty}", "qty")
         if self.qty is not None and self.qty != self.qty.quantize(Decimal("1e-9")):
@@ -354,16 +394,20 @@ class AlpacaOrderRequest:
         if self.is_fractional:
             if self.type is AlpacaOrderType.TRAILING_STOP:
                 raise OrderValidationError(
-                    "fractional and notional orders cannot be trailing stops: use a whole qty", "qty")
+                    "fractional and notional orders cannot be trailing stops: use a whole qty", "qty"
+                )
             if self.time_in_force is not AlpacaTimeInForce.DAY:
                 raise OrderValidationError(
-                    "fractional and notional orders must use time_in_force='day'", "time_in_force")
+                    "fractional and notional orders must use time_in_force='day'", "time_in_force"
+                )
             if self.order_class is not AlpacaOrderClass.SIMPLE:
                 raise OrderValidationError(
-                    f"{self.order_class.value} orders need a whole qty, not fractional or notional", "qty")
+                    f"{self.order_class.value} orders need a whole qty, not fractional or notional", "qty"
+                )
         if self.notional is not None and self.type is not AlpacaOrderType.MARKET:
-            raise OrderValidationError("notional orders must be market orders: use qty for "
-                                       f"{self.type.value} orders", "notional")
+            raise OrderValidationError(
+                f"notional orders must be market orders: use qty for {self.type.value} orders", "notional"
+            )
 
     def _check_prices(self) -> None:
         wanted = _PRICE_FIELDS[self.type]
@@ -372,8 +416,7 @@ class AlpacaOrderRequest:
             if name in wanted and value is None:
                 raise OrderValidationError(f"a {self.type.value} order needs {name}", name)
             if name not in wanted and value is not None:
-                raise OrderValidationError(
-                    f"a {self.type.value} order takes no {name}: remove it or change type", name)
+                raise OrderValidationError(f"a {self.type.value} order takes no {name}: remove it or change type", name)
             if value is not None:
                 if value <= 0:
                     raise OrderValidationError(f"{name} must be positive, got {value}", name)
@@ -382,7 +425,8 @@ class AlpacaOrderRequest:
         if self.type is AlpacaOrderType.TRAILING_STOP:
             if len(trails) != 1:
                 raise OrderValidationError(
-                    "a trailing_stop order needs exactly one of trail_price or trail_percent", "trail_price")
+                    "a trailing_stop order needs exactly one of trail_price or trail_percent", "trail_price"
+                )
             value = getattr(self, trails[0])
             if value <= 0:
                 raise OrderValidationError(f"{trails[0]} must be positive, got {value}", trails[0])
@@ -392,25 +436,31 @@ class AlpacaOrderRequest:
                 raise OrderValidationError("trail_percent must be below 100", "trail_percent")
         elif trails:
             raise OrderValidationError(f"only trailing_stop orders take {trails[0]}", trails[0])
-        if self.extended_hours and not (self.type is AlpacaOrderType.LIMIT
-                                        and self.time_in_force is AlpacaTimeInForce.DAY):
+        if self.extended_hours and not (
+            self.type is AlpacaOrderType.LIMIT and self.time_in_force is AlpacaTimeInForce.DAY
+        ):
             raise OrderValidationError(
-                "extended_hours orders must be limit orders with time_in_force='day'", "extended_hours")
+                "extended_hours orders must be limit orders with time_in_force='day'", "extended_hours"
+            )
 
     def _check_time_in_force(self) -> None:
         tif = self.time_in_force
         if tif in (AlpacaTimeInForce.OPG, AlpacaTimeInForce.CLS) and self.type not in (
-                AlpacaOrderType.MARKET, AlpacaOrderType.LIMIT):
-            raise OrderValidationError(f"time_in_force='{tif.value}' takes market or limit orders only",
-                                       "time_in_force")
-        if self.type is AlpacaOrderType.TRAILING_STOP and tif not in (AlpacaTimeInForce.DAY,
-                                                                      AlpacaTimeInForce.GTC):
-            raise OrderValidationError("trailing_stop orders take time_in_force 'day' or 'gtc'",
-                                       "time_in_force")
-        if self.order_class is not AlpacaOrderClass.SIMPLE and tif not in (AlpacaTimeInForce.DAY,
-                                                                           AlpacaTimeInForce.GTC):
+            AlpacaOrderType.MARKET,
+            AlpacaOrderType.LIMIT,
+        ):
             raise OrderValidationError(
-                f"{self.order_class.value} orders take time_in_force 'day' or 'gtc'", "time_in_force")
+                f"time_in_force='{tif.value}' takes market or limit orders only", "time_in_force"
+            )
+        if self.type is AlpacaOrderType.TRAILING_STOP and tif not in (AlpacaTimeInForce.DAY, AlpacaTimeInForce.GTC):
+            raise OrderValidationError("trailing_stop orders take time_in_force 'day' or 'gtc'", "time_in_force")
+        if self.order_class is not AlpacaOrderClass.SIMPLE and tif not in (
+            AlpacaTimeInForce.DAY,
+            AlpacaTimeInForce.GTC,
+        ):
+            raise OrderValidationError(
+                f"{self.order_class.value} orders take time_in_force 'day' or 'gtc'", "time_in_force"
+            )
 
     def _check_class(self) -> None:
         cls, tp, sl = self.order_class, self.take_profit, self.stop_loss
@@ -420,26 +470,33 @@ class AlpacaOrderRequest:
         if cls is AlpacaOrderClass.SIMPLE:
             if tp is not None or sl is not None:
                 raise OrderValidationError(
-                    "take_profit / stop_loss need order_class 'bracket', 'oco' or 'oto'", "order_class")
+                    "take_profit / stop_loss need order_class 'bracket', 'oco' or 'oto'", "order_class"
+                )
             return
         if cls in (AlpacaOrderClass.BRACKET, AlpacaOrderClass.OCO):
             if tp is None or sl is None:
-                raise OrderValidationError(f"a {cls.value} order needs both take_profit and stop_loss",
-                                           "take_profit" if tp is None else "stop_loss")
+                raise OrderValidationError(
+                    f"a {cls.value} order needs both take_profit and stop_loss",
+                    "take_profit" if tp is None else "stop_loss",
+                )
         if cls is AlpacaOrderClass.OTO and (tp is None) == (sl is None):
-            raise OrderValidationError("an oto order needs exactly one of take_profit or stop_loss",
-                                       "take_profit")
+            raise OrderValidationError("an oto order needs exactly one of take_profit or stop_loss", "take_profit")
         if cls is AlpacaOrderClass.BRACKET and self.type not in (
-                AlpacaOrderType.MARKET, AlpacaOrderType.LIMIT, AlpacaOrderType.STOP,
-                AlpacaOrderType.STOP_LIMIT):
+            AlpacaOrderType.MARKET,
+            AlpacaOrderType.LIMIT,
+            AlpacaOrderType.STOP,
+            AlpacaOrderType.STOP_LIMIT,
+        ):
             raise OrderValidationError("a bracket entry must be market, limit, stop or stop_limit", "type")
         if cls is AlpacaOrderClass.OCO:
             if self.type is not AlpacaOrderType.LIMIT:
                 raise OrderValidationError(
-                    "an oco order is an exit pair: type='limit' with take_profit and stop_loss", "type")
+                    "an oco order is an exit pair: type='limit' with take_profit and stop_loss", "type"
+                )
             if tp.limit_price != self.limit_price:
                 raise OrderValidationError(
-                    "an oco order's limit_price must equal take_profit.limit_price", "limit_price")
+                    "an oco order's limit_price must equal take_profit.limit_price", "limit_price"
+                )
         self._check_leg_prices()
 
     def _check_leg_prices(self) -> None:
@@ -453,31 +510,29 @@ class AlpacaOrderRequest:
         if tp is not None and sl is not None:
             if exits_sell and not tp.limit_price > sl.stop_price:
                 raise OrderValidationError(
-                    "take_profit.limit_price must be above stop_loss.stop_price when the exits sell",
-                    "take_profit")
+                    "take_profit.limit_price must be above stop_loss.stop_price when the exits sell", "take_profit"
+                )
             if not exits_sell and not tp.limit_price < sl.stop_price:
                 raise OrderValidationError(
-                    "take_profit.limit_price must be below stop_loss.stop_price when the exits buy",
-                    "take_profit")
+                    "take_profit.limit_price must be below stop_loss.stop_price when the exits buy", "take_profit"
+                )
         if sl is not None and sl.limit_price is not None:
             if exits_sell and sl.limit_price > sl.stop_price:
                 raise OrderValidationError(
-                    "stop_loss.limit_price must be at or below its stop_price when the exits sell",
-                    "stop_loss")
+                    "stop_loss.limit_price must be at or below its stop_price when the exits sell", "stop_loss"
+                )
             if not exits_sell and sl.limit_price < sl.stop_price:
                 raise OrderValidationError(
-                    "stop_loss.limit_price must be at or above its stop_price when the exits buy",
-                    "stop_loss")
+                    "stop_loss.limit_price must be at or above its stop_price when the exits buy", "stop_loss"
+                )
         entry = self.limit_price if self.type is AlpacaOrderType.LIMIT else self.stop_price
         if entry is None or self.order_class is AlpacaOrderClass.OCO:
             return
         up, down = ("above", "below") if exits_sell else ("below", "above")
         if tp is not None and (tp.limit_price <= entry if exits_sell else tp.limit_price >= entry):
-            raise OrderValidationError(
-                f"take_profit.limit_price must be {up} the entry price {entry}", "take_profit")
+            raise OrderValidationError(f"take_profit.limit_price must be {up} the entry price {entry}", "take_profit")
         if sl is not None and (sl.stop_price >= entry if exits_sell else sl.stop_price <= entry):
-            raise OrderValidationError(
-                f"stop_loss.stop_price must be {down} the entry price {entry}", "stop_loss")
+            raise OrderValidationError(f"stop_loss.stop_price must be {down} the entry price {entry}", "stop_loss")
 
     # -- what the order needs from its asset ------------------------------------------------------
 
@@ -489,21 +544,28 @@ class AlpacaOrderRequest:
         """Refuse what the asset does not allow; ``asset`` is Alpaca's Asset JSON (None: unknown)."""
         if asset is None:
             raise OrderValidationError(
-                f"symbol {self.symbol!r} is not a known asset: check the ticker (see assets())", "symbol")
+                f"symbol {self.symbol!r} is not a known asset: check the ticker (see assets())", "symbol"
+            )
         if asset.get("status") != "active" or not asset.get("tradable"):
-            raise OrderValidationError(f"{self.symbol} is not tradable (asset status "
-                                       f"{asset.get('status')!r})", "symbol")
+            raise OrderValidationError(
+                f"{self.symbol} is not tradable (asset status {asset.get('status')!r})", "symbol"
+            )
         if self.is_fractional and not asset.get("fractionable"):
             raise OrderValidationError(
                 f"{self.symbol} is not fractionable: use a whole qty, not "
                 + ("notional" if self.notional is not None else f"qty={self.qty}"),
-                "notional" if self.notional is not None else "qty")
+                "notional" if self.notional is not None else "qty",
+            )
 
     def to_alpaca(self) -> dict[str, Any]:
         """The JSON body of ``POST /v2/orders`` (numbers as plain-notation strings, as Alpaca
         prints them: never ``"1E+3"``)."""
-        body: dict[str, Any] = {"symbol": self.symbol, "side": self.side.value, "type": self.type.value,
-                                "time_in_force": self.time_in_force.value}
+        body: dict[str, Any] = {
+            "symbol": self.symbol,
+            "side": self.side.value,
+            "type": self.type.value,
+            "time_in_force": self.time_in_force.value,
+        }
         for name in ("qty", "notional", "limit_price", "stop_price", "trail_price", "trail_percent"):
             value = getattr(self, name)
             if value is not None:
@@ -533,11 +595,12 @@ class AlpacaOrderRequest:
 def _check_client_order_id(value: Any) -> None:
     """1 to 128 printable characters (no control characters, no half characters): it travels in
     URLs and logs and keys the ledger."""
-    if not isinstance(value, str) or not 0 < len(value) <= 128 or not value.isprintable() \
-            or value != value.strip():
+    if not isinstance(value, str) or not 0 < len(value) <= 128 or not value.isprintable() or value != value.strip():
         raise OrderValidationError(
             f"client_order_id={value!r} must be 1 to 128 printable characters with no leading or trailing "
-            "spaces (or leave it out for a fresh one)", "client_order_id")
+            "spaces (or leave it out for a fresh one)",
+            "client_order_id",
+        )
 
 
 def _build_leg(cls: type, values: Mapping[str, Any], name: str):
@@ -581,9 +644,9 @@ class ManagedOrder:
     tags: tuple[str, ...] = ()
     notes: str = ""
     external: bool = False
-    created_at: datetime | None = None   # when the ledger first recorded it
-    updated_at: datetime | None = None   # when the ledger last changed it
-    submitted_at: datetime | None = None       # Alpaca's own times, from its answers
+    created_at: datetime | None = None  # when the ledger first recorded it
+    updated_at: datetime | None = None  # when the ledger last changed it
+    submitted_at: datetime | None = None  # Alpaca's own times, from its answers
     alpaca_updated_at: datetime | None = None
     filled_at: datetime | None = None
 
@@ -617,14 +680,14 @@ def _utc(value: Any) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, str):
         try:  # Alpaca's usual microsecond text; nanoseconds need pandas (below)
             parsed = datetime.fromisoformat(value)
         except ValueError:
             parsed = None
         if parsed is not None:  # text without an offset is UTC, as Alpaca means it
-            return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+            return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     import pandas as pd  # only when an answer arrives: keeps `import alpaca_nb.models` light
 
     return pd.Timestamp(value).tz_convert("UTC").to_pydatetime(warn=False)

@@ -9,11 +9,13 @@ anything is sent::
     order_id_path("../positions")  # InvalidArgumentError: order id must be a UUID ...
     order_differences(managed, alpaca_json)   # [("symbol", "AAPL", "MSFT")] or []
 """
+
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any, Iterable, Mapping
+from typing import Any
 from urllib.parse import quote
 
 from .errors import InvalidArgumentError, OrderValidationError
@@ -36,8 +38,9 @@ def _text_ok(value: str) -> bool:
 def check_user(user: Any) -> str:
     """``user``: a non-empty string of at most 64 characters naming who places the order."""
     if not isinstance(user, str) or not user.strip():
-        raise OrderValidationError("user must be a non-empty string naming who places the order, "
-                                   "e.g. user='ana'", "user")
+        raise OrderValidationError(
+            "user must be a non-empty string naming who places the order, e.g. user='ana'", "user"
+        )
     if len(user.strip()) > MAX_USER or not user.strip().isprintable() or not _text_ok(user):
         raise OrderValidationError(f"user must be printable text of at most {MAX_USER} characters", "user")
     return user.strip()
@@ -51,16 +54,23 @@ def check_tags(tags: Any) -> tuple[str, ...]:
         return ()
     if isinstance(tags, (str, bytes, bytearray, Mapping)) or not isinstance(tags, Iterable):
         raise OrderValidationError(
-            f"tags={tags!r} is not valid: give a list of strings, e.g. tags=['momentum'] (or None)", "tags")
+            f"tags={tags!r} is not valid: give a list of strings, e.g. tags=['momentum'] (or None)", "tags"
+        )
     items = tuple(tags)  # once: a generator can be read only once
     if len(items) > MAX_TAGS:
         raise OrderValidationError(f"at most {MAX_TAGS} tags per order", "tags")
     for tag in items:
-        if not isinstance(tag, str) or not tag.strip() or len(tag) > MAX_TAG or not tag.isprintable() \
-                or not _text_ok(tag):
+        if (
+            not isinstance(tag, str)
+            or not tag.strip()
+            or len(tag) > MAX_TAG
+            or not tag.isprintable()
+            or not _text_ok(tag)
+        ):
             raise OrderValidationError(
-                f"tags holds {tag!r}: every tag is printable text of 1 to {MAX_TAG} characters, "
-                "e.g. tags=['momentum']", "tags")
+                f"tags holds {tag!r}: every tag is printable text of 1 to {MAX_TAG} characters, e.g. tags=['momentum']",
+                "tags",
+            )
     return items
 
 
@@ -69,13 +79,11 @@ def check_notes(notes: Any) -> str:
     if notes is None:
         return ""
     if not isinstance(notes, str):
-        raise OrderValidationError(
-            f"notes must be a string (use '' for no notes), not {type(notes).__name__}", "notes")
+        raise OrderValidationError(f"notes must be a string (use '' for no notes), not {type(notes).__name__}", "notes")
     if len(notes) > MAX_NOTES:
         raise OrderValidationError(f"notes take at most {MAX_NOTES:,} characters", "notes")
     if not _text_ok(notes):
-        raise OrderValidationError("notes must be valid text (this has a lone surrogate: half a character)",
-                                   "notes")
+        raise OrderValidationError("notes must be valid text (this has a lone surrogate: half a character)", "notes")
     return notes
 
 
@@ -99,7 +107,9 @@ def order_id_path(order_id: Any, argument: str = "order_id") -> str:
     if not is_uuid(order_id):
         raise InvalidArgumentError(
             f"{argument} must be an Alpaca order id (a UUID like '61e69015-8549-4bfd-b9c3-01e75843f47d'), "
-            f"got {order_id!r}: pass the ManagedOrder, or its alpaca_order_id", argument)
+            f"got {order_id!r}: pass the ManagedOrder, or its alpaca_order_id",
+            argument,
+        )
     return quote(order_id.lower(), safe="-")
 
 
@@ -135,6 +145,7 @@ def order_differences(order: Any, other: Any) -> list[tuple[str, Any, Any]]:
     ``stop_price`` moves with the market, so it is not compared; a value one side lacks (an
     order imported without a price) is not a difference.
     """
+
     def get(record: Any, name: str) -> Any:
         if isinstance(record, Mapping):
             if name == "type":

@@ -32,6 +32,7 @@ What is accepted:
 
 Large symbol lists are split into requests of legal size by :func:`symbol_chunks`.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -40,9 +41,10 @@ import functools
 import math
 import numbers
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
-from typing import Any, Iterable, Mapping, NamedTuple, Sequence
+from typing import Any, NamedTuple
 from urllib.parse import quote_plus
 
 from .errors import InvalidArgumentError
@@ -55,17 +57,69 @@ SORTS = ("asc", "desc")
 ORDER_STATUSES = ("open", "closed", "all")
 MAX_ORDERS = 500  # Alpaca lists at most 500 orders per request
 ACTIVITY_TYPES = (
-    "FILL", "TRANS", "MISC", "ACATC", "ACATS", "CFEE", "CGD", "CIL", "CSD", "CSW", "DIV", "DIVCGL",
-    "DIVCGS", "DIVFEE", "DIVFT", "DIVNRA", "DIVROC", "DIVTW", "DIVTXEX", "DIVWH", "EXTRD", "FEE",
-    "FOPT", "FXTRD", "INT", "INTNRA", "INTPNL", "INTTW", "JNL", "JNLC", "JNLS", "MA", "MEM", "NC",
-    "OCT", "OPASN", "OPCA", "OPCSH", "OPEXC", "OPEXP", "OPTRD", "PTC", "PTR", "REORG", "SPIN",
-    "SPLIT", "SWP", "VOF", "WH")
+    "FILL",
+    "TRANS",
+    "MISC",
+    "ACATC",
+    "ACATS",
+    "CFEE",
+    "CGD",
+    "CIL",
+    "CSD",
+    "CSW",
+    "DIV",
+    "DIVCGL",
+    "DIVCGS",
+    "DIVFEE",
+    "DIVFT",
+    "DIVNRA",
+    "DIVROC",
+    "DIVTW",
+    "DIVTXEX",
+    "DIVWH",
+    "EXTRD",
+    "FEE",
+    "FOPT",
+    "FXTRD",
+    "INT",
+    "INTNRA",
+    "INTPNL",
+    "INTTW",
+    "JNL",
+    "JNLC",
+    "JNLS",
+    "MA",
+    "MEM",
+    "NC",
+    "OCT",
+    "OPASN",
+    "OPCA",
+    "OPCSH",
+    "OPEXC",
+    "OPEXP",
+    "OPTRD",
+    "PTC",
+    "PTR",
+    "REORG",
+    "SPIN",
+    "SPLIT",
+    "SWP",
+    "VOF",
+    "WH",
+)
 ASSET_STATUSES = ("active", "inactive")
 ASSET_CLASSES = ("us_equity", "us_option", "crypto", "crypto_perp")
 EXCHANGES = ("AMEX", "ARCA", "BATS", "NYSE", "NASDAQ", "NYSEARCA", "OTC", "CRYPTO")
-ASSET_ATTRIBUTES = ("ptp_no_exception", "ptp_with_exception", "ipo", "has_options",
-                    "options_late_close", "fractional_eh_enabled", "overnight_tradable",
-                    "overnight_halted")
+ASSET_ATTRIBUTES = (
+    "ptp_no_exception",
+    "ptp_with_exception",
+    "ipo",
+    "has_options",
+    "options_late_close",
+    "fractional_eh_enabled",
+    "overnight_tradable",
+    "overnight_halted",
+)
 HISTORY_TIMEFRAMES = ("1Min", "5Min", "15Min", "1H", "1D")
 HISTORY_INTRADAY_DAYS = 30  # Alpaca: intraday portfolio history spans at most 30 days
 
@@ -88,6 +142,7 @@ _BLANKS = " \t\n\r\f\v"
 
 # -- choices -------------------------------------------------------------------------------------
 
+
 def did_you_mean(value: Any, choices: Iterable[str]) -> str:
     """`` (did you mean 'limit'?)`` when ``value`` is close to one of ``choices``, else ``""``."""
     if not isinstance(value, str):
@@ -102,8 +157,14 @@ def _listing(choices: Sequence[str], most: int = 12) -> str:
     return shown + (f", ... ({len(choices)} in all)" if len(choices) > most else "")
 
 
-def choice(value: Any, argument: str, choices: Sequence[str], *,
-           error: type[InvalidArgumentError] = InvalidArgumentError, verb: str = "use") -> str:
+def choice(
+    value: Any,
+    argument: str,
+    choices: Sequence[str],
+    *,
+    error: type[InvalidArgumentError] = InvalidArgumentError,
+    verb: str = "use",
+) -> str:
     """One of ``choices``, matched in any case (an enum gives its ``.value``); returns the
     choice as spelled in ``choices``. The message says "``verb`` one of ..."."""
     text = value.value if isinstance(value, enum.Enum) else value
@@ -114,8 +175,9 @@ def choice(value: Any, argument: str, choices: Sequence[str], *,
         for option in choices:
             if option.lower() == wanted.lower():
                 return option
-    raise error(f"{argument}={value!r} is not valid: {verb} one of {_listing(choices)}"
-                f"{did_you_mean(text, choices)}", argument)
+    raise error(
+        f"{argument}={value!r} is not valid: {verb} one of {_listing(choices)}{did_you_mean(text, choices)}", argument
+    )
 
 
 def choice_list(value: Any, argument: str, choices: Sequence[str], *, verb: str = "use") -> list[str]:
@@ -123,10 +185,8 @@ def choice_list(value: Any, argument: str, choices: Sequence[str], *, verb: str 
     items = _items(value, argument, "e.g. " + repr(choices[0]))
     picked = [choice(item, argument, choices, verb=verb) for item in items]
     if not picked:
-        raise InvalidArgumentError(f"{argument}={value!r} is empty: give at least one of {_listing(choices)}",
-                                   argument)
+        raise InvalidArgumentError(f"{argument}={value!r} is empty: give at least one of {_listing(choices)}", argument)
     return list(dict.fromkeys(picked))
-
 
 
 def _items(value: Any, argument: str, example: str) -> list[Any]:
@@ -134,16 +194,20 @@ def _items(value: Any, argument: str, example: str) -> list[Any]:
     if isinstance(value, str):
         return [part.strip(_BLANKS) for part in value.split(",") if part.strip(_BLANKS)]
     if isinstance(value, (bytes, bytearray, Mapping)) or not isinstance(value, Iterable):
-        raise InvalidArgumentError(f"{argument}={value!r} is of type {type(value).__name__}: give a string or a "
-                                   f"list of strings ({example})", argument)
+        raise InvalidArgumentError(
+            f"{argument}={value!r} is of type {type(value).__name__}: give a string or a list of strings ({example})",
+            argument,
+        )
     return list(value)
 
 
 # -- symbols -------------------------------------------------------------------------------------
 
 _SYMBOL = re.compile(r"[A-Z][A-Z0-9]*(?:[./-][A-Z0-9]+)*", re.ASCII)
-SYMBOL_FORM = (f"1 to {MAX_SYMBOL_LENGTH} ASCII letters and digits starting with a letter, with '.', '/' "
-               "or '-' between parts (e.g. 'AAPL', 'BRK.B', 'BTC/USD')")
+SYMBOL_FORM = (
+    f"1 to {MAX_SYMBOL_LENGTH} ASCII letters and digits starting with a letter, with '.', '/' "
+    "or '-' between parts (e.g. 'AAPL', 'BRK.B', 'BTC/USD')"
+)
 
 
 def _symbol_problem(value: Any) -> str | None:
@@ -153,15 +217,16 @@ def _symbol_problem(value: Any) -> str | None:
     text = value.strip(_BLANKS)
     if not text.isascii():
         odd = "".join(dict.fromkeys(c for c in text if not c.isascii()))
-        return (f"has non-ASCII characters ({odd!r}): Alpaca's symbols are ASCII, and a lookalike "
-                "letter such as 'ı' or 'ſ' would turn into another ticker; retype it")
+        return (
+            f"has non-ASCII characters ({odd!r}): Alpaca's symbols are ASCII, and a lookalike "
+            "letter such as 'ı' or 'ſ' would turn into another ticker; retype it"
+        )
     if len(text) > MAX_SYMBOL_LENGTH or not _SYMBOL.fullmatch(text.upper()):
         return f"is not a symbol: use {SYMBOL_FORM}"
     return None
 
 
-def symbol(value: Any, argument: str = "symbol", *,
-           error: type[InvalidArgumentError] = InvalidArgumentError) -> str:
+def symbol(value: Any, argument: str = "symbol", *, error: type[InvalidArgumentError] = InvalidArgumentError) -> str:
     """One symbol, upper-cased: ``" brk.b "`` -> ``"BRK.B"`` (see the module docstring)."""
     problem = _symbol_problem(value)
     if problem:
@@ -184,12 +249,14 @@ def symbols(value: Any, argument: str = "symbols", *, allow_all: bool = False) -
     if not names:
         every = ", or '*' for every symbol" if allow_all else ""
         raise InvalidArgumentError(
-            f"{argument}={value!r}: give at least one symbol, e.g. 'AAPL' or ['AAPL', 'MSFT']{every}", argument)
+            f"{argument}={value!r}: give at least one symbol, e.g. 'AAPL' or ['AAPL', 'MSFT']{every}", argument
+        )
     return list(dict.fromkeys(names))
 
 
-def symbol_chunks(names: Sequence[str], *, max_symbols: int = MAX_SYMBOLS_PER_REQUEST,
-                  max_chars: int = MAX_SYMBOLS_QUERY_CHARS) -> list[list[str]]:
+def symbol_chunks(
+    names: Sequence[str], *, max_symbols: int = MAX_SYMBOLS_PER_REQUEST, max_chars: int = MAX_SYMBOLS_QUERY_CHARS
+) -> list[list[str]]:
     """``names`` in consecutive groups that each fit one request: at most ``max_symbols``
     symbols and ``max_chars`` characters of URL-encoded ``symbols=`` value."""
     chunks: list[list[str]] = []
@@ -210,16 +277,21 @@ def symbol_chunks(names: Sequence[str], *, max_symbols: int = MAX_SYMBOLS_PER_RE
 # -- times ---------------------------------------------------------------------------------------
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
-_ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?"   # date, time
-                       r" ?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?", re.ASCII)                   # offset
-TIME_FORMS = ("a datetime, a date, a pandas Timestamp or an ISO 8601 string such as '2024-01-02' or "
-              "'2024-01-02T14:30:00Z' (a time without an offset is UTC)")
+_ISO_TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?"  # date, time
+    r" ?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?",
+    re.ASCII,
+)  # offset
+TIME_FORMS = (
+    "a datetime, a date, a pandas Timestamp or an ISO 8601 string such as '2024-01-02' or "
+    "'2024-01-02T14:30:00Z' (a time without an offset is UTC)"
+)
 
 
 class _Time(NamedTuple):
-    stamp: Any        # pandas.Timestamp in UTC (a day: its midnight)
-    is_date: bool     # a calendar day, sent as YYYY-MM-DD
-    aware: bool       # the caller gave a time zone (or "now")
+    stamp: Any  # pandas.Timestamp in UTC (a day: its midnight)
+    is_date: bool  # a calendar day, sent as YYYY-MM-DD
+    aware: bool  # the caller gave a time zone (or "now")
 
 
 def _instant(value: Any, argument: str) -> _Time | None:
@@ -234,7 +306,8 @@ def _instant(value: Any, argument: str) -> _Time | None:
         raise InvalidArgumentError(
             f"{argument}={given!r} is a number, and a number is not a time (seconds? days? since "
             f"when?): give {TIME_FORMS}; for epoch seconds pass pd.Timestamp({given!r}, unit='s', tz='UTC')",
-            argument)
+            argument,
+        )
     if isinstance(value, str):
         text = value.strip(_BLANKS)
         if text.lower() == "now":
@@ -246,16 +319,19 @@ def _instant(value: Any, argument: str) -> _Time | None:
             try:
                 value = date.fromisoformat(text)
             except ValueError:
-                raise InvalidArgumentError(f"{argument}={given!r} is not a calendar date: give a real "
-                                           "day as 'YYYY-MM-DD'", argument) from None
+                raise InvalidArgumentError(
+                    f"{argument}={given!r} is not a calendar date: give a real day as 'YYYY-MM-DD'", argument
+                ) from None
         elif _ISO_TIME.fullmatch(text):
             value = text
         else:
-            raise InvalidArgumentError(f"{argument}={given!r} is not a date or time: give {TIME_FORMS}, "
-                                       "'now' or 'today'", argument)
+            raise InvalidArgumentError(
+                f"{argument}={given!r} is not a date or time: give {TIME_FORMS}, 'now' or 'today'", argument
+            )
     elif not isinstance(value, (date, np.datetime64)):
-        raise InvalidArgumentError(f"{argument}={given!r} is of type {type(value).__name__}: give {TIME_FORMS}",
-                                   argument)
+        raise InvalidArgumentError(
+            f"{argument}={given!r} is of type {type(value).__name__}: give {TIME_FORMS}", argument
+        )
     if isinstance(value, date) and not isinstance(value, datetime):
         _in_range(value, given, argument)
         return _Time(pd.Timestamp(value.isoformat(), tz="UTC"), True, False)
@@ -264,8 +340,7 @@ def _instant(value: Any, argument: str) -> _Time | None:
     except (ValueError, TypeError, OverflowError) as err:
         if isinstance(err, OverflowError) or "out of" in str(err).lower():  # out of bounds / range
             _in_range(None, given, argument)
-        raise InvalidArgumentError(f"{argument}={given!r} is not a date or time: give {TIME_FORMS}",
-                                   argument) from None
+        raise InvalidArgumentError(f"{argument}={given!r} is not a date or time: give {TIME_FORMS}", argument) from None
     if stamp is pd.NaT:
         raise InvalidArgumentError(f"{argument}={given!r} is not a time (NaT): give {TIME_FORMS}", argument)
     _in_range(stamp.date(), given, argument)  # a day inside pandas' range: converting cannot overflow
@@ -275,8 +350,9 @@ def _instant(value: Any, argument: str) -> _Time | None:
 
 def _in_range(day: date | None, value: Any, argument: str) -> None:
     if day is None or not EARLIEST <= day <= LATEST:
-        raise InvalidArgumentError(f"{argument}={value!r} is out of range: give a time between "
-                                   f"{EARLIEST} and {LATEST}", argument)
+        raise InvalidArgumentError(
+            f"{argument}={value!r} is out of range: give a time between {EARLIEST} and {LATEST}", argument
+        )
 
 
 def _wire(time: _Time) -> str:
@@ -330,17 +406,28 @@ def day_range(start: Any, end: Any, names: tuple[str, str] = ("start", "end")) -
 # -- bar timeframes ------------------------------------------------------------------------------
 
 _TIMEFRAME = re.compile(r"^\s*(\d{1,3})?\s*([A-Za-z]+)\s*$", re.ASCII)
-_UNIT_WORDS = {"min": "Min", "mins": "Min", "minute": "Min", "minutes": "Min", "hour": "Hour",
-               "hours": "Hour", "day": "Day", "days": "Day", "week": "Week", "weeks": "Week",
-               "month": "Month", "months": "Month"}
+_UNIT_WORDS = {
+    "min": "Min",
+    "mins": "Min",
+    "minute": "Min",
+    "minutes": "Min",
+    "hour": "Hour",
+    "hours": "Hour",
+    "day": "Day",
+    "days": "Day",
+    "week": "Week",
+    "weeks": "Week",
+    "month": "Month",
+    "months": "Month",
+}
 # Alpaca's one-letter forms are case-sensitive: "M" is a month, "T" a minute.
-_UNIT_LETTERS = {"T": "Min", "H": "Hour", "h": "Hour", "D": "Day", "d": "Day", "W": "Week",
-                 "w": "Week", "M": "Month"}
-_AMOUNTS = {"Min": range(1, 60), "Hour": range(1, 24), "Day": (1,), "Week": (1,),
-            "Month": (1, 2, 3, 4, 6, 12)}
-TIMEFRAME_FORMS = ("'1Min'..'59Min' (or '5T'), '1Hour'..'23Hour' (or '4H'), '1Day' ('1D'), "
-                   "'1Week' ('1W'), '1Month', '2Month', '3Month', '4Month', '6Month', '12Month' "
-                   "('3M'), or an alpaca-py TimeFrame")
+_UNIT_LETTERS = {"T": "Min", "H": "Hour", "h": "Hour", "D": "Day", "d": "Day", "W": "Week", "w": "Week", "M": "Month"}
+_AMOUNTS = {"Min": range(1, 60), "Hour": range(1, 24), "Day": (1,), "Week": (1,), "Month": (1, 2, 3, 4, 6, 12)}
+TIMEFRAME_FORMS = (
+    "'1Min'..'59Min' (or '5T'), '1Hour'..'23Hour' (or '4H'), '1Day' ('1D'), "
+    "'1Week' ('1W'), '1Month', '2Month', '3Month', '4Month', '6Month', '12Month' "
+    "('3M'), or an alpaca-py TimeFrame"
+)
 
 
 def timeframe(value: Any, argument: str = "timeframe") -> str:
@@ -363,7 +450,8 @@ def timeframe(value: Any, argument: str = "timeframe") -> str:
     if unit is None or amount not in _AMOUNTS[unit]:
         hint = " ('m' is ambiguous: write 'Min' or 'Month')" if match and match.group(2) == "m" else ""
         raise InvalidArgumentError(
-            f"{argument}={value!r} is not a valid bar timeframe{hint}: use {TIMEFRAME_FORMS}", argument)
+            f"{argument}={value!r} is not a valid bar timeframe{hint}: use {TIMEFRAME_FORMS}", argument
+        )
     return f"{amount}{unit}"
 
 
@@ -378,8 +466,11 @@ def history_period(value: Any, argument: str = "period") -> str | None:
     text = value.strip(_BLANKS).upper() if isinstance(value, str) and value.isascii() else None
     match = _PERIOD.fullmatch(text) if text else None
     if not match or int(match.group(1)) < 1:
-        raise InvalidArgumentError(f"{argument}={value!r} is not a period: give a number and D (days), W "
-                                   "(weeks), M (months) or A (years), e.g. '1W' or '3M'", argument)
+        raise InvalidArgumentError(
+            f"{argument}={value!r} is not a period: give a number and D (days), W "
+            "(weeks), M (months) or A (years), e.g. '1W' or '3M'",
+            argument,
+        )
     return text
 
 
@@ -391,8 +482,10 @@ def period_days(period: str) -> int:
 
 # -- numbers, flags, zones, callables ------------------------------------------------------------
 
-def count(value: Any, argument: str, *, minimum: int = 1, maximum: int | None = None,
-          allow_none: bool = False) -> int | None:
+
+def count(
+    value: Any, argument: str, *, minimum: int = 1, maximum: int | None = None, allow_none: bool = False
+) -> int | None:
     """An ``int`` from ``minimum`` to ``maximum`` (a bool or a float is refused)."""
     if value is None and allow_none:
         return None
@@ -402,8 +495,9 @@ def count(value: Any, argument: str, *, minimum: int = 1, maximum: int | None = 
             return number
     top = f" to {maximum:,}" if maximum is not None else " or more"
     none = " (or None)" if allow_none else ""
-    raise InvalidArgumentError(f"{argument}={value!r} is not valid: give a whole number (int) from "
-                               f"{minimum}{top}{none}", argument)
+    raise InvalidArgumentError(
+        f"{argument}={value!r} is not valid: give a whole number (int) from {minimum}{top}{none}", argument
+    )
 
 
 def flag(value: Any, argument: str) -> bool:
@@ -423,8 +517,9 @@ def seconds(value: Any, argument: str, *, allow_none: bool = True) -> float | No
     if number is not None and number >= 0:
         return number
     none = " or None" if allow_none else ""
-    raise InvalidArgumentError(f"{argument}={value!r} is not valid: give a number of seconds, 0 or more{none}",
-                               argument)
+    raise InvalidArgumentError(
+        f"{argument}={value!r} is not valid: give a number of seconds, 0 or more{none}", argument
+    )
 
 
 def amount(value: Any, argument: str) -> float:
@@ -489,19 +584,55 @@ def tz(value: Any, argument: str = "tz", *, name_only: bool = False) -> str | tz
         return value.strip(_BLANKS)
     example = "'America/New_York' or 'UTC'"
     if isinstance(value, str):
-        raise InvalidArgumentError(f"{argument}={value!r} is not a time zone: give an IANA name such as "
-                                   f"{example}{did_you_mean(value, _zone_names())}", argument)
+        raise InvalidArgumentError(
+            f"{argument}={value!r} is not a time zone: give an IANA name such as "
+            f"{example}{did_you_mean(value, _zone_names())}",
+            argument,
+        )
     kind = "an IANA zone name" if name_only else f"an IANA zone name ({example}) or a tzinfo"
-    raise InvalidArgumentError(f"{argument}={value!r} is of type {type(value).__name__}: give {kind}, or None",
-                               argument)
+    raise InvalidArgumentError(
+        f"{argument}={value!r} is of type {type(value).__name__}: give {kind}, or None", argument
+    )
 
 
 __all__ = [
-    "FEEDS", "ADJUSTMENTS", "SORTS", "ORDER_STATUSES", "MAX_ORDERS", "ACTIVITY_TYPES", "ASSET_STATUSES",
-    "ASSET_CLASSES", "EXCHANGES", "ASSET_ATTRIBUTES", "HISTORY_TIMEFRAMES", "HISTORY_INTRADAY_DAYS",
-    "MAX_SYMBOL_LENGTH", "MAX_SYMBOLS_PER_REQUEST", "MAX_SYMBOLS_QUERY_CHARS", "EARLIEST", "LATEST",
-    "SYMBOL_FORM", "TIME_FORMS", "TIMEFRAME_FORMS",
-    "did_you_mean", "choice", "choice_list", "symbol", "symbols", "symbol_chunks", "timestamp",
-    "time_range", "market_day", "day_range", "timeframe", "history_period", "period_days", "count",
-    "flag", "seconds", "amount", "callback", "tz",
+    "FEEDS",
+    "ADJUSTMENTS",
+    "SORTS",
+    "ORDER_STATUSES",
+    "MAX_ORDERS",
+    "ACTIVITY_TYPES",
+    "ASSET_STATUSES",
+    "ASSET_CLASSES",
+    "EXCHANGES",
+    "ASSET_ATTRIBUTES",
+    "HISTORY_TIMEFRAMES",
+    "HISTORY_INTRADAY_DAYS",
+    "MAX_SYMBOL_LENGTH",
+    "MAX_SYMBOLS_PER_REQUEST",
+    "MAX_SYMBOLS_QUERY_CHARS",
+    "EARLIEST",
+    "LATEST",
+    "SYMBOL_FORM",
+    "TIME_FORMS",
+    "TIMEFRAME_FORMS",
+    "did_you_mean",
+    "choice",
+    "choice_list",
+    "symbol",
+    "symbols",
+    "symbol_chunks",
+    "timestamp",
+    "time_range",
+    "market_day",
+    "day_range",
+    "timeframe",
+    "history_period",
+    "period_days",
+    "count",
+    "flag",
+    "seconds",
+    "amount",
+    "callback",
+    "tz",
 ]

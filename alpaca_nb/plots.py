@@ -22,9 +22,11 @@ second. The artists carry a ``gid`` to find them again: ``"candles"``, ``"wicks"
 ``"volume"``, ``"buys"``, ``"sells"``, ``"realized"``, ``"unrealized"``, ``"total"``,
 ``"equity"``, ``"drawdown"``, ``"daily_pnl"``.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
@@ -39,8 +41,9 @@ __all__ = ["candlestick", "fills_on_price", "pnl_bars", "equity", "daily_pnl"]
 
 # Where each kind of frame comes from, for the error messages.
 BARS_SOURCE = "svc.bars(...) / alpaca_nb.bars(...)"
-PRICES_SOURCE = ("svc.bars(...) (close), svc.historical_trades(...) (price) or "
-                 "svc.historical_quotes(...) (bid_price/ask_price mid)")
+PRICES_SOURCE = (
+    "svc.bars(...) (close), svc.historical_trades(...) (price) or svc.historical_quotes(...) (bid_price/ask_price mid)"
+)
 FILLS_SOURCE = 'Ledger.fills() (svc.order_service.fills()) or svc.activities(types="FILL")'
 PNL_SOURCE = "alpaca_nb.analytics.pnl(ledger, marks, by=...)"
 EQUITY_SOURCE = "alpaca_nb.analytics.equity_curve(...) or svc.portfolio_history(...)"
@@ -53,6 +56,7 @@ PNL_VALUES = ("realized_pnl", "unrealized_pnl", "total_pnl")
 
 # -- frames -> arrays -----------------------------------------------------------------------------
 
+
 def _require(frame: pd.DataFrame, columns: Iterable[str], func: str, source: str) -> None:
     """``ValueError`` naming the missing columns and the helper whose frame has them."""
     if not isinstance(frame, pd.DataFrame):
@@ -60,12 +64,15 @@ def _require(frame: pd.DataFrame, columns: Iterable[str], func: str, source: str
     have = set(frame.columns) | {n for n in frame.index.names if n is not None}
     missing = [c for c in columns if c not in have]
     if missing:
-        raise ValueError(f"{func}() needs the column(s) {', '.join(missing)}, which the frame lacks "
-                         f"(it has {', '.join(map(str, frame.columns)) or 'none'}): pass the frame from {source}")
+        raise ValueError(
+            f"{func}() needs the column(s) {', '.join(missing)}, which the frame lacks "
+            f"(it has {', '.join(map(str, frame.columns)) or 'none'}): pass the frame from {source}"
+        )
 
 
-def _one_symbol(frame: pd.DataFrame, symbol: str | None, func: str, *,
-                strict: bool = True) -> tuple[pd.DataFrame, str | None]:
+def _one_symbol(
+    frame: pd.DataFrame, symbol: str | None, func: str, *, strict: bool = True
+) -> tuple[pd.DataFrame, str | None]:
     """The rows of one symbol (from a ``symbol`` index level or column) and its name.
 
     Without ``symbol`` the frame must hold one symbol at most. ``strict``: a non-empty frame
@@ -81,8 +88,9 @@ def _one_symbol(frame: pd.DataFrame, symbol: str | None, func: str, *,
     if symbol is None:
         if len(names) > 1:
             shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
-            raise ValueError(f"{func}() got a frame with {len(names)} symbols ({shown}): "
-                             f"pass symbol=, e.g. symbol={names[0]!r}")
+            raise ValueError(
+                f"{func}() got a frame with {len(names)} symbols ({shown}): pass symbol=, e.g. symbol={names[0]!r}"
+            )
         return frame, names[0] if names else None
     symbol = str(symbol).upper()
     mask = values.astype("string").str.upper().eq(symbol).fillna(False).to_numpy(dtype=bool)
@@ -101,8 +109,10 @@ def _times(frame: pd.DataFrame, names: Sequence[str], func: str, source: str) ->
             return pd.DatetimeIndex(frame[name])
     if isinstance(frame.index, pd.DatetimeIndex):
         return frame.index
-    raise ValueError(f"{func}() needs timestamps, a {' / '.join(names)} column or index, which the frame "
-                     f"lacks: pass the frame from {source}")
+    raise ValueError(
+        f"{func}() needs timestamps, a {' / '.join(names)} column or index, which the frame "
+        f"lacks: pass the frame from {source}"
+    )
 
 
 def _dates(times: pd.DatetimeIndex, tz: Any) -> tuple[np.ndarray, Any]:
@@ -128,6 +138,7 @@ def _floats(frame: pd.DataFrame, name: str) -> np.ndarray:
 
 
 # -- axes -----------------------------------------------------------------------------------------
+
 
 def _axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
     if ax is None:
@@ -162,8 +173,9 @@ def _no_data(ax: Axes) -> None:
 def _rects(left: np.ndarray, right: np.ndarray, bottom: Any, top: Any) -> np.ndarray:
     """Rectangles as an (n, 4, 2) vertex array, the fast path of PolyCollection."""
     bottom, top = np.broadcast_to(bottom, left.shape), np.broadcast_to(top, left.shape)
-    return np.stack([np.column_stack(corner) for corner in
-                     ((left, bottom), (left, top), (right, top), (right, bottom))], axis=1)
+    return np.stack(
+        [np.column_stack(corner) for corner in ((left, bottom), (left, top), (right, top), (right, bottom))], axis=1
+    )
 
 
 def _candle_axes(ax: Any, volume: bool) -> tuple[Axes, Axes | None]:
@@ -171,8 +183,9 @@ def _candle_axes(ax: Any, volume: bool) -> tuple[Axes, Axes | None]:
     if ax is None:
         if not volume:
             return plt.subplots(figsize=(12, 5))[1], None
-        _, (price_ax, volume_ax) = plt.subplots(2, 1, sharex=True, figsize=(12, 6),
-                                                gridspec_kw={"height_ratios": [3, 1]})
+        _, (price_ax, volume_ax) = plt.subplots(
+            2, 1, sharex=True, figsize=(12, 6), gridspec_kw={"height_ratios": [3, 1]}
+        )
         return price_ax, volume_ax
     if isinstance(ax, (tuple, list, np.ndarray)):
         axes = list(np.ravel(ax))
@@ -190,8 +203,17 @@ def _candle_axes(ax: Any, volume: bool) -> tuple[Axes, Axes | None]:
 
 # -- the charts -----------------------------------------------------------------------------------
 
-def candlestick(bars: pd.DataFrame, symbol: str | None = None, *, ax: Any = None, volume: bool = True,
-                tz: Any = None, up: Any = "tab:green", down: Any = "tab:red") -> Axes | tuple[Axes, Axes]:
+
+def candlestick(
+    bars: pd.DataFrame,
+    symbol: str | None = None,
+    *,
+    ax: Any = None,
+    volume: bool = True,
+    tz: Any = None,
+    up: Any = "tab:green",
+    down: Any = "tab:red",
+) -> Axes | tuple[Axes, Axes]:
     """OHLC candles of ``bars`` (from ``svc.bars(...)``), with a volume panel beneath.
 
     Bodies span open to close, wicks low to high, colored ``up`` when close >= open else
@@ -200,8 +222,7 @@ def candlestick(bars: pd.DataFrame, symbol: str | None = None, *, ax: Any = None
     carved from its bottom) or a pair (price, volume). Returns ``(price_ax, volume_ax)`` when
     ``volume`` (they share the x axis), else the price Axes.
     """
-    _require(bars, ["open", "high", "low", "close", *(["volume"] if volume else [])], "candlestick",
-             BARS_SOURCE)
+    _require(bars, ["open", "high", "low", "close", *(["volume"] if volume else [])], "candlestick", BARS_SOURCE)
     frame, symbol = _one_symbol(bars, symbol, "candlestick")
     times = _times(frame, ("timestamp",), "candlestick", BARS_SOURCE)
     price_ax, volume_ax = _candle_axes(ax, volume)
@@ -219,11 +240,17 @@ def candlestick(bars: pd.DataFrame, symbol: str | None = None, *, ax: Any = None
     o, h, low, c = (_floats(frame, name) for name in ("open", "high", "low", "close"))
     half = 0.4 * _spacing(x, MINUTE)
     colors = np.where((c >= o)[:, None], to_rgba(up), to_rgba(down))
-    wicks = LineCollection(np.stack([np.column_stack((x, low)), np.column_stack((x, h))], axis=1),
-                           colors=colors, linewidths=0.8, zorder=2, gid="wicks")
+    wicks = LineCollection(
+        np.stack([np.column_stack((x, low)), np.column_stack((x, h))], axis=1),
+        colors=colors,
+        linewidths=0.8,
+        zorder=2,
+        gid="wicks",
+    )
     # Edges in the body's color keep a doji (open == close) visible as a line.
-    bodies = PolyCollection(_rects(x - half, x + half, o, c), facecolors=colors, edgecolors=colors,
-                            linewidths=0.5, zorder=3, gid="candles")
+    bodies = PolyCollection(
+        _rects(x - half, x + half, o, c), facecolors=colors, edgecolors=colors, linewidths=0.5, zorder=3, gid="candles"
+    )
     price_ax.add_collection(wicks)
     price_ax.add_collection(bodies)
     price_ax.autoscale_view()
@@ -232,8 +259,11 @@ def candlestick(bars: pd.DataFrame, symbol: str | None = None, *, ax: Any = None
     if volume_ax is not None:
         shade = colors.copy()
         shade[:, 3] = 0.6
-        volume_ax.add_collection(PolyCollection(_rects(x - half, x + half, 0.0, _floats(frame, "volume")),
-                                                facecolors=shade, linewidths=0, gid="volume"))
+        volume_ax.add_collection(
+            PolyCollection(
+                _rects(x - half, x + half, 0.0, _floats(frame, "volume")), facecolors=shade, linewidths=0, gid="volume"
+            )
+        )
         volume_ax.autoscale_view()
         _plain_y(volume_ax)
         bottom_ax = volume_ax
@@ -251,13 +281,16 @@ def _price_line(frame: pd.DataFrame) -> tuple[np.ndarray, str]:
         bid, ask = _floats(frame, "bid_price"), _floats(frame, "ask_price")
         # A one-sided quote (a price of 0) has no mid.
         return np.where((bid > 0) & (ask > 0), (bid + ask) / 2, np.nan), "quote mid"
-    raise ValueError(f"fills_on_price() needs prices with a close, price or bid_price and ask_price column, "
-                     f"which the frame lacks (it has {', '.join(map(str, frame.columns)) or 'none'}): "
-                     f"pass {PRICES_SOURCE}")
+    raise ValueError(
+        f"fills_on_price() needs prices with a close, price or bid_price and ask_price column, "
+        f"which the frame lacks (it has {', '.join(map(str, frame.columns)) or 'none'}): "
+        f"pass {PRICES_SOURCE}"
+    )
 
 
-def fills_on_price(prices: pd.DataFrame, fills: pd.DataFrame, symbol: str | None = None, *,
-                   ax: Axes | None = None, tz: Any = None) -> Axes:
+def fills_on_price(
+    prices: pd.DataFrame, fills: pd.DataFrame, symbol: str | None = None, *, ax: Axes | None = None, tz: Any = None
+) -> Axes:
     """The price of ``symbol`` as a line and its fills as markers on it.
 
     ``prices``: bars (their close), historical trades (price) or historical quotes (bid/ask
@@ -292,8 +325,18 @@ def fills_on_price(prices: pd.DataFrame, fills: pd.DataFrame, symbol: str | None
         sizes = 20 + 180 * qty / max(np.nanmax(np.abs(qty)), 1e-12)
         buys, sells = side.eq("buy").to_numpy(dtype=bool), side.str.startswith("sell").to_numpy(dtype=bool)
         for name, mask, marker, color in (("buys", buys, "^", BUY_COLOR), ("sells", sells, "v", SELL_COLOR)):
-            ax.scatter(fill_x[mask], price[mask], s=sizes[mask], marker=marker, color=color, edgecolors="black",
-                       linewidths=0.5, zorder=3, label=f"{name[:-1]} ({int(mask.sum())})", gid=name)
+            ax.scatter(
+                fill_x[mask],
+                price[mask],
+                s=sizes[mask],
+                marker=marker,
+                color=color,
+                edgecolors="black",
+                linewidths=0.5,
+                zorder=3,
+                label=f"{name[:-1]} ({int(mask.sum())})",
+                gid=name,
+            )
     _date_axis(ax, np.concatenate([price_x, fill_x]), zone if len(prices) else fill_zone)
     _plain_y(ax)
     ax.legend(loc="best")
@@ -375,8 +418,7 @@ def daily_pnl(daily: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
         return ax
     x, zone = _dates(times, None)
     values = _floats(daily, "pnl")
-    ax.bar(x, values, 0.8 * _spacing(x, 1.0), color=np.where(values >= 0, BUY_COLOR, SELL_COLOR),
-           gid="daily_pnl")
+    ax.bar(x, values, 0.8 * _spacing(x, 1.0), color=np.where(values >= 0, BUY_COLOR, SELL_COLOR), gid="daily_pnl")
     ax.axhline(0, color="grey", linewidth=0.8)
     _date_axis(ax, x, zone)
     _plain_y(ax)

@@ -17,6 +17,7 @@ slicing, ``.upper()``) return a plain ``str``: never apply them to a secret.
 
 A URL's ``user:password@`` is a secret too: :func:`without_userinfo` is the form to show.
 """
+
 from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit

@@ -13,6 +13,7 @@ Placement is write-ahead: the managed order is recorded (status ``pending``) bef
 request is sent, and an ambiguous answer is resolved by looking the order up by its
 ``client_order_id``, never by sending it again.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -21,25 +22,56 @@ import logging
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Protocol
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 import pandas as pd
 
+from . import params
 from .broker import Broker, Endpoints
 from .config import Settings
-from .errors import (AuthenticationError, BrokerError, ConfigurationError, DuplicateOrderError,
-                     InvalidArgumentError,
-                     NetworkError, NotFoundError, OrderOutcomeUnknownError,
-                     OrderRejectedError, OrderValidationError, RateLimitError)
-from .models import (AlpacaCredentials, AlpacaEnvironment, AlpacaOrderClass, AlpacaOrderRequest,
-                     AlpacaOrderSide, AlpacaOrderType, AlpacaTimeInForce, ManagedOrder,
-                     ManagedOrderStatus, MAX_PRICE, MAX_QTY, check_price_increment, plain, to_decimal)
-from . import params
-from .order_rules import (append_note, check_notes, check_tags, check_user,
-                          is_uuid, order_differences, order_id_path, symbol_path)
-from .order_rules import is_duplicate_client_order_id as _is_duplicate_client_order_id
+from .errors import (
+    AuthenticationError,
+    BrokerError,
+    ConfigurationError,
+    DuplicateOrderError,
+    InvalidArgumentError,
+    NetworkError,
+    NotFoundError,
+    OrderOutcomeUnknownError,
+    OrderRejectedError,
+    OrderValidationError,
+    RateLimitError,
+)
 from .guard import Closing, ClosingAll, LiveCaps, LiveGuard, Replacement, check_live
+from .models import (
+    MAX_PRICE,
+    MAX_QTY,
+    AlpacaCredentials,
+    AlpacaEnvironment,
+    AlpacaOrderClass,
+    AlpacaOrderRequest,
+    AlpacaOrderSide,
+    AlpacaOrderType,
+    AlpacaTimeInForce,
+    ManagedOrder,
+    ManagedOrderStatus,
+    check_price_increment,
+    plain,
+    to_decimal,
+)
+from .order_rules import (
+    append_note,
+    check_notes,
+    check_tags,
+    check_user,
+    is_uuid,
+    order_differences,
+    order_id_path,
+    symbol_path,
+)
+from .order_rules import is_duplicate_client_order_id as _is_duplicate_client_order_id
 from .service_frames import FrameMethods
 from .sync import SyncMethods
 
@@ -70,15 +102,16 @@ class InMemoryOrderStore:
     def create(self, order: ManagedOrder, *, source: str = "submit", new_id: bool = False) -> ManagedOrder:
         with self._lock:
             if order.client_order_id in self._orders:
-                raise DuplicateOrderError(f"client_order_id {order.client_order_id!r} already recorded",
-                                          order.client_order_id)
-            order.created_at = order.updated_at = datetime.now(timezone.utc)
+                raise DuplicateOrderError(
+                    f"client_order_id {order.client_order_id!r} already recorded", order.client_order_id
+                )
+            order.created_at = order.updated_at = datetime.now(UTC)
             self._orders[order.client_order_id] = order
         return order
 
     def update(self, order: ManagedOrder, *, source: str = "submit", defer: bool = False) -> ManagedOrder:
         with self._lock:
-            order.updated_at = datetime.now(timezone.utc)
+            order.updated_at = datetime.now(UTC)
             self._orders[order.client_order_id] = order
         return order
 
@@ -136,8 +169,10 @@ class AlpacaService(FrameMethods, SyncMethods):
     def __repr__(self) -> str:
         if self.broker is None:
             return "AlpacaService(not initialized)"
-        return (f"AlpacaService({self.environment.value}, account={self.account_id}, "
-                f"trading={self.broker.endpoints.trading_url})")
+        return (
+            f"AlpacaService({self.environment.value}, account={self.account_id}, "
+            f"trading={self.broker.endpoints.trading_url})"
+        )
 
     # -- setup ------------------------------------------------------------------------------------
 
@@ -145,8 +180,13 @@ class AlpacaService(FrameMethods, SyncMethods):
     def environment(self) -> AlpacaEnvironment:
         return self._require().credentials.environment
 
-    def _initialize(self, credentials: AlpacaCredentials, trading_url: str | None = None,
-                    data_url: str | None = None, timeout: float | None = None) -> AlpacaService:
+    def _initialize(
+        self,
+        credentials: AlpacaCredentials,
+        trading_url: str | None = None,
+        data_url: str | None = None,
+        timeout: float | None = None,
+    ) -> AlpacaService:
         settings = self.settings
         if timeout is None:
             timeout = settings.timeout if settings else 10.0
@@ -162,12 +202,12 @@ class AlpacaService(FrameMethods, SyncMethods):
             credentials = AlpacaCredentials(key, secret, AlpacaEnvironment.LOCAL)
         if not credentials.api_key or not credentials.api_secret:
             raise ConfigurationError(
-                f"the {credentials.environment.value} environment needs ALPACA_API_KEY and ALPACA_API_SECRET")
+                f"the {credentials.environment.value} environment needs ALPACA_API_KEY and ALPACA_API_SECRET"
+            )
         endpoints = Endpoints.for_environment(credentials.environment, trading_url, data_url)
         broker = Broker(credentials, endpoints, timeout=timeout)
         account = broker.call(broker.trading.get, "/account", what="get account")
-        if self.broker is not None and (self.account_id, self.environment) != (
-                account["id"], credentials.environment):
+        if self.broker is not None and (self.account_id, self.environment) != (account["id"], credentials.environment):
             self._live_guard = None  # arming is for one account in one environment, never carried over
         self.broker, self.account_id = broker, account["id"]
         if hasattr(self.order_service, "scoped"):  # the ledger: read and write this account only
@@ -179,8 +219,10 @@ class AlpacaService(FrameMethods, SyncMethods):
 
     def _require(self) -> Broker:
         if self.broker is None:
-            raise ConfigurationError("the service is not initialized: call `await service.initialize(credentials)` "
-                                     "or use alpaca_nb.connect()")
+            raise ConfigurationError(
+                "the service is not initialized: call `await service.initialize(credentials)` "
+                "or use alpaca_nb.connect()"
+            )
         return self.broker
 
     @property
@@ -190,8 +232,14 @@ class AlpacaService(FrameMethods, SyncMethods):
 
         return stream_hub(self)
 
-    def arm_live(self, *, max_order_notional: float = 1_000.0, max_orders_per_minute: int = 10,
-                 minutes: float = 60.0, tighten_only: bool = False) -> LiveCaps:
+    def arm_live(
+        self,
+        *,
+        max_order_notional: float = 1_000.0,
+        max_orders_per_minute: int = 10,
+        minutes: float = 60.0,
+        tighten_only: bool = False,
+    ) -> LiveCaps:
         """Allow live orders for ``minutes``: each up to ``max_order_notional`` dollars (priced at
         the market, see :mod:`alpaca_nb.guard`), at most ``max_orders_per_minute`` a minute.
 
@@ -203,9 +251,12 @@ class AlpacaService(FrameMethods, SyncMethods):
             log.info("arm_live: %s environment needs no arming", self.environment.value)
         if self._live_guard is None:
             self._live_guard = LiveGuard()
-        return self._live_guard.arm(max_order_notional=max_order_notional,
-                                    max_orders_per_minute=max_orders_per_minute, minutes=minutes,
-                                    tighten_only=tighten_only)
+        return self._live_guard.arm(
+            max_order_notional=max_order_notional,
+            max_orders_per_minute=max_orders_per_minute,
+            minutes=minutes,
+            tighten_only=tighten_only,
+        )
 
     def disarm_live(self) -> None:
         """No live order until :meth:`arm_live` again (caps armed in code still bound the ticket)."""
@@ -226,8 +277,9 @@ class AlpacaService(FrameMethods, SyncMethods):
 
     # -- orders -----------------------------------------------------------------------------------
 
-    def check_order(self, order_request: AlpacaOrderRequest, *, user: str = "check", tags: Any = (),
-                    notes: Any = "") -> AlpacaOrderRequest:
+    def check_order(
+        self, order_request: AlpacaOrderRequest, *, user: str = "check", tags: Any = (), notes: Any = ""
+    ) -> AlpacaOrderRequest:
         """Every check :meth:`place_order` makes before sending, without sending anything: the
         request's type, ``user``, ``tags`` and ``notes``, and the asset (known, active and
         tradable, fractionable for a fractional order). Raises :class:`OrderValidationError`
@@ -242,8 +294,9 @@ class AlpacaService(FrameMethods, SyncMethods):
         order_request.check_asset(self.asset(order_request.symbol))
         return order_request
 
-    def _place_order(self, user: str, order_request: AlpacaOrderRequest, *, tags: Iterable[str] = (),
-                     notes: str = "") -> ManagedOrder:
+    def _place_order(
+        self, user: str, order_request: AlpacaOrderRequest, *, tags: Iterable[str] = (), notes: str = ""
+    ) -> ManagedOrder:
         """Place an order, write-ahead; returns its managed order.
 
         Raises (nothing sent) :class:`OrderValidationError` / :class:`InvalidArgumentError` for bad
@@ -266,12 +319,22 @@ class AlpacaService(FrameMethods, SyncMethods):
                 return self._place_again(existing, order_request)
         request = order_request.with_client_order_id(given or new_client_order_id())
         managed = ManagedOrder(
-            client_order_id=request.client_order_id, user=user.strip(), symbol=request.symbol,
-            side=request.side, type=request.type, environment=self.environment,
-            account_id=self.account_id, time_in_force=request.time_in_force,
-            order_class=request.order_class, qty=request.qty, notional=request.notional,
-            limit_price=request.limit_price, stop_price=request.stop_price,
-            tags=ManagedOrder.seed_tags(request, tags), notes=notes)
+            client_order_id=request.client_order_id,
+            user=user.strip(),
+            symbol=request.symbol,
+            side=request.side,
+            type=request.type,
+            environment=self.environment,
+            account_id=self.account_id,
+            time_in_force=request.time_in_force,
+            order_class=request.order_class,
+            qty=request.qty,
+            notional=request.notional,
+            limit_price=request.limit_price,
+            stop_price=request.stop_price,
+            tags=ManagedOrder.seed_tags(request, tags),
+            notes=notes,
+        )
         try:  # the intent is on record (on disk) before the request leaves
             self.order_service.create(managed, new_id=not given)
         except DuplicateOrderError:  # recorded meanwhile (another cell, thread or process placing it)
@@ -279,11 +342,16 @@ class AlpacaService(FrameMethods, SyncMethods):
             if existing is None:
                 raise OrderValidationError(
                     f"client_order_id {request.client_order_id!r} is recorded in this ledger for another "
-                    "account or environment: leave it out for a fresh one", "client_order_id") from None
+                    "account or environment: leave it out for a fresh one",
+                    "client_order_id",
+                ) from None
             return self._place_again(existing, order_request)
-        return self._send(managed, lambda: broker.call(
-            broker.trading.post, "/orders", request.to_alpaca(),
-            what=f"place {request.side.value} {request.symbol}"))
+        return self._send(
+            managed,
+            lambda: broker.call(
+                broker.trading.post, "/orders", request.to_alpaca(), what=f"place {request.side.value} {request.symbol}"
+            ),
+        )
 
     place_order, place_order_sync = _twin(_place_order)
 
@@ -302,22 +370,35 @@ class AlpacaService(FrameMethods, SyncMethods):
             raise OrderValidationError(
                 f"client_order_id {existing.client_order_id!r} is already used by another order "
                 f"({name} {mine} there, {theirs} here): leave client_order_id out for a fresh one",
-                "client_order_id")
+                "client_order_id",
+            )
         if existing.alpaca_order_id:
             return existing
         try:
             found = self._lookup_client_order_id(existing.client_order_id)
         except NotFoundError:
             found = None
-        except (NetworkError, AuthenticationError, RateLimitError, OrderRejectedError, OrderValidationError,
-                BrokerError) as err:
+        except (
+            NetworkError,
+            AuthenticationError,
+            RateLimitError,
+            OrderRejectedError,
+            OrderValidationError,
+            BrokerError,
+        ) as err:
             raise self._unknown(existing, err) from None
         if found is not None:
             return self._adopt(existing, found)
         existing.status = ManagedOrderStatus.PENDING
-        return self._send(existing, lambda: broker.call(
-            broker.trading.post, "/orders", request.with_client_order_id(existing.client_order_id).to_alpaca(),
-            what=f"place {request.side.value} {request.symbol}"))
+        return self._send(
+            existing,
+            lambda: broker.call(
+                broker.trading.post,
+                "/orders",
+                request.with_client_order_id(existing.client_order_id).to_alpaca(),
+                what=f"place {request.side.value} {request.symbol}",
+            ),
+        )
 
     def _send(self, managed: ManagedOrder, send: Callable[[], dict]) -> ManagedOrder:
         """Send the request that creates ``managed`` (already on record) and record the outcome.
@@ -351,8 +432,15 @@ class AlpacaService(FrameMethods, SyncMethods):
         another order's, which is never attached to this row."""
         try:
             found = self._lookup_client_order_id(managed.client_order_id)
-        except (NetworkError, NotFoundError, AuthenticationError, RateLimitError, OrderRejectedError,
-                OrderValidationError, BrokerError) as err:
+        except (
+            NetworkError,
+            NotFoundError,
+            AuthenticationError,
+            RateLimitError,
+            OrderRejectedError,
+            OrderValidationError,
+            BrokerError,
+        ) as err:
             raise self._unknown(managed, err) from None
         return self._adopt(managed, found)
 
@@ -363,9 +451,11 @@ class AlpacaService(FrameMethods, SyncMethods):
             managed.apply_alpaca(found)
             return self.order_service.update(managed, defer=True)
         name, mine, theirs = differences[0]
-        message = (f"client_order_id {managed.client_order_id!r} is already used at the broker by another "
-                   f"order ({found.get('id')}: {name} {theirs}, this one {mine}); this order was not "
-                   "placed: leave client_order_id out for a fresh one")
+        message = (
+            f"client_order_id {managed.client_order_id!r} is already used at the broker by another "
+            f"order ({found.get('id')}: {name} {theirs}, this one {mine}); this order was not "
+            "placed: leave client_order_id out for a fresh one"
+        )
         self._refused(managed, OrderValidationError(message, "client_order_id"))
         raise OrderValidationError(message, "client_order_id")
 
@@ -386,16 +476,23 @@ class AlpacaService(FrameMethods, SyncMethods):
             except NotFoundError as missing:
                 reason = missing
                 break  # a definite "not now": the lookup will not say more for a while
-            except (NetworkError, AuthenticationError, RateLimitError, OrderRejectedError,
-                    OrderValidationError, BrokerError) as failed:
+            except (
+                NetworkError,
+                AuthenticationError,
+                RateLimitError,
+                OrderRejectedError,
+                OrderValidationError,
+                BrokerError,
+            ) as failed:
                 reason = failed
                 continue
             managed.apply_alpaca(found)
             return self.order_service.update(managed, defer=True)
         raise self._unknown(managed, err, reason) from None
 
-    def _unknown(self, managed: ManagedOrder, err: Exception, lookup: Exception | None = None
-                 ) -> OrderOutcomeUnknownError:
+    def _unknown(
+        self, managed: ManagedOrder, err: Exception, lookup: Exception | None = None
+    ) -> OrderOutcomeUnknownError:
         """Record ``managed`` as unresolved; the error that says its outcome is unknown."""
         managed.status = ManagedOrderStatus.UNRESOLVED
         self.order_service.update(managed, defer=True)
@@ -404,12 +501,15 @@ class AlpacaService(FrameMethods, SyncMethods):
             f"{err}{looked}. The outcome of order {managed.client_order_id} is UNKNOWN: it may be at the "
             "broker. It is recorded as unresolved; svc.sync_order_status(order) or svc.sync() settles it, "
             "and placing again with the same client_order_id returns it rather than a second order",
-            client_order_id=managed.client_order_id, order=managed)
+            client_order_id=managed.client_order_id,
+            order=managed,
+        )
 
     def _lookup_client_order_id(self, client_order_id: str) -> dict:
         broker = self._require()
-        return broker.get_json("trading", "/orders:by_client_order_id",
-                               {"client_order_id": client_order_id}, what="look up order")
+        return broker.get_json(
+            "trading", "/orders:by_client_order_id", {"client_order_id": client_order_id}, what="look up order"
+        )
 
     def _check_live(self, subject: AlpacaOrderRequest | Replacement | Closing | ClosingAll) -> None:
         """In LIVE, the guard admits what ``subject`` would make the broker create, priced at the
@@ -430,14 +530,15 @@ class AlpacaService(FrameMethods, SyncMethods):
             raise InvalidArgumentError("order must be a ManagedOrder (from place_order or the ledger)", "order")
         try:
             if order.alpaca_order_id:
-                answer = broker.call(broker.trading.get, f"/orders/{order_id_path(order.alpaca_order_id)}",
-                                     what="get order")
+                answer = broker.call(
+                    broker.trading.get, f"/orders/{order_id_path(order.alpaca_order_id)}", what="get order"
+                )
             else:
                 answer = self._lookup_client_order_id(order.client_order_id)
         except NotFoundError:
             if order.status not in (ManagedOrderStatus.PENDING, ManagedOrderStatus.UNRESOLVED):
                 raise
-            age = (datetime.now(timezone.utc) - order.created_at).total_seconds() if order.created_at else 0
+            age = (datetime.now(UTC) - order.created_at).total_seconds() if order.created_at else 0
             if age < self.UNPLACED_AFTER:
                 order.status = ManagedOrderStatus.UNRESOLVED
             else:
@@ -468,8 +569,16 @@ class AlpacaService(FrameMethods, SyncMethods):
 
     cancel_order, cancel_order_sync = _twin(_cancel_order)
 
-    def _replace_order(self, order: ManagedOrder, *, qty: Any = None, limit_price: Any = None,
-                       stop_price: Any = None, trail: Any = None, time_in_force: str | None = None) -> ManagedOrder:
+    def _replace_order(
+        self,
+        order: ManagedOrder,
+        *,
+        qty: Any = None,
+        limit_price: Any = None,
+        stop_price: Any = None,
+        trail: Any = None,
+        time_in_force: str | None = None,
+    ) -> ManagedOrder:
         """Replace an open order (Alpaca's PATCH): a new managed order that records its parent.
 
         The old order becomes ``replaced``; the returned order is the new one. Write-ahead like
@@ -484,8 +593,7 @@ class AlpacaService(FrameMethods, SyncMethods):
             raise OrderValidationError("this order has no Alpaca id yet: sync_order_status() first", "order")
         path = f"/orders/{order_id_path(order.alpaca_order_id)}"
         body: dict[str, Any] = {}
-        for name, value in (("qty", qty), ("limit_price", limit_price), ("stop_price", stop_price),
-                            ("trail", trail)):
+        for name, value in (("qty", qty), ("limit_price", limit_price), ("stop_price", stop_price), ("trail", trail)):
             number = to_decimal(value, name, MAX_QTY if name == "qty" else MAX_PRICE)
             if number is None:
                 continue
@@ -499,29 +607,41 @@ class AlpacaService(FrameMethods, SyncMethods):
             tif = AlpacaTimeInForce.parse(time_in_force, "time_in_force")
             body["time_in_force"] = tif.value
         if not body:
-            raise OrderValidationError("nothing to replace: give qty, limit_price, stop_price, trail "
-                                       "or time_in_force", "qty")
+            raise OrderValidationError(
+                "nothing to replace: give qty, limit_price, stop_price, trail or time_in_force", "qty"
+            )
         body["client_order_id"] = new_client_order_id()
         new = ManagedOrder(
-            client_order_id=body["client_order_id"], user=order.user, symbol=order.symbol, side=order.side,
-            type=order.type, environment=order.environment, account_id=order.account_id,
-            time_in_force=tif, order_class=order.order_class,
-            qty=to_decimal(body.get("qty"), "qty") or order.qty, notional=order.notional,
+            client_order_id=body["client_order_id"],
+            user=order.user,
+            symbol=order.symbol,
+            side=order.side,
+            type=order.type,
+            environment=order.environment,
+            account_id=order.account_id,
+            time_in_force=tif,
+            order_class=order.order_class,
+            qty=to_decimal(body.get("qty"), "qty") or order.qty,
+            notional=order.notional,
             limit_price=to_decimal(body.get("limit_price"), "limit_price") or order.limit_price,
             stop_price=to_decimal(body.get("stop_price"), "stop_price") or order.stop_price,
-            parent_client_order_id=order.client_order_id, tags=order.tags,
-            notes=f"replaces {order.client_order_id}")
+            parent_client_order_id=order.client_order_id,
+            tags=order.tags,
+            notes=f"replaces {order.client_order_id}",
+        )
         self._check_live(Replacement(order.alpaca_order_id, body))
         self.order_service.create(new, new_id=True)
-        self._send(new, lambda: broker.call(broker.trading.patch, path, body,
-                                            what=f"replace order {order.alpaca_order_id}"))
+        self._send(
+            new, lambda: broker.call(broker.trading.patch, path, body, what=f"replace order {order.alpaca_order_id}")
+        )
         self._sync_order_status(order)  # the old one is now replaced (or pending_replace)
         return new
 
     replace_order, replace_order_sync = _twin(_replace_order)
 
-    def _close_position(self, symbol: str, *, qty: Any = None, percentage: Any = None,
-                        user: str = "close_position") -> ManagedOrder:
+    def _close_position(
+        self, symbol: str, *, qty: Any = None, percentage: Any = None, user: str = "close_position"
+    ) -> ManagedOrder:
         """Close all of a position, or ``qty`` shares, or ``percentage`` percent of it.
 
         The closing order is tracked as a managed order of ``user``.
@@ -543,8 +663,9 @@ class AlpacaService(FrameMethods, SyncMethods):
                 raise OrderValidationError("percentage must be in (0, 100]", "percentage")
             params["percentage"] = plain(number)
         self._check_live(Closing(symbol, qty=params.get("qty"), percentage=params.get("percentage")))
-        answer = broker.call(broker.trading.delete, f"/positions/{symbol}", params or None,
-                             what=f"close position {symbol}")
+        answer = broker.call(
+            broker.trading.delete, f"/positions/{symbol}", params or None, what=f"close position {symbol}"
+        )
         return self._track(answer, user=user, tags=("close_position",))
 
     close_position, close_position_sync = _twin(_close_position)
@@ -559,8 +680,9 @@ class AlpacaService(FrameMethods, SyncMethods):
         if not isinstance(cancel_orders, bool):
             raise InvalidArgumentError("cancel_orders must be True or False", "cancel_orders")
         self._check_live(ClosingAll())
-        answers = broker.call(broker.trading.delete, "/positions", {"cancel_orders": cancel_orders},
-                              what="close all positions")
+        answers = broker.call(
+            broker.trading.delete, "/positions", {"cancel_orders": cancel_orders}, what="close all positions"
+        )
         closing, failed = [], []
         for item in answers or []:
             if 200 <= int(item.get("status", 500)) < 300 and item.get("body", {}).get("id"):
@@ -584,14 +706,24 @@ class AlpacaService(FrameMethods, SyncMethods):
     def _track(self, answer: dict, *, user: str, tags: Iterable[str] = ()) -> ManagedOrder:
         """Record an order Alpaca created on our behalf (closing orders) as a managed order."""
         managed = ManagedOrder(
-            client_order_id=answer["client_order_id"], user=user, symbol=answer["symbol"],
-            side=AlpacaOrderSide(answer["side"]), type=AlpacaOrderType(answer.get("type") or answer["order_type"]),
-            environment=self.environment, account_id=self.account_id,
+            client_order_id=answer["client_order_id"],
+            user=user,
+            symbol=answer["symbol"],
+            side=AlpacaOrderSide(answer["side"]),
+            type=AlpacaOrderType(answer.get("type") or answer["order_type"]),
+            environment=self.environment,
+            account_id=self.account_id,
             time_in_force=AlpacaTimeInForce(answer["time_in_force"]),
             order_class=AlpacaOrderClass(answer.get("order_class") or "simple"),
-            qty=to_decimal(answer.get("qty"), "qty"), notional=to_decimal(answer.get("notional"), "notional"),
-            tags=(f"symbol:{answer['symbol']}", f"side:{answer['side']}",
-                  f"type:{answer.get('type') or answer['order_type']}", *tags))
+            qty=to_decimal(answer.get("qty"), "qty"),
+            notional=to_decimal(answer.get("notional"), "notional"),
+            tags=(
+                f"symbol:{answer['symbol']}",
+                f"side:{answer['side']}",
+                f"type:{answer.get('type') or answer['order_type']}",
+                *tags,
+            ),
+        )
         managed.apply_alpaca(answer)
         try:
             self.order_service.create(managed)
@@ -619,9 +751,14 @@ class AlpacaService(FrameMethods, SyncMethods):
         quote = self._latest("quotes", symbol).get("quotes", {}).get(symbol)
         if quote is None:
             raise NotFoundError(f"no quote for {symbol}: check the symbol")
-        return {"symbol": symbol, "bid_price": float(quote["bp"]), "ask_price": float(quote["ap"]),
-                "bid_size": float(quote["bs"]), "ask_size": float(quote["as"]),
-                "timestamp": pd.Timestamp(quote["t"]).tz_convert("UTC")}
+        return {
+            "symbol": symbol,
+            "bid_price": float(quote["bp"]),
+            "ask_price": float(quote["ap"]),
+            "bid_size": float(quote["bs"]),
+            "ask_size": float(quote["as"]),
+            "timestamp": pd.Timestamp(quote["t"]).tz_convert("UTC"),
+        }
 
     get_stock_quote, get_stock_quote_sync = _twin(_get_stock_quote)
 

@@ -5,10 +5,12 @@ given. It lives here, apart from the package root and from the service, so that 
 needs it imports this small module and nothing imports back: the root registers how to connect
 (:func:`set_connector`), and the first use without a service connects that way.
 """
+
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 _default: Any = None
 _lock = threading.Lock()

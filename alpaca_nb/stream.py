@@ -37,6 +37,7 @@ an aiohttp app): stop takes milliseconds and any number of subscribers share one
 The tests still run alpaca-py's own clients against the local broker, so the broker is proven
 to speak what they expect.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -47,16 +48,16 @@ import time
 import traceback
 import weakref
 from collections import deque
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, NamedTuple
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
-from .stream_wire import (Bar, DataConnection, Gap, Quote, Trade, TradeUpdate, TradingConnection,
-                          normalize_symbols)
+from .stream_wire import Bar, DataConnection, Gap, Quote, Trade, TradeUpdate, TradingConnection, normalize_symbols
 
 log = logging.getLogger("alpaca_nb")
 
 CHANNELS = ("trade_updates", "trades", "quotes", "bars", "updatedBars", "dailyBars", "statuses")
-DEFAULT_WAIT = 5.0   # seconds a subscribe call waits for the stream to be live
+DEFAULT_WAIT = 5.0  # seconds a subscribe call waits for the stream to be live
 
 
 class CallbackError(NamedTuple):
@@ -71,11 +72,19 @@ class CallbackError(NamedTuple):
 class Subscription:
     """A callback on one channel (and a set of symbols, or all of them); ``cancel()`` ends it."""
 
-    def __init__(self, hub: StreamHub, channel: str, symbols: frozenset[str] | None,
-                 fn: Callable[[Any], Any], name: str | None, *, weak: bool = False):
+    def __init__(
+        self,
+        hub: StreamHub,
+        channel: str,
+        symbols: frozenset[str] | None,
+        fn: Callable[[Any], Any],
+        name: str | None,
+        *,
+        weak: bool = False,
+    ):
         self.hub = hub
         self.channel = channel
-        self.symbols = symbols             # None: every symbol ("*")
+        self.symbols = symbols  # None: every symbol ("*")
         self.name = name or getattr(fn, "__qualname__", repr(fn)).rsplit("<locals>.", 1)[-1]
         self.replace_key = name if name is not None else _replace_key(fn)
         self._fn = weakref.WeakMethod(fn) if weak else None
@@ -83,7 +92,7 @@ class Subscription:
         self.calls = 0
         self.failures = 0
         self.active = True
-        self.live = threading.Event()      # set while the server is sending this channel
+        self.live = threading.Event()  # set while the server is sending this channel
 
     def callback(self) -> Callable[[Any], Any] | None:
         return self._fn() if self._fn is not None else self._strong
@@ -100,8 +109,7 @@ class Subscription:
         what = "*" if self.symbols is None else ",".join(sorted(self.symbols))
         where = self.channel if self.channel in ("trade_updates", "gaps") else f"{self.channel}[{what}]"
         state = ("live" if self.live.is_set() else "pending") if self.active else "cancelled"
-        return (f"<Subscription {where} -> {self.name}: {state}, {self.calls} calls, "
-                f"{self.failures} failures>")
+        return f"<Subscription {where} -> {self.name}: {state}, {self.calls} calls, {self.failures} failures>"
 
 
 class StreamHub:
@@ -124,29 +132,55 @@ class StreamHub:
         self.stopped = False
 
     # -- subscribing ---------------------------------------------------------------------------
-    def on_trade_update(self, fn: Callable[[TradeUpdate], Any], *, name: str | None = None,
-                        wait: float | None = DEFAULT_WAIT) -> Subscription:
+    def on_trade_update(
+        self, fn: Callable[[TradeUpdate], Any], *, name: str | None = None, wait: float | None = DEFAULT_WAIT
+    ) -> Subscription:
         """Call ``fn(update)`` for every :class:`TradeUpdate` of the account (every event type)."""
         return self._add("trade_updates", None, fn, name, wait)
 
-    def subscribe_quotes(self, symbols: str | Iterable[str], fn: Callable[[Quote], Any], *,
-                         name: str | None = None, wait: float | None = DEFAULT_WAIT) -> Subscription:
+    def subscribe_quotes(
+        self,
+        symbols: str | Iterable[str],
+        fn: Callable[[Quote], Any],
+        *,
+        name: str | None = None,
+        wait: float | None = DEFAULT_WAIT,
+    ) -> Subscription:
         """Call ``fn(quote)`` for each :class:`Quote` of ``symbols`` (``"*"``: every symbol)."""
         return self.subscribe("quotes", symbols, fn, name=name, wait=wait)
 
-    def subscribe_trades(self, symbols: str | Iterable[str], fn: Callable[[Trade], Any], *,
-                         name: str | None = None, wait: float | None = DEFAULT_WAIT) -> Subscription:
+    def subscribe_trades(
+        self,
+        symbols: str | Iterable[str],
+        fn: Callable[[Trade], Any],
+        *,
+        name: str | None = None,
+        wait: float | None = DEFAULT_WAIT,
+    ) -> Subscription:
         """Call ``fn(trade)`` for each market :class:`Trade` of ``symbols``."""
         return self.subscribe("trades", symbols, fn, name=name, wait=wait)
 
-    def subscribe_bars(self, symbols: str | Iterable[str], fn: Callable[[Bar], Any], *,
-                       name: str | None = None, wait: float | None = DEFAULT_WAIT) -> Subscription:
+    def subscribe_bars(
+        self,
+        symbols: str | Iterable[str],
+        fn: Callable[[Bar], Any],
+        *,
+        name: str | None = None,
+        wait: float | None = DEFAULT_WAIT,
+    ) -> Subscription:
         """Call ``fn(bar)`` with each one-minute :class:`Bar` of ``symbols`` as its minute closes."""
         return self.subscribe("bars", symbols, fn, name=name, wait=wait)
 
-    def subscribe(self, channel: str, symbols: str | Iterable[str], fn: Callable[[Any], Any], *,
-                  name: str | None = None, wait: float | None = DEFAULT_WAIT,
-                  weak: bool = False) -> Subscription:
+    def subscribe(
+        self,
+        channel: str,
+        symbols: str | Iterable[str],
+        fn: Callable[[Any], Any],
+        *,
+        name: str | None = None,
+        wait: float | None = DEFAULT_WAIT,
+        weak: bool = False,
+    ) -> Subscription:
         """Any market-data channel: trades, quotes, bars, updatedBars, dailyBars, statuses.
 
         ``weak=True`` holds a bound method weakly: the subscription ends with its object.
@@ -159,8 +193,16 @@ class StreamHub:
         """Call ``fn(gap)`` when a dropped stream is back: a :class:`Gap` says what was missed."""
         return self._add("gaps", None, fn, name, None)
 
-    def _add(self, channel: str, symbols: frozenset[str] | None, fn: Callable[[Any], Any],
-             name: str | None, wait: float | None, *, weak: bool = False) -> Subscription:
+    def _add(
+        self,
+        channel: str,
+        symbols: frozenset[str] | None,
+        fn: Callable[[Any], Any],
+        name: str | None,
+        wait: float | None,
+        *,
+        weak: bool = False,
+    ) -> Subscription:
         if not callable(fn):
             raise TypeError(f"the callback must be callable, got {fn!r}")
         if self.stopped:
@@ -186,10 +228,14 @@ class StreamHub:
         deadline = time.monotonic() + timeout
         while not sub.live.wait(0.02):
             if conn.state == "failed":
-                return   # the connection logged why (bad keys, no subscription)
+                return  # the connection logged why (bad keys, no subscription)
             if time.monotonic() > deadline:
-                log.warning("alpaca_nb stream: %s is not live after %.1f s (%s); it keeps trying",
-                            conn.kind, timeout, conn.last_error or conn.state)
+                log.warning(
+                    "alpaca_nb stream: %s is not live after %.1f s (%s); it keeps trying",
+                    conn.kind,
+                    timeout,
+                    conn.last_error or conn.state,
+                )
                 return
 
     def _remove(self, sub: Subscription) -> None:
@@ -212,14 +258,14 @@ class StreamHub:
     # -- delivery (on the hub's thread) ----------------------------------------------------------
     def deliver(self, channel: str, symbol: str | None, record: Any) -> None:
         for sub in self._subs[channel]:
-            if self.stopped:   # stop() returns promptly even with a backlog of messages
+            if self.stopped:  # stop() returns promptly even with a backlog of messages
                 return
             if sub.active and (sub.symbols is None or symbol in sub.symbols):
                 self._invoke(sub, record)
 
     def _invoke(self, sub: Subscription, record: Any) -> None:
         fn = sub.callback()
-        if fn is None:   # a weakly held owner is gone
+        if fn is None:  # a weakly held owner is gone
             sub.cancel()
             return
         sub.calls += 1
@@ -230,23 +276,34 @@ class StreamHub:
             return
         if inspect.isawaitable(result):
             task = asyncio.ensure_future(result)
-            task.add_done_callback(lambda t: t.cancelled() or t.exception() is None
-                                   or self._report(sub, t.exception()))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception() is None or self._report(sub, t.exception()))
 
     def _report(self, sub: Subscription, exc: BaseException) -> None:
         sub.failures += 1
         self.error_count += 1
         text = "".join(traceback.format_exception(exc))
-        self.errors.append(CallbackError(datetime.now(timezone.utc), sub.name, exc, text))
+        self.errors.append(CallbackError(datetime.now(UTC), sub.name, exc, text))
         if sub.failures <= 3 or sub.failures % 100 == 0:
-            log.error("alpaca_nb stream: callback %s failed (%d so far; the stream carries on): %r\n%s",
-                      sub.name, sub.failures, exc, text if sub.failures <= 3 else "")
+            log.error(
+                "alpaca_nb stream: callback %s failed (%d so far; the stream carries on): %r\n%s",
+                sub.name,
+                sub.failures,
+                exc,
+                text if sub.failures <= 3 else "",
+            )
 
     def report_gap(self, gap: Gap) -> None:
         self.gaps.append(gap)
-        log.warning("alpaca_nb stream: %s was down (noticed %s, live again %s, %d attempt(s)); "
-                    "catch up from %s; told %d gap listener(s)", gap.stream, gap.noticed.isoformat(),
-                    gap.end.isoformat(), gap.attempts, gap.start.isoformat(), len(self._subs["gaps"]))
+        log.warning(
+            "alpaca_nb stream: %s was down (noticed %s, live again %s, %d attempt(s)); "
+            "catch up from %s; told %d gap listener(s)",
+            gap.stream,
+            gap.noticed.isoformat(),
+            gap.end.isoformat(),
+            gap.attempts,
+            gap.start.isoformat(),
+            len(self._subs["gaps"]),
+        )
         self.deliver("gaps", None, gap)
 
     # -- the background loop ---------------------------------------------------------------------
@@ -272,8 +329,7 @@ class StreamHub:
                     finally:
                         loop.close()
 
-                self._thread = threading.Thread(target=run, name=f"alpaca_nb-stream-{id(self):x}",
-                                                daemon=True)
+                self._thread = threading.Thread(target=run, name=f"alpaca_nb-stream-{id(self):x}", daemon=True)
                 self._thread.start()
                 started.wait()
             return self.loop
@@ -305,11 +361,11 @@ class StreamHub:
 
         future = asyncio.run_coroutine_threadsafe(shutdown(), loop)
         future.add_done_callback(lambda _f: loop.call_soon_threadsafe(loop.stop))
-        if threading.current_thread() is thread:   # stop() from a callback: do not wait for ourselves
+        if threading.current_thread() is thread:  # stop() from a callback: do not wait for ourselves
             return time.perf_counter() - t0
         try:
             future.result(timeout)
-        except Exception:   # timeout or a failed close: stop the loop regardless
+        except Exception:  # timeout or a failed close: stop the loop regardless
             if not loop.is_closed():
                 loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout)
@@ -318,21 +374,28 @@ class StreamHub:
     # -- what the user sees ----------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         """Connection states, counts and the last error of both streams."""
-        return {"trade_updates": self.trading.status(), "market_data": self.market_data.status(),
-                "subscriptions": len(self.subscriptions()), "callback_errors": self.error_count,
-                "gaps": len(self.gaps), "stopped": self.stopped}
+        return {
+            "trade_updates": self.trading.status(),
+            "market_data": self.market_data.status(),
+            "subscriptions": len(self.subscriptions()),
+            "callback_errors": self.error_count,
+            "gaps": len(self.gaps),
+            "stopped": self.stopped,
+        }
 
     def __repr__(self) -> str:
         t, m = self.trading, self.market_data
         state = "stopped" if self.stopped else f"trade_updates {t.state}, market data {m.state}"
-        return (f"<StreamHub {t.url} {state}; {len(self.subscriptions())} subscriptions, "
-                f"{self.error_count} callback errors, {len(self.gaps)} gaps>")
+        return (
+            f"<StreamHub {t.url} {state}; {len(self.subscriptions())} subscriptions, "
+            f"{self.error_count} callback errors, {len(self.gaps)} gaps>"
+        )
 
 
 def _replace_key(fn: Callable[..., Any]) -> str | None:
     """Plain named functions are identified by name, so a re-run cell replaces, not doubles."""
     if not inspect.isfunction(fn) or "<" in fn.__qualname__:
-        return None   # lambdas, closures, bound methods: each subscription is its own
+        return None  # lambdas, closures, bound methods: each subscription is its own
     return f"{fn.__module__}.{fn.__qualname__}"
 
 
@@ -341,9 +404,16 @@ _HUBS: dict[tuple[str, str, str], StreamHub] = {}
 _REGISTRY_LOCK = threading.Lock()
 
 
-def stream_hub(service: Any = None, *, key: str | None = None, secret: str | None = None,
-               url: str | None = None, trading_url: str | None = None, data_url: str | None = None,
-               feed: str | None = None) -> StreamHub:
+def stream_hub(
+    service: Any = None,
+    *,
+    key: str | None = None,
+    secret: str | None = None,
+    url: str | None = None,
+    trading_url: str | None = None,
+    data_url: str | None = None,
+    feed: str | None = None,
+) -> StreamHub:
     """The :class:`StreamHub` of an account, created on first use and reused afterwards.
 
     With no arguments: the account of :func:`alpaca_nb.connect` (the default service). Or give
@@ -367,8 +437,10 @@ def stream_hub(service: Any = None, *, key: str | None = None, secret: str | Non
         feed = feed or (service.settings.feed if service.settings else "iex")
     else:
         if secret is None or not (url or trading_url):
-            raise InvalidArgumentError("give key, secret and the broker's url (or trading_url and data_url)",
-                                       "secret" if secret is None else "url")
+            raise InvalidArgumentError(
+                "give key, secret and the broker's url (or trading_url and data_url)",
+                "secret" if secret is None else "url",
+            )
         key, secret = Secret(key), Secret(secret)  # masked in every repr and traceback from here on
         endpoints = Endpoints((trading_url or url).rstrip("/"), (data_url or url).rstrip("/"))
     trading_ws, data_ws = endpoints.trading_stream_url, endpoints.data_stream_url(feed or "iex")
@@ -412,6 +484,20 @@ def on_gap(fn: Callable[[Gap], Any], **kwargs: Any) -> Subscription:
     return stream_hub().on_gap(fn, **kwargs)
 
 
-__all__ = ["StreamHub", "Subscription", "TradeUpdate", "Quote", "Trade", "Bar", "Gap",
-           "CallbackError", "stream_hub", "stop_all", "on_trade_update", "subscribe_quotes",
-           "subscribe_trades", "subscribe_bars", "on_gap"]
+__all__ = [
+    "StreamHub",
+    "Subscription",
+    "TradeUpdate",
+    "Quote",
+    "Trade",
+    "Bar",
+    "Gap",
+    "CallbackError",
+    "stream_hub",
+    "stop_all",
+    "on_trade_update",
+    "subscribe_quotes",
+    "subscribe_trades",
+    "subscribe_bars",
+    "on_gap",
+]

@@ -8,15 +8,17 @@ subscribed, reconnects with backoff when it drops, resubscribes everything, and 
 the gap. Messages become the immutable records below; a list of them is a DataFrame away
 (``pd.DataFrame(records)``).
 """
+
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
 import random
-from datetime import datetime, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Iterable, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import aiohttp
 import msgpack
@@ -28,9 +30,9 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger("alpaca_nb")
 
 BACKOFF_FIRST, BACKOFF_MAX = 0.25, 30.0
-HEARTBEAT = 20.0          # seconds between pings: a silently dead connection is found this fast
+HEARTBEAT = 20.0  # seconds between pings: a silently dead connection is found this fast
 HANDSHAKE_TIMEOUT = 10.0
-_UTC = timezone.utc
+_UTC = UTC
 
 
 # -- records ------------------------------------------------------------------------------------
@@ -113,11 +115,11 @@ class Gap(NamedTuple):
     ``end`` when the stream was live again; catch up on ``[start, end]``.
     """
 
-    stream: str                 # "trade_updates" or "market_data"
+    stream: str  # "trade_updates" or "market_data"
     start: datetime
     end: datetime
     noticed: datetime
-    attempts: int               # connection attempts it took
+    attempts: int  # connection attempts it took
 
     @property
     def seconds(self) -> float:
@@ -153,29 +155,58 @@ def _joined(value: Any) -> str:
 
 
 def trade_update(data: dict) -> TradeUpdate:
-    return TradeUpdate(data.get("event", ""), data.get("order") or {}, _stamp(data.get("timestamp")),
-                       data.get("execution_id"), _dec(data.get("price")), _dec(data.get("qty")),
-                       _dec(data.get("position_qty")))
+    return TradeUpdate(
+        data.get("event", ""),
+        data.get("order") or {},
+        _stamp(data.get("timestamp")),
+        data.get("execution_id"),
+        _dec(data.get("price")),
+        _dec(data.get("qty")),
+        _dec(data.get("position_qty")),
+    )
 
 
 def market_record(msg: dict) -> tuple[str, Any] | None:
     """An Alpaca market-data message -> (channel, record); None for other messages."""
     kind, symbol = msg.get("T"), msg.get("S", "")
     if kind == "q":
-        return "quotes", Quote(symbol, _stamp(msg.get("t")), float(msg.get("bp", "nan")),
-                               float(msg.get("bs", "nan")), msg.get("bx", ""),
-                               float(msg.get("ap", "nan")), float(msg.get("as", "nan")),
-                               msg.get("ax", ""), _joined(msg.get("c")), msg.get("z", ""))
+        return "quotes", Quote(
+            symbol,
+            _stamp(msg.get("t")),
+            float(msg.get("bp", "nan")),
+            float(msg.get("bs", "nan")),
+            msg.get("bx", ""),
+            float(msg.get("ap", "nan")),
+            float(msg.get("as", "nan")),
+            msg.get("ax", ""),
+            _joined(msg.get("c")),
+            msg.get("z", ""),
+        )
     if kind == "t":
-        return "trades", Trade(symbol, _stamp(msg.get("t")), float(msg.get("p", "nan")),
-                               float(msg.get("s", "nan")), msg.get("x", ""), int(msg.get("i", 0)),
-                               _joined(msg.get("c")), msg.get("z", ""))
+        return "trades", Trade(
+            symbol,
+            _stamp(msg.get("t")),
+            float(msg.get("p", "nan")),
+            float(msg.get("s", "nan")),
+            msg.get("x", ""),
+            int(msg.get("i", 0)),
+            _joined(msg.get("c")),
+            msg.get("z", ""),
+        )
     if kind in ("b", "u", "d"):
         channel = {"b": "bars", "u": "updatedBars", "d": "dailyBars"}[kind]
         vw = msg.get("vw")
-        return channel, Bar(symbol, _stamp(msg.get("t")), float(msg["o"]), float(msg["h"]),
-                            float(msg["l"]), float(msg["c"]), float(msg["v"]), int(msg.get("n") or 0),
-                            float("nan") if vw is None else float(vw))
+        return channel, Bar(
+            symbol,
+            _stamp(msg.get("t")),
+            float(msg["o"]),
+            float(msg["h"]),
+            float(msg["l"]),
+            float(msg["c"]),
+            float(msg["v"]),
+            int(msg.get("n") or 0),
+            float("nan") if vw is None else float(vw),
+        )
     if kind == "s":
         return "statuses", {k: (_stamp(v) if k == "t" else v) for k, v in msg.items()}
     return None
@@ -199,11 +230,11 @@ class _Connection:
     def __init__(self, hub: StreamHub, url: str, key: str, secret: str):
         self.hub, self.url = hub, url
         self._key, self._secret = key, secret
-        self.state = "idle"     # idle | connecting | live | reconnecting | failed | closed
-        self.opened = 0         # websockets opened over the hub's life
+        self.state = "idle"  # idle | connecting | live | reconnecting | failed | closed
+        self.opened = 0  # websockets opened over the hub's life
         self.last_error: str | None = None
-        self.last_message: datetime | None = None   # when the last message was received
-        self.covered: datetime | None = None        # everything up to here was delivered
+        self.last_message: datetime | None = None  # when the last message was received
+        self.covered: datetime | None = None  # everything up to here was delivered
         self._lost_at: datetime | None = None
         self._gap_start: datetime | None = None
         self._attempts = 0
@@ -220,7 +251,7 @@ class _Connection:
             self._wake = asyncio.Event()
             self._task = asyncio.get_running_loop().create_task(self._run())
         if self.state == "failed":
-            self.state = "connecting"   # a new subscription is worth one more try
+            self.state = "connecting"  # a new subscription is worth one more try
         self._wake.set()
         if self.ws is not None and not self.ws.closed:
             if not self.wanted():
@@ -235,12 +266,17 @@ class _Connection:
         return [s for c in self.channels for s in self.hub.wanted(c)]
 
     def status(self) -> dict[str, Any]:
-        return {"state": self.state, "url": self.url, "opened": self.opened,
-                "last_error": self.last_error, "last_message": self.last_message}
+        return {
+            "state": self.state,
+            "url": self.url,
+            "opened": self.opened,
+            "last_error": self.last_error,
+            "last_message": self.last_message,
+        }
 
     async def _run(self) -> None:
         while True:
-            if not self.wanted():   # nobody listens: nothing to catch up on later either
+            if not self.wanted():  # nobody listens: nothing to catch up on later either
                 self.state, self._lost_at, self.covered, self._attempts = "idle", None, None, 0
                 await self._wake.wait()
                 self._wake.clear()
@@ -251,8 +287,11 @@ class _Connection:
                 if self._session is None:
                     self._session = aiohttp.ClientSession()
                 self.ws = await self._session.ws_connect(
-                    self.url, heartbeat=HEARTBEAT, headers=self.headers(),
-                    timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=0.5))
+                    self.url,
+                    heartbeat=HEARTBEAT,
+                    headers=self.headers(),
+                    timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=0.5),
+                )
                 self.opened += 1
                 await asyncio.wait_for(self.handshake(self.ws), HANDSHAKE_TIMEOUT)
                 self.state, was_live, self.last_error = "live", True, None
@@ -262,8 +301,7 @@ class _Connection:
                 raise
             except StreamFatal as exc:
                 self.state, self.last_error = "failed", str(exc)
-                log.error("alpaca_nb stream: %s refused for good: %s (subscribe again to retry)",
-                          self.kind, exc)
+                log.error("alpaca_nb stream: %s refused for good: %s (subscribe again to retry)", self.kind, exc)
                 await self._drop()
                 self._wake.clear()
                 await self._wake.wait()
@@ -286,7 +324,7 @@ class _Connection:
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), delay)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     def _went_live(self) -> None:
@@ -330,8 +368,12 @@ class _Connection:
                     self.on_message(msg.data)
                 except Exception as exc:  # one message we cannot read must not end the stream
                     self.last_error = f"unreadable message: {exc!r}"
-                    log.error("alpaca_nb stream: %s sent a message alpaca_nb cannot read (%r): %.200r",
-                              self.kind, exc, msg.data)
+                    log.error(
+                        "alpaca_nb stream: %s sent a message alpaca_nb cannot read (%r): %.200r",
+                        self.kind,
+                        exc,
+                        msg.data,
+                    )
             elif msg.type is aiohttp.WSMsgType.ERROR:
                 raise ConnectionError(f"websocket error: {ws.exception()!r}")
         raise ConnectionError(f"the server closed the stream (code {ws.close_code})")
@@ -363,8 +405,9 @@ class TradingConnection(_Connection):
     channels = ("trade_updates",)
 
     async def handshake(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        await ws.send_str(json.dumps({"action": "authenticate",
-                                      "data": {"key_id": self._key, "secret_key": self._secret}}))
+        await ws.send_str(
+            json.dumps({"action": "authenticate", "data": {"key_id": self._key, "secret_key": self._secret}})
+        )
         reply = await self._receive(ws)
         if reply.get("stream") != "authorization" or reply.get("data", {}).get("status") != "authorized":
             raise StreamFatal(f"the trading stream refused the keys: {reply}")
@@ -412,8 +455,9 @@ class DataConnection(_Connection):
         for channel in self.channels:
             subs = self.hub.wanted(channel)
             if subs:
-                want[channel] = {"*"} if any(s.symbols is None for s in subs) \
-                    else set().union(*(s.symbols for s in subs))
+                want[channel] = (
+                    {"*"} if any(s.symbols is None for s in subs) else set().union(*(s.symbols for s in subs))
+                )
         return want
 
     async def handshake(self, ws: aiohttp.ClientWebSocketResponse) -> None:
@@ -430,7 +474,7 @@ class DataConnection(_Connection):
         self.requested, self.acked = {}, {}
         self._sync_lock = asyncio.Lock()
         if await self._send_changes(ws):
-            while True:   # live once the server confirms the (re)subscription
+            while True:  # live once the server confirms the (re)subscription
                 reply = (await self._receive(ws))[0]
                 if reply.get("T") == "subscription":
                     self.acked = {c: reply.get(c) or [] for c in self.channels}

@@ -14,12 +14,13 @@ oldest order the ledger holds as not final (a resting limit order submitted last
 fetched again until it is done). For 2,000 new orders that is five pages of up to 500 (each
 page overlaps the previous one by an order, see :func:`_order_pages`).
 """
+
 from __future__ import annotations
 
 import logging
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -33,15 +34,21 @@ from .order_rules import append_note, order_differences
 
 log = logging.getLogger("alpaca_nb")
 
-PAGE = 500            # Alpaca's largest page of orders
-ACTIVITY_PAGE = 100   # ... and of account activities
+PAGE = 500  # Alpaca's largest page of orders
+ACTIVITY_PAGE = 100  # ... and of account activities
 # Local and broker clocks may disagree: intents are looked for this far before they were written.
 CLOCK_SKEW = timedelta(minutes=5)
 _NOT_FINAL = ("pending", "unresolved", "open", "partially_filled")
 
-RECONCILE_COLUMNS = {"kind": "string", "symbol": "string", "client_order_id": "string",
-                     "alpaca_order_id": "string", "field": "string", "ledger": "string",
-                     "broker": "string"}
+RECONCILE_COLUMNS = {
+    "kind": "string",
+    "symbol": "string",
+    "client_order_id": "string",
+    "alpaca_order_id": "string",
+    "field": "string",
+    "ledger": "string",
+    "broker": "string",
+}
 
 
 @dataclass
@@ -52,13 +59,15 @@ class SyncResult:
     orders_seen: int = 0
     inserted: int = 0
     updated: int = 0
-    settled: int = 0          # pending/unresolved intents found to have never reached the broker
+    settled: int = 0  # pending/unresolved intents found to have never reached the broker
     after: str | None = None  # the lower bound asked for
-    fills: int = 0            # new fills stored (by sync(), not sync_orders())
+    fills: int = 0  # new fills stored (by sync(), not sync_orders())
 
     def __str__(self) -> str:
-        return (f"synced {self.orders_seen} orders in {self.requests} requests: {self.inserted} new, "
-                f"{self.updated} changed, {self.settled} never placed, {self.fills} new fills")
+        return (
+            f"synced {self.orders_seen} orders in {self.requests} requests: {self.inserted} new, "
+            f"{self.updated} changed, {self.settled} never placed, {self.fills} new fills"
+        )
 
 
 @dataclass
@@ -95,8 +104,10 @@ class SyncMethods:
 
         store = self.order_service
         if not isinstance(store, Ledger):
-            raise ConfigurationError("sync, follow and reconcile need the DuckDB ledger as order_service: "
-                                     "AlpacaService(Ledger(path)) or alpaca_nb.connect()")
+            raise ConfigurationError(
+                "sync, follow and reconcile need the DuckDB ledger as order_service: "
+                "AlpacaService(Ledger(path)) or alpaca_nb.connect()"
+            )
         return store
 
     def _scope(self) -> dict[str, str]:
@@ -150,7 +161,9 @@ class SyncMethods:
                FROM managed_orders o LEFT JOIN managed_orders p
                  ON p.client_order_id = o.parent_client_order_id
                WHERE o.account_id = ? AND o.environment = ? AND o.status IN ('pending', 'unresolved',
-                     'open', 'partially_filled')""", [scope["account_id"], scope["environment"]])
+                     'open', 'partially_filled')""",
+            [scope["account_id"], scope["environment"]],
+        )
         bounds = [pd.Timestamp(newest)]
         open_since, intent_since = found.iloc[0]["open_since"], found.iloc[0]["intent_since"]
         if pd.notna(open_since):
@@ -164,7 +177,7 @@ class SyncMethods:
         their request cannot still land (``UNPLACED_AFTER``); all in one batch (journaled, then
         applied together). One that lands later all the same is recorded by the next sync."""
         settled = 0
-        cutoff = datetime.now(timezone.utc) - timedelta(seconds=self.UNPLACED_AFTER)
+        cutoff = datetime.now(UTC) - timedelta(seconds=self.UNPLACED_AFTER)
         for order in ledger.list(status=["pending", "unresolved"]):
             if order.created_at and order.created_at < cutoff:
                 order.status = ManagedOrderStatus.REJECTED
@@ -197,8 +210,9 @@ class SyncMethods:
                     break
             if latest:
                 # Re-read the last instant next time: fills sharing it are deduplicated.
-                ledger.set_sync_state("fills.after", time_param(
-                    pd.Timestamp(latest) - pd.Timedelta(microseconds=1), "after"), **scope)
+                ledger.set_sync_state(
+                    "fills.after", time_param(pd.Timestamp(latest) - pd.Timedelta(microseconds=1), "after"), **scope
+                )
         return new
 
     @property
@@ -274,14 +288,20 @@ class SyncMethods:
                 rows.append(_diff("status", order.symbol, cid, raw["id"], "status", order.status.value, status))
             broker_filled = to_decimal(raw.get("filled_qty") or 0, "filled_qty")
             if (order.filled_qty or Decimal(0)) != broker_filled:
-                rows.append(_diff("filled_qty", order.symbol, cid, raw["id"], "filled_qty",
-                                  order.filled_qty, broker_filled))
+                rows.append(
+                    _diff("filled_qty", order.symbol, cid, raw["id"], "filled_qty", order.filled_qty, broker_filled)
+                )
         for cid, order in in_ledger.items():
             if cid not in at_broker and order.alpaca_order_id:
-                rows.append(_diff("missing_at_broker", order.symbol, cid, order.alpaca_order_id, "order",
-                                  order.status.value, None))
-        held = {p["symbol"]: to_decimal(p["qty"], "qty") for p in broker.get_json("trading", "/positions",
-                                                                                    what="list positions")}
+                rows.append(
+                    _diff(
+                        "missing_at_broker", order.symbol, cid, order.alpaca_order_id, "order", order.status.value, None
+                    )
+                )
+        held = {
+            p["symbol"]: to_decimal(p["qty"], "qty")
+            for p in broker.get_json("trading", "/positions", what="list positions")
+        }
         from .analytics import positions as fill_positions
 
         from_fills = fill_positions(ledger)
@@ -357,13 +377,20 @@ def _wire(update: Any) -> dict[str, Any]:
     if isinstance(update, dict):
         return update
     text = lambda v: None if v is None else str(v)  # noqa: E731
-    return {"event": update.event, "order": update.order, "timestamp": update.timestamp.isoformat(),
-            "execution_id": update.execution_id, "price": text(update.price), "qty": text(update.qty),
-            "position_qty": text(update.position_qty)}
+    return {
+        "event": update.event,
+        "order": update.order,
+        "timestamp": update.timestamp.isoformat(),
+        "execution_id": update.execution_id,
+        "price": text(update.price),
+        "qty": text(update.qty),
+        "position_qty": text(update.position_qty),
+    }
 
 
-def _diff(kind: str, symbol: str | None, cid: str | None, alpaca_id: str | None, name: str,
-          ledger: Any, broker: Any) -> dict[str, Any]:
+def _diff(
+    kind: str, symbol: str | None, cid: str | None, alpaca_id: str | None, name: str, ledger: Any, broker: Any
+) -> dict[str, Any]:
     def text(value: Any) -> str | None:
         if value is None:
             return None
@@ -371,5 +398,12 @@ def _diff(kind: str, symbol: str | None, cid: str | None, alpaca_id: str | None,
             return format(value.normalize(), "f")
         return str(value)
 
-    return {"kind": kind, "symbol": symbol, "client_order_id": cid, "alpaca_order_id": alpaca_id,
-            "field": name, "ledger": text(ledger), "broker": text(broker)}
+    return {
+        "kind": kind,
+        "symbol": symbol,
+        "client_order_id": cid,
+        "alpaca_order_id": alpaca_id,
+        "field": name,
+        "ledger": text(ledger),
+        "broker": text(broker),
+    }

@@ -1,4 +1,5 @@
 """``python -m bench [name ...]``: run every benchmark (or the named ones) and print results."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,8 +11,9 @@ BENCHMARKS = ("bars", "stream", "ledger", "service")
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("names", nargs="*", metavar="name",
-                        help=f"benchmarks to run (default: all of {', '.join(BENCHMARKS)})")
+    parser.add_argument(
+        "names", nargs="*", metavar="name", help=f"benchmarks to run (default: all of {', '.join(BENCHMARKS)})"
+    )
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in BENCHMARKS]
     if unknown:

@@ -17,6 +17,7 @@ The two frames are checked to hold the same numbers and timestamps. Usage::
 
     python -m bench.bars [--symbols 10] [--minutes 100000] [--rounds 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,12 +26,12 @@ import json
 import resource
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 
 SYMBOLS = ("AAPL", "AMZN", "GOOGL", "JPM", "META", "MSFT", "NVDA", "QQQ", "SPY", "TSLA")
-NOW = datetime(2026, 6, 1, 0, 0, tzinfo=timezone.utc)  # the broker's manual clock
+NOW = datetime(2026, 6, 1, 0, 0, tzinfo=UTC)  # the broker's manual clock
 TARGET = 5.0  # alpaca_nb must be at least this many times faster than alpaca-py
 
 
@@ -63,23 +64,33 @@ def main(argv: list[str] | None = None) -> int:
     from alpaca_nb.models import AlpacaCredentials
     from alpaca_nb.sim import LocalBroker
 
-    symbols = list(SYMBOLS[:args.symbols])
+    symbols = list(SYMBOLS[: args.symbols])
     start = NOW - timedelta(minutes=args.minutes)
     end = NOW - timedelta(minutes=1)  # end is inclusive at Alpaca
     expected = len(symbols) * args.minutes
-    print(f"bars benchmark: {len(symbols)} symbols x {args.minutes:,} one-minute bars "
-          f"({start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC), {args.rounds} round(s)")
+    print(
+        f"bars benchmark: {len(symbols)} symbols x {args.minutes:,} one-minute bars "
+        f"({start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC), {args.rounds} round(s)"
+    )
 
     with LocalBroker(seed=7, rate_limit=None, manual_clock=True, start=NOW) as local:
-        broker = Broker(AlpacaCredentials(local.key, local.secret, "local"),
-                        Endpoints(local.url, local.url), timeout=300)
+        broker = Broker(
+            AlpacaCredentials(local.key, local.secret, "local"), Endpoints(local.url, local.url), timeout=300
+        )
         client = StockHistoricalDataClient(local.key, local.secret, url_override=local.url)
-        request = StockBarsRequest(symbol_or_symbols=symbols, timeframe=TimeFrame.Minute,
-                                   start=start, end=end, feed="iex")
+        request = StockBarsRequest(
+            symbol_or_symbols=symbols, timeframe=TimeFrame.Minute, start=start, end=end, feed="iex"
+        )
 
         def raw_pages() -> list[bytes]:
-            params = {"symbols": ",".join(symbols), "timeframe": "1Min", "start": time_param(start, "start"),
-                      "end": time_param(end, "end"), "feed": "iex", "limit": PAGE_LIMIT}
+            params = {
+                "symbols": ",".join(symbols),
+                "timeframe": "1Min",
+                "start": time_param(start, "start"),
+                "end": time_param(end, "end"),
+                "feed": "iex",
+                "limit": PAGE_LIMIT,
+            }
             bodies = []
             while True:
                 bodies.append(broker.get_bytes("data", "/stocks/bars", params))
@@ -105,8 +116,13 @@ def main(argv: list[str] | None = None) -> int:
                     merged.setdefault(symbol, []).extend(bars)
             return BarSet(merged).df
 
-        results: dict[str, list[float]] = {"raw pages": [], "alpaca_nb": [], "alpaca-py": [],
-                                           "decode alpaca_nb": [], "decode alpaca-py": []}
+        results: dict[str, list[float]] = {
+            "raw pages": [],
+            "alpaca_nb": [],
+            "alpaca-py": [],
+            "decode alpaca_nb": [],
+            "decode alpaca-py": [],
+        }
         frame = other = bodies = None
         for round_ in range(1, args.rounds + 1):
             del bodies
@@ -127,8 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         # The same numbers and the same timestamps (alpaca-py's columns may be fewer: it drops
         # all-null ones; its timestamps are microseconds, its counts floats).
-        pd.testing.assert_frame_equal(frame[list(other.columns)], other, check_dtype=False,
-                                      check_index_type=False)
+        pd.testing.assert_frame_equal(frame[list(other.columns)], other, check_dtype=False, check_index_type=False)
         best = {name: min(times) for name, times in results.items()}
         ratio = best["alpaca-py"] / best["alpaca_nb"]
         print(f"  {pages} pages, {size / 2**20:.0f} MiB of JSON, {expected:,} bars; best of {args.rounds}:")
@@ -136,10 +151,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"               alpaca_nb fetch_bars            {best['alpaca_nb']:6.2f} s")
         print(f"               alpaca-py get_stock_bars().df   {best['alpaca-py']:6.2f} s")
         print(f"  same pages   alpaca_nb bars_frame            {best['decode alpaca_nb']:6.2f} s")
-        print(f"  in memory    alpaca-py json + BarSet().df    {best['decode alpaca-py']:6.2f} s "
-              f"({best['decode alpaca-py'] / best['decode alpaca_nb']:.0f}x)")
-        print(f"  alpaca_nb is {ratio:.1f}x faster end to end (target >= {TARGET:g}x); "
-              f"peak RSS {_rss_gib():.1f} GiB")
+        print(
+            f"  in memory    alpaca-py json + BarSet().df    {best['decode alpaca-py']:6.2f} s "
+            f"({best['decode alpaca-py'] / best['decode alpaca_nb']:.0f}x)"
+        )
+        print(f"  alpaca_nb is {ratio:.1f}x faster end to end (target >= {TARGET:g}x); peak RSS {_rss_gib():.1f} GiB")
         return 0 if ratio >= TARGET else 1
 
 

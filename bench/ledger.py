@@ -25,6 +25,7 @@ Best of ``--rounds`` is reported. The run fails when P&L by symbol takes 1 s or 
 
     python -m bench.ledger [--fills 1000000] [--orders 10000] [--journaled 300] [--rounds 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,13 +34,13 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-PNL_GOAL = 1.0      # seconds for P&L by symbol over the fills
-SYNC_GOAL = 2.0     # seconds for upserting the orders
-T0 = datetime(2026, 1, 5, 14, 30, tzinfo=timezone.utc)
+PNL_GOAL = 1.0  # seconds for P&L by symbol over the fills
+SYNC_GOAL = 2.0  # seconds for upserting the orders
+T0 = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
 
 
 def _best(fn, rounds: int) -> tuple[float, object]:
@@ -53,13 +54,30 @@ def _best(fn, rounds: int) -> tuple[float, object]:
 
 def _order_json(i: int, status: str = "new", filled: str = "0", at: datetime = T0) -> dict:
     stamp = at.isoformat().replace("+00:00", "Z")
-    return {"id": f"ord-{i:08d}", "client_order_id": f"cid-{i:08d}", "symbol": f"S{i % 50:02d}",
-            "side": "buy" if i % 2 else "sell", "type": "limit", "order_type": "limit",
-            "time_in_force": "day", "order_class": "", "qty": "100", "notional": None,
-            "limit_price": "101.25", "stop_price": None, "filled_qty": filled,
-            "filled_avg_price": "101.2" if filled != "0" else None, "status": status,
-            "created_at": stamp, "updated_at": stamp, "submitted_at": stamp, "filled_at": None,
-            "extended_hours": False, "legs": None, "asset_class": "us_equity"}
+    return {
+        "id": f"ord-{i:08d}",
+        "client_order_id": f"cid-{i:08d}",
+        "symbol": f"S{i % 50:02d}",
+        "side": "buy" if i % 2 else "sell",
+        "type": "limit",
+        "order_type": "limit",
+        "time_in_force": "day",
+        "order_class": "",
+        "qty": "100",
+        "notional": None,
+        "limit_price": "101.25",
+        "stop_price": None,
+        "filled_qty": filled,
+        "filled_avg_price": "101.2" if filled != "0" else None,
+        "status": status,
+        "created_at": stamp,
+        "updated_at": stamp,
+        "submitted_at": stamp,
+        "filled_at": None,
+        "extended_hours": False,
+        "legs": None,
+        "asset_class": "us_equity",
+    }
 
 
 def bench_calls(folder: Path, n: int = 200, linger: float = 0.0) -> dict[str, float]:
@@ -80,12 +98,20 @@ def bench_calls(folder: Path, n: int = 200, linger: float = 0.0) -> dict[str, fl
         timings[name].append((time.perf_counter() - started) * 1000)
 
     for i in range(n):
-        order = ManagedOrder(client_order_id=f"nb-{i}", user="ana", symbol="AAPL", side="buy", type="limit",
-                             environment="local", qty=Decimal(10), limit_price=Decimal("190.5"))
-        timed("create", lambda: ledger.create(order))
+        order = ManagedOrder(
+            client_order_id=f"nb-{i}",
+            user="ana",
+            symbol="AAPL",
+            side="buy",
+            type="limit",
+            environment="local",
+            qty=Decimal(10),
+            limit_price=Decimal("190.5"),
+        )
+        timed("create", lambda: ledger.create(order))  # noqa: B023
         order.apply_alpaca({"id": f"A{i}", "status": "new", "filled_qty": "0"})
-        timed("update", lambda: ledger.update(order))
-        timed("get", lambda: ledger.get(f"nb-{i}"))
+        timed("update", lambda: ledger.update(order))  # noqa: B023
+        timed("get", lambda: ledger.get(f"nb-{i}"))  # noqa: B023
 
         if linger:
             continue
@@ -93,6 +119,7 @@ def bench_calls(folder: Path, n: int = 200, linger: float = 0.0) -> dict[str, fl
         def empty():
             with ledger.file.open(write=False):
                 pass
+
         timed("open+close", empty)
         timed("duckdb.connect+close", lambda: duckdb.connect(str(ledger.path)).close())
     ledger.release()
@@ -101,8 +128,8 @@ def bench_calls(folder: Path, n: int = 200, linger: float = 0.0) -> dict[str, fl
 
 def bench_journal(folder: Path, n: int, rounds: int) -> dict[str, float]:
     """Median ms of journaling an intent and an answer; best seconds of draining ``n`` pairs."""
-    from alpaca_nb.ledger import journal as ledger_journal
     from alpaca_nb.ledger import Ledger
+    from alpaca_nb.ledger import journal as ledger_journal
     from alpaca_nb.models import ManagedOrder
 
     ledger_journal.DRAIN_DELAY = 3600.0  # only the timed drain moves the journal
@@ -110,8 +137,16 @@ def bench_journal(folder: Path, n: int, rounds: int) -> dict[str, float]:
     for r in range(rounds):
         ledger = Ledger(folder / f"journal-{r}.duckdb", account_id="acct", environment="local")
         for i in range(n):
-            order = ManagedOrder(client_order_id=f"nb-{r}-{i}", user="ana", symbol="AAPL", side="buy",
-                                 type="limit", environment="local", qty=Decimal(10), limit_price=Decimal("190.5"))
+            order = ManagedOrder(
+                client_order_id=f"nb-{r}-{i}",
+                user="ana",
+                symbol="AAPL",
+                side="buy",
+                type="limit",
+                environment="local",
+                qty=Decimal(10),
+                limit_price=Decimal("190.5"),
+            )
             started = time.perf_counter()
             ledger.create(order, new_id=True)
             intents.append(time.perf_counter() - started)
@@ -125,14 +160,17 @@ def bench_journal(folder: Path, n: int, rounds: int) -> dict[str, float]:
         if len(ledger.events()) != 2 * n:
             raise AssertionError("the drain lost or doubled records")
     ledger_journal.DRAIN_DELAY = 0.25
-    return {"intent": statistics.median(intents) * 1000, "answer": statistics.median(answers) * 1000,
-            "drain": min(drains)}
+    return {
+        "intent": statistics.median(intents) * 1000,
+        "answer": statistics.median(answers) * 1000,
+        "drain": min(drains),
+    }
 
 
 def bench_settle(folder: Path, n: int, rounds: int) -> dict[str, float]:
     """Best seconds of settling ``n`` pending intents one transaction each, and in one batch."""
-    from alpaca_nb.ledger import journal as ledger_journal
     from alpaca_nb.ledger import Ledger
+    from alpaca_nb.ledger import journal as ledger_journal
     from alpaca_nb.models import ManagedOrder, ManagedOrderStatus
 
     ledger_journal.DRAIN_DELAY = 3600.0  # only the timed drain moves the journal
@@ -142,8 +180,18 @@ def bench_settle(folder: Path, n: int, rounds: int) -> dict[str, float]:
         for r in range(rounds):
             ledger = Ledger(folder / f"settle-{way[:3]}-{r}.duckdb", account_id="acct", environment="local")
             for i in range(n):
-                ledger.create(ManagedOrder(client_order_id=f"nb-{r}-{i}", user="ana", symbol="AAPL", side="buy",
-                                           type="market", environment="local", qty=Decimal(1)), new_id=True)
+                ledger.create(
+                    ManagedOrder(
+                        client_order_id=f"nb-{r}-{i}",
+                        user="ana",
+                        symbol="AAPL",
+                        side="buy",
+                        type="market",
+                        environment="local",
+                        qty=Decimal(1),
+                    ),
+                    new_id=True,
+                )
             pending = ledger.list(status="pending")
             started = time.perf_counter()
             for order in pending:
@@ -202,10 +250,28 @@ def build_fills(folder: Path, n: int) -> tuple[object, dict[str, float]]:
     price = (rng.integers(1_000, 20_000, n) / 100).astype(str)
     seconds = np.sort(rng.integers(0, 86_400 * 20, n))
     stamps = (np.datetime64(T0.replace(tzinfo=None), "s") + seconds).astype(str)
-    fills = [{"execution_id": f"x{i:08d}", "alpaca_order_id": f"ord-{o:08d}", "symbol": s, "side": sd,
-              "qty": q, "price": p, "filled_at": t + "Z"}
-             for i, (o, s, sd, q, p, t) in enumerate(zip(order_of.tolist(), symbols.tolist(), sides.tolist(),
-                                                          qty.tolist(), price.tolist(), stamps.tolist()))]
+    fills = [
+        {
+            "execution_id": f"x{i:08d}",
+            "alpaca_order_id": f"ord-{o:08d}",
+            "symbol": s,
+            "side": sd,
+            "qty": q,
+            "price": p,
+            "filled_at": t + "Z",
+        }
+        for i, (o, s, sd, q, p, t) in enumerate(
+            zip(
+                order_of.tolist(),
+                symbols.tolist(),
+                sides.tolist(),
+                qty.tolist(),
+                price.tolist(),
+                stamps.tolist(),
+                strict=False,
+            )
+        )
+    ]
     started = time.perf_counter()
     recorded = ledger.record_fills(fills, source="sync")
     setup["fills"] = time.perf_counter() - started
@@ -219,11 +285,13 @@ def bench_pnl(ledger, rounds: int) -> dict[str, tuple[float, int]]:
 
     marks = {f"S{i:02d}": 100.0 + i for i in range(50)}
     out = {}
-    for name, fn in (("pnl by symbol", lambda: analytics.pnl(ledger, marks)),
-                     ("positions", lambda: analytics.positions(ledger, marks)),
-                     ("pnl by user", lambda: analytics.pnl(ledger, marks, by="user")),
-                     ("daily_pnl", lambda: analytics.daily_pnl(ledger)),
-                     ("lots (DataFrame)", lambda: analytics.lots(ledger, marks))):
+    for name, fn in (
+        ("pnl by symbol", lambda: analytics.pnl(ledger, marks)),
+        ("positions", lambda: analytics.positions(ledger, marks)),
+        ("pnl by user", lambda: analytics.pnl(ledger, marks, by="user")),
+        ("daily_pnl", lambda: analytics.daily_pnl(ledger)),
+        ("lots (DataFrame)", lambda: analytics.lots(ledger, marks)),
+    ):
         seconds, frame = _best(fn, rounds)
         out[name] = (seconds, len(frame))
     by_symbol = analytics.pnl(ledger, marks)["realized_pnl"].sum()
@@ -240,8 +308,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--journaled", type=int, default=300, help="orders journaled, then drained at once")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds (the best is reported)")
     args = parser.parse_args(argv)
-    print(f"ledger benchmark: {args.orders:,} orders, {args.fills:,} fills, best of {args.rounds}; "
-          f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(
+        f"ledger benchmark: {args.orders:,} orders, {args.fills:,} fills, best of {args.rounds}; "
+        f"load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         calls = bench_calls(folder)
@@ -253,9 +324,11 @@ def main(argv: list[str] | None = None) -> int:
         for name, ms in kept.items():
             print(f"    {name:22s} {ms:6.2f} ms")
         journal = bench_journal(folder, args.journaled, args.rounds)
-        print(f"  the journal: an intent {journal['intent']:.2f} ms (synced to disk), an answer "
-              f"{journal['answer']:.2f} ms (median); {args.journaled:,} of each drained into DuckDB in "
-              f"{journal['drain'] * 1000:.0f} ms")
+        print(
+            f"  the journal: an intent {journal['intent']:.2f} ms (synced to disk), an answer "
+            f"{journal['answer']:.2f} ms (median); {args.journaled:,} of each drained into DuckDB in "
+            f"{journal['drain'] * 1000:.0f} ms"
+        )
         settle = bench_settle(folder, args.journaled, args.rounds)
         print(f"  settling {args.journaled:,} intents as never placed:")
         for name, seconds in settle.items():
@@ -265,8 +338,10 @@ def main(argv: list[str] | None = None) -> int:
         for name, seconds in sync.items():
             print(f"    {name:22s} {seconds:6.3f} s")
         ledger, setup = build_fills(folder, args.fills)
-        print(f"  setup: {(args.fills + 2) // 3:,} orders upserted in {setup['orders']:.1f} s, "
-              f"{args.fills:,} fills recorded in {setup['fills']:.1f} s")
+        print(
+            f"  setup: {(args.fills + 2) // 3:,} orders upserted in {setup['orders']:.1f} s, "
+            f"{args.fills:,} fills recorded in {setup['fills']:.1f} s"
+        )
         pnl = bench_pnl(ledger, args.rounds)
         print(f"  analytics over {args.fills:,} fills:")
         for name, (seconds, rows) in pnl.items():
@@ -280,8 +355,10 @@ def main(argv: list[str] | None = None) -> int:
     for line in failed:
         print(f"  FAILED: {line}")
     if not failed:
-        print(f"  P&L by symbol over {args.fills:,} fills in {pnl['pnl by symbol'][0]:.2f} s (goal < {PNL_GOAL:g} s); "
-              f"{args.orders:,} orders upserted in at most {max(sync.values()):.2f} s (goal < {SYNC_GOAL:g} s)")
+        print(
+            f"  P&L by symbol over {args.fills:,} fills in {pnl['pnl by symbol'][0]:.2f} s (goal < {PNL_GOAL:g} s); "
+            f"{args.orders:,} orders upserted in at most {max(sync.values()):.2f} s (goal < {SYNC_GOAL:g} s)"
+        )
     return 1 if failed else 0
 
 

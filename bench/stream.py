@@ -17,6 +17,7 @@ Usage::
 
     python -m bench.stream [--orders 300] [--stops 20] [--alpaca-stops 1]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,7 +26,7 @@ import statistics
 import threading
 import time
 
-TARGET_STOP = 1.0   # seconds: the issue's bound on stopping a stream
+TARGET_STOP = 1.0  # seconds: the issue's bound on stopping a stream
 
 
 def _ms(values: list[float]) -> str:
@@ -33,8 +34,10 @@ def _ms(values: list[float]) -> str:
         return "n/a"
     values = sorted(values)
     pick = lambda q: values[min(len(values) - 1, int(q * len(values)))] * 1e3  # noqa: E731
-    return (f"p50 {pick(0.5):7.2f} ms  p95 {pick(0.95):7.2f} ms  p99 {pick(0.99):7.2f} ms  "
-            f"max {values[-1] * 1e3:7.2f} ms  (n={len(values)})")
+    return (
+        f"p50 {pick(0.5):7.2f} ms  p95 {pick(0.95):7.2f} ms  p99 {pick(0.99):7.2f} ms  "
+        f"max {values[-1] * 1e3:7.2f} ms  (n={len(values)})"
+    )
 
 
 def _wait(predicate, timeout: float = 10.0) -> None:
@@ -58,11 +61,12 @@ class _Emitted:
 def _orders(broker, emitted: _Emitted, received: dict, n: int) -> list[float]:
     """Place ``n`` market orders one at a time; latency of every event of each."""
     latencies = []
-    for i in range(n):   # buy, sell, buy, ...: the account never runs out of buying power
-        order = broker.engine.submit_order({"symbol": "SPY", "qty": "1", "side": ("buy", "sell")[i % 2],
-                                            "type": "market", "time_in_force": "day"})
+    for i in range(n):  # buy, sell, buy, ...: the account never runs out of buying power
+        order = broker.engine.submit_order(
+            {"symbol": "SPY", "qty": "1", "side": ("buy", "sell")[i % 2], "type": "market", "time_in_force": "day"}
+        )
         key = (order["id"], "fill")
-        _wait(lambda: key in received)
+        _wait(lambda: key in received)  # noqa: B023
         for event in ("pending_new", "new", "fill"):
             k = (order["id"], event)
             latencies.append(received[k] - emitted.at[k])
@@ -72,8 +76,7 @@ def _orders(broker, emitted: _Emitted, received: dict, n: int) -> list[float]:
 def _alpaca_trading_stream(broker):
     from alpaca.trading.stream import TradingStream
 
-    return TradingStream(broker.key, broker.secret,
-                         url_override=broker.url.replace("http://", "ws://") + "/stream")
+    return TradingStream(broker.key, broker.secret, url_override=broker.url.replace("http://", "ws://") + "/stream")
 
 
 def _run_on_thread(stream) -> threading.Thread:
@@ -93,18 +96,19 @@ def main(argv: list[str] | None = None) -> int:
     from alpaca_nb.sim.streams import ensure_streams
     from alpaca_nb.stream import stop_all
 
-    print(f"stream benchmark: loopback, {args.orders} market orders per client (3 events each), "
-          f"{args.stops} stop rounds")
+    print(
+        f"stream benchmark: loopback, {args.orders} market orders per client (3 events each), {args.stops} stop rounds"
+    )
     broker = LocalBroker(seed=7, rate_limit=None)
     emitted = _Emitted()
-    broker.engine.add_listener(emitted)          # before the broker's stream listener
+    broker.engine.add_listener(emitted)  # before the broker's stream listener
     server = ensure_streams(broker.sim)
     failures = 0
     with broker:
         try:
             failures += _measure(broker, server, emitted, args)
         finally:
-            stop_all()   # before the broker goes, so no client sees it vanish
+            stop_all()  # before the broker goes, so no client sees it vanish
     return 1 if failures else 0
 
 
@@ -130,7 +134,7 @@ def _measure(broker, server, emitted: _Emitted, args: argparse.Namespace) -> int
     thread = _run_on_thread(stream)
     _wait(lambda: sum(c.listening for c in list(server.connections)) == 2)
     theirs_latency = _orders(broker, emitted, theirs, args.orders)
-    started = time.perf_counter()        # alpaca-py's stop, connected and idle, as in a notebook
+    started = time.perf_counter()  # alpaca-py's stop, connected and idle, as in a notebook
     stream.stop()
     thread.join(30)
     alpaca_stops = [time.perf_counter() - started]
@@ -141,8 +145,7 @@ def _measure(broker, server, emitted: _Emitted, args: argparse.Namespace) -> int
     # -- quotes on the real-time market ------------------------------------------------------
     quote_lags: list[float] = []
     quotes = live_quotes("*", hub=hub)
-    hub.subscribe_quotes("*", lambda q: quote_lags.append(
-        time.time() - q.timestamp.value / 1e9))
+    hub.subscribe_quotes("*", lambda q: quote_lags.append(time.time() - q.timestamp.value / 1e9))
     time.sleep(5.0)
     quotes.stop()
     print("quote, market timestamp -> callback (real-time market, 50 ms broker polling)")
@@ -155,8 +158,7 @@ def _measure(broker, server, emitted: _Emitted, args: argparse.Namespace) -> int
     _wait(lambda: len(gaps) >= 2)
     print("reconnect after the broker drops both websockets (dropped -> live again)")
     for gap in gaps:
-        print(f"  {gap.stream:<13} {(gap.end - gap.noticed).total_seconds() * 1e3:7.1f} ms "
-              f"({gap.attempts} attempt)")
+        print(f"  {gap.stream:<13} {(gap.end - gap.noticed).total_seconds() * 1e3:7.1f} ms ({gap.attempts} attempt)")
 
     # -- stop ---------------------------------------------------------------------------------
     stops = [hub.stop()]
@@ -184,9 +186,11 @@ def _measure(broker, server, emitted: _Emitted, args: argparse.Namespace) -> int
     worst = max(stops)
     verdict = "OK" if worst < TARGET_STOP else "FAIL"
     failures += worst >= TARGET_STOP
-    print(f"{verdict}: slowest StreamHub stop {worst * 1e3:.1f} ms (target < {TARGET_STOP:.0f} s); "
-          f"median trade-update latency {statistics.median(ours_latency) * 1e3:.2f} ms vs "
-          f"alpaca-py {statistics.median(theirs_latency) * 1e3:.2f} ms")
+    print(
+        f"{verdict}: slowest StreamHub stop {worst * 1e3:.1f} ms (target < {TARGET_STOP:.0f} s); "
+        f"median trade-update latency {statistics.median(ours_latency) * 1e3:.2f} ms vs "
+        f"alpaca-py {statistics.median(theirs_latency) * 1e3:.2f} ms"
+    )
     return failures
 
 

@@ -5,6 +5,7 @@ has scrubbed: no ALPACA_* variable, no ``.env`` (ALPACA_NB_DOTENV=off), loopback
 (ALPACA_NB_LOOPBACK_ONLY=1). The local broker the notebooks start lives under a private
 ALPACA_NB_HOME inside the session folder, and is stopped when the session ends.
 """
+
 from __future__ import annotations
 
 import os

@@ -4,6 +4,7 @@
 
 Runs against a fresh local broker in a temporary ALPACA_NB_HOME, as CI does.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,9 @@ def main(paths: list[str]) -> int:
     try:
         for path in paths:
             notebook = nbformat.read(path, as_version=4)
-            NotebookClient(notebook, timeout=120, kernel_name="python3",
-                           resources={"metadata": {"path": str(Path(path).parent)}}).execute()
+            NotebookClient(
+                notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(Path(path).parent)}}
+            ).execute()
             nbformat.write(notebook, path)
             print(f"executed {path}")
     finally:

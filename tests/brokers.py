@@ -3,13 +3,15 @@
 Test modules import from here (``from brokers import ...``), never from ``conftest``: two
 conftest modules (tests/ and notebooks/) would shadow each other under that name.
 """
+
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
-MANUAL_START = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)
+MANUAL_START = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
 
 
 def validate_recorded(broker) -> None:
@@ -39,19 +41,19 @@ def service_for(broker, environment: str = "local", **kwargs):
     from alpaca_nb import AlpacaCredentials, AlpacaService
 
     return AlpacaService(**kwargs).initialize_sync(
-        AlpacaCredentials(broker.key, broker.secret, environment),
-        trading_url=broker.url, data_url=broker.url)
+        AlpacaCredentials(broker.key, broker.secret, environment), trading_url=broker.url, data_url=broker.url
+    )
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05,
-             what: str = "condition") -> Any:
+def wait_for(
+    predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05, what: str = "condition"
+) -> Any:
     """Poll ``predicate`` until it gives something (not None, False or an empty collection);
     returns that. A generous timeout costs nothing when things work and absorbs a loaded CI."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
-        if value is not None and value is not False and not (
-                isinstance(value, (list, tuple, dict, set)) and not value):
+        if value is not None and value is not False and not (isinstance(value, (list, tuple, dict, set)) and not value):
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not met within {timeout:g} s")

@@ -3,6 +3,7 @@
 Every response a ``broker`` fixture served is validated against Alpaca's OpenAPI spec when the
 test ends, so each test that talks to the broker also checks the wire format it saw.
 """
+
 from __future__ import annotations
 
 import pytest

@@ -4,6 +4,7 @@ positions to close, and quotes the broker can be made to lack.
 A LIVE service here is ``service_for(broker, environment="live")``: live credentials pointed
 at 127.0.0.1, so the guard runs exactly as it would against Alpaca and nothing leaves the machine.
 """
+
 from __future__ import annotations
 
 import dataclasses

@@ -38,7 +38,7 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -108,8 +108,7 @@ def _format_checker() -> FormatChecker:
         raise RuntimeError("format 'date-time' is not checkable: install rfc3339-validator")
     for name in ("int32", "int64", "float", "double"):
         base.checks(name)(oas30_format_checker.checkers[name][0])
-    for name, fn in {"uint32": _is_uint(32), "uint64": _is_uint(64), "decimal": _is_decimal,
-                     "ulid": _is_ulid}.items():
+    for name, fn in {"uint32": _is_uint(32), "uint64": _is_uint(64), "decimal": _is_decimal, "ulid": _is_ulid}.items():
         base.checks(name)(fn)
     return base
 
@@ -119,8 +118,7 @@ FORMAT_CHECKER = _format_checker()
 UNCHECKED_FORMATS = frozenset({"binary", "uri"})  # binary: image bodies; uri: news links only
 
 
-def _nullable_type(validator: Any, data_type: str, instance: Any, schema: dict[str, Any]
-                   ) -> Iterator[ValidationError]:
+def _nullable_type(validator: Any, data_type: str, instance: Any, schema: dict[str, Any]) -> Iterator[ValidationError]:
     """OAS 3.0 ``type`` with ``nullable``, reporting a forbidden null once and plainly."""
     if instance is None and schema.get("nullable") is True:
         return
@@ -178,16 +176,13 @@ def _nullable_copy(node: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _close_position_result(node: dict[str, Any], _doc: dict[str, Any]) -> dict[str, Any]:
-    order_result = {"properties": {"status": {"minimum": 200, "maximum": 299},
-                                   "body": _ref("Order")}}
-    failed_result = {"properties": {"status": {"minimum": 400, "maximum": 599},
-                                    "body": ERROR_BODY_SCHEMA}}
+    order_result = {"properties": {"status": {"minimum": 200, "maximum": 299}, "body": _ref("Order")}}
+    failed_result = {"properties": {"status": {"minimum": 400, "maximum": 599}, "body": ERROR_BODY_SCHEMA}}
     properties = {**node["properties"], "body": {"type": "object"}}
     return {**node, "properties": properties, "anyOf": [order_result, failed_result]}
 
 
-_ACTIVITIES = ("/paths/~1v2~1account~1activities{}/get/responses/200"
-               "/content/application~1json/schema/items")
+_ACTIVITIES = "/paths/~1v2~1account~1activities{}/get/responses/200/content/application~1json/schema/items"
 _SNAPSHOT = "/components/schemas/stock_snapshot/properties/"
 
 ALLOWANCES: tuple[Allowance, ...] = (
@@ -196,40 +191,66 @@ ALLOWANCES: tuple[Allowance, ...] = (
     # rejects every real answer; the list endpoint's anyOf accepts nearly anything as a
     # TradingActivities. The intent (Alpaca's docs): activity_type FILL -> TradingActivities,
     # any other ActivityType -> NonTradeActivities. So activity_type must be present.
-    Allowance("A1", "trading", _ACTIVITIES.format("~1{activity_type}"),
-              {"oneOf": [_ref("TradingActivities"), _ref("NonTradeActivities")]},
-              _by_activity_type, "activities: oneOf can never pass; choose by activity_type"),
-    Allowance("A1", "trading", _ACTIVITIES.format(""),
-              {"anyOf": [_ref("TradingActivities"), _ref("NonTradeActivities")]},
-              _by_activity_type, "activities: anyOf tests nothing; choose by activity_type"),
+    Allowance(
+        "A1",
+        "trading",
+        _ACTIVITIES.format("~1{activity_type}"),
+        {"oneOf": [_ref("TradingActivities"), _ref("NonTradeActivities")]},
+        _by_activity_type,
+        "activities: oneOf can never pass; choose by activity_type",
+    ),
+    Allowance(
+        "A1",
+        "trading",
+        _ACTIVITIES.format(""),
+        {"anyOf": [_ref("TradingActivities"), _ref("NonTradeActivities")]},
+        _by_activity_type,
+        "activities: anyOf tests nothing; choose by activity_type",
+    ),
     # A2. NonTradeActivities.date is `format: date-time`, but Alpaca sends a calendar date
     # ("2019-08-01", which is also the spec's own example for this schema). Accept both.
-    Allowance("A2", "trading", "/components/schemas/NonTradeActivities/properties/date",
-              {"type": "string", "format": "date-time"},
-              lambda node, _doc: {"type": "string",
-                                  "anyOf": [{"format": "date"}, {"format": "date-time"}]},
-              "NonTradeActivities.date: Alpaca sends YYYY-MM-DD"),
+    Allowance(
+        "A2",
+        "trading",
+        "/components/schemas/NonTradeActivities/properties/date",
+        {"type": "string", "format": "date-time"},
+        lambda node, _doc: {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]},
+        "NonTradeActivities.date: Alpaca sends YYYY-MM-DD",
+    ),
     # A3. DELETE /v2/positions (207): each item's `body` is the closing Order when its
     # `status` is 2xx, but Alpaca's error body ({"code", "message", "available",
     # "existing_qty", "held_for_orders", "symbol"}, alpaca-py's FailedClosePositionDetails)
     # when the close failed (4xx). The spec only knows the Order case.
-    Allowance("A3", "trading", "/components/schemas/PositionClosedReponse",
-              {"required": ["symbol", "status"]}, _close_position_result,
-              "close-all 207 items: body is an error body when status is 4xx/5xx"),
+    Allowance(
+        "A3",
+        "trading",
+        "/components/schemas/PositionClosedReponse",
+        {"required": ["symbol", "status"]},
+        _close_position_result,
+        "close-all 207 items: body is an error body when status is 4xx/5xx",
+    ),
     # A4/A5. Snapshots: Alpaca sends null for a part it has no data for ("prevDailyBar": null
     # for a new listing) and null for a symbol it knows nothing about ("INVALID": null); see
     # the fixtures of Alpaca's own SDK tests (alpaca-trade-api-go, alpaca-trade-api-python).
     # Only these snapshot slots become nullable; bars/quotes/trades elsewhere stay strict.
-    *(Allowance("A4", "market-data", _SNAPSHOT + part, {"$ref": ref}, _nullable_copy,
-                f"snapshot {part} may be null")
-      for part, ref in (("latestTrade", "#/components/schemas/stock_trade"),
-                        ("latestQuote", "#/components/schemas/stock_quote"),
-                        ("minuteBar", "#/components/schemas/stock_bar"),
-                        ("dailyBar", "#/components/schemas/stock_bar"),
-                        ("prevDailyBar", "#/components/schemas/stock_bar"))),
-    Allowance("A5", "market-data", "/components/schemas/stock_snapshots_resp/additionalProperties",
-              {"$ref": "#/components/schemas/stock_snapshot"}, _nullable_copy,
-              "multi-symbol snapshots: an unknown symbol maps to null"),
+    *(
+        Allowance("A4", "market-data", _SNAPSHOT + part, {"$ref": ref}, _nullable_copy, f"snapshot {part} may be null")
+        for part, ref in (
+            ("latestTrade", "#/components/schemas/stock_trade"),
+            ("latestQuote", "#/components/schemas/stock_quote"),
+            ("minuteBar", "#/components/schemas/stock_bar"),
+            ("dailyBar", "#/components/schemas/stock_bar"),
+            ("prevDailyBar", "#/components/schemas/stock_bar"),
+        )
+    ),
+    Allowance(
+        "A5",
+        "market-data",
+        "/components/schemas/stock_snapshots_resp/additionalProperties",
+        {"$ref": "#/components/schemas/stock_snapshot"},
+        _nullable_copy,
+        "multi-symbol snapshots: an unknown symbol maps to null",
+    ),
 )
 
 
@@ -247,9 +268,7 @@ def _apply(docs: dict[str, dict[str, Any]], allowance: Allowance) -> None:
     for part in parents:
         node = node[part]
     current = node.get(last)
-    if not isinstance(current, dict) or any(
-        current.get(k) != v for k, v in allowance.expected.items()
-    ):
+    if not isinstance(current, dict) or any(current.get(k) != v for k, v in allowance.expected.items()):
         raise RuntimeError(
             f"allowance {allowance.name} no longer matches {SPEC_FILES[allowance.spec]} at "
             f"{allowance.pointer}: the spec changed; re-check the quirk and update or drop it"
@@ -299,7 +318,7 @@ def _check_formats(node: Any, where: str) -> None:
             stack.extend(item)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _specs() -> _Specs:
     """Both specs, allowances applied, loaded once per process from ``spec_dir()``."""
     directory = spec_dir()
@@ -317,8 +336,7 @@ def _specs() -> _Specs:
     for allowance in ALLOWANCES:
         _apply(docs, allowance)
     registry: Registry = Registry().with_resources(
-        (_URI.format(name), Resource(contents=doc, specification=DRAFT4))
-        for name, doc in docs.items()
+        (_URI.format(name), Resource(contents=doc, specification=DRAFT4)) for name, doc in docs.items()
     )
     routes: dict[int, list[_Route]] = {}
     for name, doc in docs.items():
@@ -397,7 +415,7 @@ def _resolve_pointer(doc: dict[str, Any], ref: str, where: str) -> Any:
     return node
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(spec: str, pointer: str) -> Any:
     specs = _specs()
     schema = {"$ref": f"{_URI.format(spec)}#{pointer}"}
@@ -406,7 +424,7 @@ def _validator(spec: str, pointer: str) -> Any:
     return validator
 
 
-@lru_cache(maxsize=None)
+@cache
 def _error_validators() -> tuple[Any, Callable[[Any], Any] | None]:
     slow = Validator(ERROR_BODY_SCHEMA, format_checker=FORMAT_CHECKER)
     return slow, _compile_fast(ERROR_BODY_SCHEMA, {})
@@ -432,8 +450,7 @@ def _check_refs(specs: _Specs, spec: str, pointer: str) -> None:
                     todo.append(ref[1:])
                 mapping = node.get("discriminator", {}).get("mapping", {})
                 todo.extend(r[1:] for r in mapping.values())
-                stack.extend(v for k, v in node.items()
-                             if k not in ("example", "examples") and not k.startswith("x-"))
+                stack.extend(v for k, v in node.items() if k not in ("example", "examples") and not k.startswith("x-"))
             elif isinstance(node, list):
                 stack.extend(node)
 
@@ -458,7 +475,7 @@ def _schema_name(schema: Any, pointer: str) -> str:
     return pointer
 
 
-@lru_cache(maxsize=None)
+@cache
 def _plan(spec: str, template: str, method: str, status: int) -> _Plan:
     doc = _specs().docs[spec]
     filename = SPEC_FILES[spec]
@@ -471,9 +488,7 @@ def _plan(spec: str, template: str, method: str, status: int) -> _Plan:
         if status >= 400:
             return _Plan(f"{head} ({filename}: status not declared; Alpaca error body)", "error")
         declared = ", ".join(responses) or "none"
-        raise AssertionError(
-            f"{head}: status {status} is not declared in {filename} (declared: {declared})"
-        )
+        raise AssertionError(f"{head}: status {status} is not declared in {filename} (declared: {declared})")
     ptr = f"{op_ptr}/responses/{_escape(key)}"
     response = responses[key]
     while "$ref" in response:  # e.g. #/components/responses/400
@@ -513,17 +528,44 @@ class _NoFastPath(Exception):
 
 
 _DRAFT4 = "http://json-schema.org/draft-04/schema#"
-_SAME_IN_DRAFT4 = frozenset({
-    "type", "enum", "required", "minLength", "maxLength", "minimum", "maximum",
-    "exclusiveMinimum", "exclusiveMaximum", "pattern", "minItems", "maxItems", "uniqueItems",
-    "minProperties", "maxProperties", "multipleOf",
-})
-_ANNOTATIONS = frozenset({
-    "description", "title", "example", "examples", "deprecated", "externalDocs", "default",
-})
+_SAME_IN_DRAFT4 = frozenset(
+    {
+        "type",
+        "enum",
+        "required",
+        "minLength",
+        "maxLength",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "pattern",
+        "minItems",
+        "maxItems",
+        "uniqueItems",
+        "minProperties",
+        "maxProperties",
+        "multipleOf",
+    }
+)
+_ANNOTATIONS = frozenset(
+    {
+        "description",
+        "title",
+        "example",
+        "examples",
+        "deprecated",
+        "externalDocs",
+        "default",
+    }
+)
 # Integer formats checked by value: the same bounds as openapi-schema-validator's checks.
-_INT_BOUNDS = {"int32": (-(1 << 31), (1 << 31) - 1), "int64": (-(1 << 63), (1 << 63) - 1),
-               "uint32": (0, (1 << 32) - 1), "uint64": (0, (1 << 64) - 1)}
+_INT_BOUNDS = {
+    "int32": (-(1 << 31), (1 << 31) - 1),
+    "int64": (-(1 << 63), (1 << 63) - 1),
+    "uint32": (0, (1 << 32) - 1),
+    "uint64": (0, (1 << 64) - 1),
+}
 _ALWAYS_TRUE_FORMATS = frozenset({"double", "float"}) | UNCHECKED_FORMATS
 
 
@@ -671,9 +713,7 @@ def validate_response(method: str, path: str, status: int, body: Any) -> None:
         plan = _plan(spec, template, method.lower(), int(status))
     if plan.kind == "empty":
         if body is not None:
-            raise AssertionError(
-                f"{plan.label}: the spec declares no content, but the body is {_excerpt(body)}"
-            )
+            raise AssertionError(f"{plan.label}: the spec declares no content, but the body is {_excerpt(body)}")
         return
     if body is None:
         raise AssertionError(f"{plan.label}: expected a JSON body, got an empty one")
@@ -686,7 +726,7 @@ def validate_response(method: str, path: str, status: int, body: Any) -> None:
     what = (
         f"body does not match {plan.schema_ref}"
         if plan.kind == "schema"
-        else "error body is not Alpaca's {\"code\": int, \"message\": str}"
+        else 'error body is not Alpaca\'s {"code": int, "message": str}'
     )
     _fail(plan.label, what, errors, body)
 

@@ -1,10 +1,11 @@
 """P&L from the ledger's fills: FIFO lots against a worked example done by hand and against a
 plain Python FIFO, positions, grouping by user and tag, daily P&L and the equity curve."""
+
 from __future__ import annotations
 
 import random
 from collections import defaultdict, deque
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pandas as pd
@@ -15,7 +16,7 @@ from alpaca_nb.ledger import Ledger
 from alpaca_nb.models import ManagedOrder
 
 ACCOUNT = "acct-1"
-MON = datetime(2026, 11, 2, 15, 0, tzinfo=timezone.utc)   # 10:00 in New York, a Monday
+MON = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)  # 10:00 in New York, a Monday
 
 
 def at(day: int, hour: int = 0) -> str:
@@ -23,8 +24,16 @@ def at(day: int, hour: int = 0) -> str:
 
 
 def fill(execution_id: str, order: str, symbol: str, side: str, qty: str, price: str, when: str) -> dict:
-    return {"execution_id": execution_id, "client_order_id": order, "alpaca_order_id": f"A-{order}",
-            "symbol": symbol, "side": side, "qty": qty, "price": price, "filled_at": when}
+    return {
+        "execution_id": execution_id,
+        "client_order_id": order,
+        "alpaca_order_id": f"A-{order}",
+        "symbol": symbol,
+        "side": side,
+        "qty": qty,
+        "price": price,
+        "filled_at": when,
+    }
 
 
 @pytest.fixture
@@ -45,29 +54,44 @@ def worked(tmp_path) -> Ledger:
           realized 40; open long 6 @ 280
     """
     ledger = Ledger(tmp_path / "ledger.duckdb", account_id=ACCOUNT, environment="local")
-    for cid, user, tags in (("ana-1", "ana", ("strategy:alpha", "symbol:AAPL")),
-                            ("ana-2", "ana", ("strategy:alpha", "symbol:AAPL")),
-                            ("ana-3", "ana", ("strategy:alpha", "symbol:AAPL", "exit")),
-                            ("ana-4", "ana", ("strategy:alpha", "symbol:AAPL", "exit")),
-                            ("ana-5", "ana", ("strategy:alpha", "symbol:AAPL")),
-                            ("bob-1", "bob", ("strategy:beta",)), ("bob-2", "bob", ("strategy:beta", "exit")),
-                            ("bob-3", "bob", ("strategy:beta",))):
+    for cid, user, tags in (
+        ("ana-1", "ana", ("strategy:alpha", "symbol:AAPL")),
+        ("ana-2", "ana", ("strategy:alpha", "symbol:AAPL")),
+        ("ana-3", "ana", ("strategy:alpha", "symbol:AAPL", "exit")),
+        ("ana-4", "ana", ("strategy:alpha", "symbol:AAPL", "exit")),
+        ("ana-5", "ana", ("strategy:alpha", "symbol:AAPL")),
+        ("bob-1", "bob", ("strategy:beta",)),
+        ("bob-2", "bob", ("strategy:beta", "exit")),
+        ("bob-3", "bob", ("strategy:beta",)),
+    ):
         symbol = "AAPL" if user == "ana" else "MSFT"
-        ledger.create(ManagedOrder(client_order_id=cid, user=user, symbol=symbol, side="buy", type="market",
-                                   environment="local", qty=Decimal(1), tags=tags))
-    ledger.record_fills([
-        fill("e1", "ana-1", "AAPL", "buy", "10", "100", at(0)),
-        fill("e2", "ana-2", "AAPL", "buy", "5", "110", at(0, 1)),
-        fill("e3a", "ana-3", "AAPL", "sell", "7", "120", at(1)),
-        fill("e3b", "ana-3", "AAPL", "sell", "5", "121", at(1, 1)),
-        fill("e4", "ana-4", "AAPL", "sell", "8", "130", at(2)),
-        fill("e5", "ana-5", "AAPL", "buy", "2", "125", at(3)),
-        fill("f1", "bob-1", "MSFT", "sell", "4", "300", at(0)),
-        fill("f2", "bob-2", "MSFT", "buy", "4", "290", at(1)),
-        fill("f3", "bob-3", "MSFT", "buy", "6", "280", at(2)),
-    ], source="sync")
-    ledger.record_fills([fill("c1", "carol-1", "AAPL", "buy", "100", "1", at(0))], source="sync",
-                        account_id="acct-2")
+        ledger.create(
+            ManagedOrder(
+                client_order_id=cid,
+                user=user,
+                symbol=symbol,
+                side="buy",
+                type="market",
+                environment="local",
+                qty=Decimal(1),
+                tags=tags,
+            )
+        )
+    ledger.record_fills(
+        [
+            fill("e1", "ana-1", "AAPL", "buy", "10", "100", at(0)),
+            fill("e2", "ana-2", "AAPL", "buy", "5", "110", at(0, 1)),
+            fill("e3a", "ana-3", "AAPL", "sell", "7", "120", at(1)),
+            fill("e3b", "ana-3", "AAPL", "sell", "5", "121", at(1, 1)),
+            fill("e4", "ana-4", "AAPL", "sell", "8", "130", at(2)),
+            fill("e5", "ana-5", "AAPL", "buy", "2", "125", at(3)),
+            fill("f1", "bob-1", "MSFT", "sell", "4", "300", at(0)),
+            fill("f2", "bob-2", "MSFT", "buy", "4", "290", at(1)),
+            fill("f3", "bob-3", "MSFT", "buy", "6", "280", at(2)),
+        ],
+        source="sync",
+    )
+    ledger.record_fills([fill("c1", "carol-1", "AAPL", "buy", "100", "1", at(0))], source="sync", account_id="acct-2")
     return ledger
 
 
@@ -76,14 +100,28 @@ MARKS = {"AAPL": 120, "MSFT": 290}
 
 def test_fifo_lots_match_the_worked_example(worked):
     lots = analytics.lots(worked, MARKS, symbol="AAPL")
-    got = [(r.direction, r.qty, r.open_execution_id, None if pd.isna(r.close_execution_id) else r.close_execution_id,
-            r.realized_pnl, r.unrealized_pnl) for r in lots.itertuples()]
+    got = [
+        (
+            r.direction,
+            r.qty,
+            r.open_execution_id,
+            None if pd.isna(r.close_execution_id) else r.close_execution_id,
+            r.realized_pnl,
+            r.unrealized_pnl,
+        )
+        for r in lots.itertuples()
+    ]
     nan = float("nan")
-    expected = [("long", 7, "e1", "e3a", 140, nan), ("long", 3, "e1", "e3b", 63, nan),
-                ("long", 2, "e2", "e3b", 22, nan), ("long", 3, "e2", "e4", 60, nan),
-                ("short", 2, "e4", "e5", 10, nan), ("short", 3, "e4", None, nan, 30)]
+    expected = [
+        ("long", 7, "e1", "e3a", 140, nan),
+        ("long", 3, "e1", "e3b", 63, nan),
+        ("long", 2, "e2", "e3b", 22, nan),
+        ("long", 3, "e2", "e4", 60, nan),
+        ("short", 2, "e4", "e5", 10, nan),
+        ("short", 3, "e4", None, nan, 30),
+    ]
     assert len(got) == len(expected)
-    for row, want in zip(got, expected):
+    for row, want in zip(got, expected, strict=False):
         assert row[:4] == want[:4]
         assert row[4] == pytest.approx(want[4], nan_ok=True) and row[5] == pytest.approx(want[5], nan_ok=True)
     assert lots["realized_pnl"].sum() == 295
@@ -94,7 +132,7 @@ def test_fifo_lots_match_the_worked_example(worked):
 
 def test_positions_from_fills(worked):
     positions = analytics.positions(worked, MARKS).set_index("symbol")
-    assert list(positions.index) == ["AAPL", "MSFT"]                 # carol's account is not in scope
+    assert list(positions.index) == ["AAPL", "MSFT"]  # carol's account is not in scope
     aapl, msft = positions.loc["AAPL"], positions.loc["MSFT"]
     assert (aapl.qty, aapl.avg_entry_price, aapl.cost_basis) == (-3, 130, -390)
     assert (aapl.market_value, aapl.unrealized_pnl, aapl.realized_pnl) == (-360, 30, 295)
@@ -112,11 +150,19 @@ def test_positions_from_fills(worked):
 
 def test_pnl_by_symbol_user_and_tag(worked):
     by_symbol = analytics.pnl(worked, MARKS)
-    assert by_symbol.to_dict("list") == {"symbol": ["AAPL", "MSFT"], "realized_pnl": [295, 40],
-                                         "unrealized_pnl": [30, 60], "total_pnl": [325, 100]}
+    assert by_symbol.to_dict("list") == {
+        "symbol": ["AAPL", "MSFT"],
+        "realized_pnl": [295, 40],
+        "unrealized_pnl": [30, 60],
+        "total_pnl": [325, 100],
+    }
     by_user = analytics.pnl(worked, MARKS, by="user")
-    assert by_user.to_dict("list") == {"user": ["ana", "bob"], "realized_pnl": [295, 40],
-                                       "unrealized_pnl": [30, 60], "total_pnl": [325, 100]}
+    assert by_user.to_dict("list") == {
+        "user": ["ana", "bob"],
+        "realized_pnl": [295, 40],
+        "unrealized_pnl": [30, 60],
+        "total_pnl": [325, 100],
+    }
     by_tag = analytics.pnl(worked, MARKS, by="tag").set_index("tag")
     assert by_tag.loc["strategy:alpha"].tolist() == [295, 30, 325]
     assert by_tag.loc["strategy:beta"].tolist() == [40, 60, 100]
@@ -131,7 +177,8 @@ def test_pnl_by_symbol_user_and_tag(worked):
 
 DAILY_MARKS = pd.DataFrame(
     {"AAPL": [105, 118, 128, 131, 120], "MSFT": [305, 292, 285, 270, 290]},
-    index=pd.to_datetime(["2026-11-02", "2026-11-03", "2026-11-04", "2026-11-05", "2026-11-06"]))
+    index=pd.to_datetime(["2026-11-02", "2026-11-03", "2026-11-04", "2026-11-05", "2026-11-06"]),
+)
 
 
 def test_daily_pnl_and_equity_curve(worked):
@@ -158,8 +205,10 @@ def test_daily_pnl_and_equity_curve(worked):
     assert curve["realized_pnl"].tolist() == [0, 265, 325, 335, 335]
     assert curve["drawdown"].tolist() == [0, 0, 0, -93, 0]
     # The last day agrees with the point-in-time figures at Friday's closes.
-    assert curve["realized_pnl"].iloc[-1] + curve["unrealized_pnl"].iloc[-1] == \
-        analytics.pnl(worked, MARKS)["total_pnl"].sum()
+    assert (
+        curve["realized_pnl"].iloc[-1] + curve["unrealized_pnl"].iloc[-1]
+        == analytics.pnl(worked, MARKS)["total_pnl"].sum()
+    )
 
     # Without marks each day is valued at the last fill price so far.
     bare = analytics.daily_pnl(worked)
@@ -168,6 +217,7 @@ def test_daily_pnl_and_equity_curve(worked):
 
 
 # -- FIFO against a plain Python FIFO on random fills ---------------------------------------------
+
 
 def python_fifo(fills):
     """FIFO lots kept in deques: the obviously-correct reference."""
@@ -195,12 +245,21 @@ def test_fifo_agrees_with_a_python_fifo_on_random_fills(tmp_path, fractional):
     ledger = Ledger(tmp_path / "l.duckdb", account_id=ACCOUNT, environment="paper")
     rows, when = [], MON
     for i in range(1500):
-        when += timedelta(seconds=rng.choice([0, 0, 1, 30]))          # many fills share a time
+        when += timedelta(seconds=rng.choice([0, 0, 1, 30]))  # many fills share a time
         qty = Decimal(rng.randint(1, 4000)) / 1000 if fractional else Decimal(rng.randint(1, 60))
-        rows.append((f"x{i:05d}", rng.choice("ABC"), rng.choice(["buy", "sell"]), qty,
-                     Decimal(rng.randint(5000, 15000)) / 100, when))
-    ledger.record_fills([fill(eid, "o", s, side, str(q), str(p), w.isoformat()) for eid, s, side, q, p, w in rows],
-                        source="sync")
+        rows.append(
+            (
+                f"x{i:05d}",
+                rng.choice("ABC"),
+                rng.choice(["buy", "sell"]),
+                qty,
+                Decimal(rng.randint(5000, 15000)) / 100,
+                when,
+            )
+        )
+    ledger.record_fills(
+        [fill(eid, "o", s, side, str(q), str(p), w.isoformat()) for eid, s, side, q, p, w in rows], source="sync"
+    )
     realized, books = python_fifo([(s, side, q, p) for _, s, side, q, p, _ in rows])
 
     positions = analytics.positions(ledger).set_index("symbol")
@@ -216,8 +275,11 @@ def test_fifo_agrees_with_a_python_fifo_on_random_fills(tmp_path, fractional):
         still_open = lots[(lots.symbol == symbol) & lots.close_execution_id.isna()]
         assert still_open["qty"].sum() == pytest.approx(float(sum(abs(lot[0]) for lot in books[symbol])), abs=1e-9)
     # Every fill's quantity is accounted for exactly once as an opening or closing piece.
-    pieces = pd.concat([lots.groupby("open_execution_id")["qty"].sum(),
-                        lots.groupby("close_execution_id")["qty"].sum()]).groupby(level=0).sum()
+    pieces = (
+        pd.concat([lots.groupby("open_execution_id")["qty"].sum(), lots.groupby("close_execution_id")["qty"].sum()])
+        .groupby(level=0)
+        .sum()
+    )
     assert pieces.round(9).to_dict() == {eid: float(q) for eid, _, _, q, _, _ in rows}
 
 
@@ -228,12 +290,13 @@ def test_the_service_marks_open_positions_at_the_mid_and_reports_pnl(manual_brok
 
     svc = service_for(manual_broker)
     for symbol, qty, side in (("AAPL", 5, "buy"), ("MSFT", 3, "buy"), ("MSFT", 3, "sell")):
-        svc.place_order_sync(user="ana", order_request=AlpacaOrderRequest(symbol=symbol, qty=qty, side=side,
-                                                                           type="market"))
+        svc.place_order_sync(
+            user="ana", order_request=AlpacaOrderRequest(symbol=symbol, qty=qty, side=side, type="market")
+        )
     svc.sync()
     marks = svc.marks()
-    assert list(marks.index) == ["AAPL"]                            # MSFT is flat: nothing to mark
-    quote = manual_broker.market.quote("AAPL")                      # the market stands still
+    assert list(marks.index) == ["AAPL"]  # MSFT is flat: nothing to mark
+    quote = manual_broker.market.quote("AAPL")  # the market stands still
     assert marks["AAPL"] == pytest.approx((float(quote.bid) + float(quote.ask)) / 2)
     assert svc.marks(["msft"]).index.tolist() == ["MSFT"] and svc.marks([]).empty
     mine = svc.pnl()

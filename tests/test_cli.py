@@ -1,4 +1,5 @@
 """``alpaca-nb sync | reconcile | ledger ...`` run as a user runs them: a separate process."""
+
 from __future__ import annotations
 
 import json
@@ -6,7 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,15 +15,16 @@ from alpaca.trading.client import TradingClient
 from alpaca.trading.requests import LimitOrderRequest
 from brokers import wait_for
 
-from alpaca_nb.ledger import rows as ledger_rows
 from alpaca_nb.cli import main
 from alpaca_nb.ledger import Ledger
+from alpaca_nb.ledger import rows as ledger_rows
 from alpaca_nb.models import AlpacaEnvironment, ManagedOrder
 
 
 def cli(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "alpaca_nb.cli", *args], env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "alpaca_nb.cli", *args], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.fixture
@@ -36,16 +38,34 @@ def env(tmp_path):
 def test_ledger_commands_read_the_file_without_a_broker(env, tmp_path):
     ledger = Ledger(env["ALPACA_NB_LEDGER"], account_id="acct-1", environment="local")
     for cid, user, symbol in (("nb-c1", "ana", "AAPL"), ("nb-c2", "bob", "MSFT")):
-        ledger.create(ManagedOrder(client_order_id=cid, user=user, symbol=symbol, side="buy", type="market",
-                                   environment=AlpacaEnvironment.LOCAL, qty=1))
-    ledger.create(ManagedOrder(client_order_id="nb-c3", user="ana", symbol="SPY", side="sell", type="market",
-                               environment=AlpacaEnvironment.LOCAL, qty=2), new_id=True)  # still journaled
+        ledger.create(
+            ManagedOrder(
+                client_order_id=cid,
+                user=user,
+                symbol=symbol,
+                side="buy",
+                type="market",
+                environment=AlpacaEnvironment.LOCAL,
+                qty=1,
+            )
+        )
+    ledger.create(
+        ManagedOrder(
+            client_order_id="nb-c3",
+            user="ana",
+            symbol="SPY",
+            side="sell",
+            type="market",
+            environment=AlpacaEnvironment.LOCAL,
+            qty=2,
+        ),
+        new_id=True,
+    )  # still journaled
 
     mine = cli("ledger", "orders", "--user", "ana", env=env)
     assert mine.returncode == 0, mine.stderr
     assert "nb-c1" in mine.stdout and "nb-c3" in mine.stdout and "nb-c2" not in mine.stdout
-    counted = cli("ledger", "sql", "SELECT symbol, count(*) AS n FROM managed_orders GROUP BY ALL ORDER BY 1",
-                  env=env)
+    counted = cli("ledger", "sql", "SELECT symbol, count(*) AS n FROM managed_orders GROUP BY ALL ORDER BY 1", env=env)
     assert counted.stdout.split() == ["symbol", "n", "AAPL", "1", "MSFT", "1", "SPY", "1"]
     history = cli("ledger", "events", "nb-c2", env=env)
     assert "created" in history.stdout and "pending" in history.stdout
@@ -60,8 +80,13 @@ def test_ledger_commands_read_the_file_without_a_broker(env, tmp_path):
 
 
 def test_sync_and_reconcile_against_the_configured_broker(env, broker):
-    env.update(ALPACA_ENVIRONMENT="paper", ALPACA_API_KEY=broker.key, ALPACA_API_SECRET=broker.secret,
-               ALPACA_TRADING_URL=broker.url, ALPACA_DATA_URL=broker.url)
+    env.update(
+        ALPACA_ENVIRONMENT="paper",
+        ALPACA_API_KEY=broker.key,
+        ALPACA_API_SECRET=broker.secret,
+        ALPACA_TRADING_URL=broker.url,
+        ALPACA_DATA_URL=broker.url,
+    )
     outside = TradingClient(broker.key, broker.secret, url_override=broker.url)  # Alpaca's web app, say
     far = LimitOrderRequest(symbol="MSFT", qty=1, side="buy", limit_price=1.0, time_in_force="gtc")
     outside.submit_order(far)
@@ -71,7 +96,7 @@ def test_sync_and_reconcile_against_the_configured_broker(env, broker):
     assert "1 new" in synced.stdout and broker.secret not in synced.stdout
     assert cli("reconcile", env=env).stdout.strip() == "in step with the broker"
 
-    outside.submit_order(far)                      # behind the ledger's back
+    outside.submit_order(far)  # behind the ledger's back
     behind = cli("reconcile", env=env)
     assert behind.returncode == 1 and "missing_in_ledger" in behind.stdout
     orders = cli("ledger", "orders", "--status", "open", env=env)
@@ -80,22 +105,51 @@ def test_sync_and_reconcile_against_the_configured_broker(env, broker):
 
 # -- health, and errors as one line -------------------------------------------------------------
 
+
 def test_ledger_health_lists_what_is_set_aside_and_exits_1(env):
     ledger = Ledger(env["ALPACA_NB_LEDGER"], account_id="acct-1", environment="local")
-    ledger.create(ManagedOrder(client_order_id="nb-ok", user="ana", symbol="AAPL", side="buy", type="market",
-                               environment=AlpacaEnvironment.LOCAL, qty=1))
+    ledger.create(
+        ManagedOrder(
+            client_order_id="nb-ok",
+            user="ana",
+            symbol="AAPL",
+            side="buy",
+            type="market",
+            environment=AlpacaEnvironment.LOCAL,
+            qty=1,
+        )
+    )
     clean = cli("ledger", "health", env=env)
     assert clean.returncode == 0 and clean.stdout.strip().endswith("ok"), clean.stderr
     assert "schema version" in clean.stdout and env["ALPACA_NB_LEDGER"] in clean.stdout
 
     # A record an older alpaca_nb journaled without checking it: notes=None, which the ledger cannot hold.
-    bad = ManagedOrder(client_order_id="nb-none", user="ana", symbol="AAPL", side="buy", type="market",
-                       environment=AlpacaEnvironment.LOCAL, qty=1, notes=None, account_id="acct-1",
-                       created_at=datetime.now(timezone.utc), updated_at=datetime.now(timezone.utc))
+    bad = ManagedOrder(
+        client_order_id="nb-none",
+        user="ana",
+        symbol="AAPL",
+        side="buy",
+        type="market",
+        environment=AlpacaEnvironment.LOCAL,
+        qty=1,
+        notes=None,
+        account_id="acct-1",
+        created_at=datetime.now(UTC),
+        updated_at=datetime.now(UTC),
+    )
     ledger.journal.folder.mkdir(exist_ok=True)
     with open(ledger.journal.active, "a") as handle:
-        handle.write(json.dumps({"kind": "intent", "at": datetime.now(timezone.utc).isoformat(), "source": "submit",
-                                 "order": ledger_rows.order_to_json(bad)}) + "\n")
+        handle.write(
+            json.dumps(
+                {
+                    "kind": "intent",
+                    "at": datetime.now(UTC).isoformat(),
+                    "source": "submit",
+                    "order": ledger_rows.order_to_json(bad),
+                }
+            )
+            + "\n"
+        )
     sick = cli("ledger", "health", env=env)
     assert sick.returncode == 1, sick.stderr
     assert "nb-none" in sick.stdout and "notes is None" in sick.stdout and "NOT OK" in sick.stdout
@@ -107,21 +161,25 @@ def test_errors_are_one_line_on_stderr_with_exit_2_and_tracebacks_only_when_aske
     Ledger(env["ALPACA_NB_LEDGER"])
     refused = cli("ledger", "sql", "SELEC 1", env=env)
     assert refused.returncode == 2 and refused.stdout == ""
-    assert refused.stderr.startswith("alpaca-nb: error: the ledger refused this SQL") and "syntax error" in refused.stderr
+    assert (
+        refused.stderr.startswith("alpaca-nb: error: the ledger refused this SQL") and "syntax error" in refused.stderr
+    )
     assert len(refused.stderr.strip().splitlines()) == 1 and "Traceback" not in refused.stderr
 
-    env_paper = {**env, "ALPACA_ENVIRONMENT": "paper"}               # no keys: a configuration error
+    env_paper = {**env, "ALPACA_ENVIRONMENT": "paper"}  # no keys: a configuration error
     unset = cli("sync", env=env_paper)
     assert unset.returncode == 2 and len(unset.stderr.strip().splitlines()) == 1
     assert "ALPACA_API_KEY" in unset.stderr and "ConfigurationError" in unset.stderr
 
-    for debug_env, args in ((env, ("--debug", "ledger", "sql", "SELEC 1")),
-                            ({**env, "ALPACA_NB_DEBUG": "1"}, ("ledger", "sql", "SELEC 1"))):
+    for debug_env, args in (
+        (env, ("--debug", "ledger", "sql", "SELEC 1")),
+        ({**env, "ALPACA_NB_DEBUG": "1"}, ("ledger", "sql", "SELEC 1")),
+    ):
         verbose = cli(*args, env=debug_env)
         assert verbose.returncode == 2 and "Traceback" in verbose.stderr
         assert verbose.stderr.strip().splitlines()[-1].startswith("alpaca-nb: error:")
     monkeypatch.setenv("ALPACA_NB_LEDGER", env["ALPACA_NB_LEDGER"])
-    assert main(["ledger", "--debug", "path"]) == 0                   # --debug anywhere, in process too
+    assert main(["ledger", "--debug", "path"]) == 0  # --debug anywhere, in process too
     assert main(["ledger", "sql", "SELECT * FROM nowhere"]) == 2
     assert "alpaca-nb: error:" in capsys.readouterr().err
 
@@ -131,13 +189,19 @@ HOLDER = "import sys, time, duckdb; con = duckdb.connect(sys.argv[1]); print('ho
 
 def test_ctrl_c_while_waiting_for_a_busy_ledger_is_one_line_and_exit_130(env):
     Ledger(env["ALPACA_NB_LEDGER"])
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, env["ALPACA_NB_LEDGER"]], stdout=subprocess.PIPE,
-                              text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, env["ALPACA_NB_LEDGER"]], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "holding"
-        waiting = subprocess.Popen([sys.executable, "-m", "alpaca_nb.cli", "ledger", "orders"], env=env,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        side = Path(env["ALPACA_NB_LEDGER"] + ".wait")              # where a waiter says it waits
+        waiting = subprocess.Popen(
+            [sys.executable, "-m", "alpaca_nb.cli", "ledger", "orders"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        side = Path(env["ALPACA_NB_LEDGER"] + ".wait")  # where a waiter says it waits
         wait_for(side.exists, what="the CLI waiting for the ledger")
         waiting.send_signal(signal.SIGINT)
         out, err = waiting.communicate(timeout=30)

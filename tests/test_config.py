@@ -1,4 +1,5 @@
 """Settings: environment and .env, the real environment winning, masked secrets, clear errors."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,16 +27,19 @@ def test_keys_default_to_paper():
     assert settings.credentials.paper
 
 
-@pytest.mark.parametrize("env, variable", [
-    ({"ALPACA_API_KEY": KEY}, "ALPACA_API_SECRET"),
-    ({"ALPACA_API_SECRET": SECRET}, "ALPACA_API_KEY"),
-    ({"ALPACA_ENVIRONMENT": "live"}, "ALPACA_API_KEY"),
-    ({"ALPACA_ENVIRONMENT": "paper"}, "ALPACA_API_KEY"),
-    ({"ALPACA_ENVIRONMENT": "staging"}, "ALPACA_ENVIRONMENT"),
-    ({"ALPACA_DATA_FEED": "nasdaq"}, "ALPACA_DATA_FEED"),
-    ({"ALPACA_NB_TIMEOUT": "-1"}, "ALPACA_NB_TIMEOUT"),
-    ({"ALPACA_TRADING_URL": "127.0.0.1:8000"}, "ALPACA_TRADING_URL"),
-])
+@pytest.mark.parametrize(
+    "env, variable",
+    [
+        ({"ALPACA_API_KEY": KEY}, "ALPACA_API_SECRET"),
+        ({"ALPACA_API_SECRET": SECRET}, "ALPACA_API_KEY"),
+        ({"ALPACA_ENVIRONMENT": "live"}, "ALPACA_API_KEY"),
+        ({"ALPACA_ENVIRONMENT": "paper"}, "ALPACA_API_KEY"),
+        ({"ALPACA_ENVIRONMENT": "staging"}, "ALPACA_ENVIRONMENT"),
+        ({"ALPACA_DATA_FEED": "nasdaq"}, "ALPACA_DATA_FEED"),
+        ({"ALPACA_NB_TIMEOUT": "-1"}, "ALPACA_NB_TIMEOUT"),
+        ({"ALPACA_TRADING_URL": "127.0.0.1:8000"}, "ALPACA_TRADING_URL"),
+    ],
+)
 def test_misconfiguration_names_the_variable(env, variable):
     with pytest.raises(ConfigurationError) as info:
         Settings.load(env)
@@ -50,10 +54,14 @@ def test_half_set_pair_never_echoes_the_secret():
 
 
 def test_secrets_are_masked_in_every_repr():
-    settings = Settings.load({"ALPACA_API_KEY": KEY, "ALPACA_API_SECRET": SECRET,
-                              "ALPACA_ENVIRONMENT": "live"})
-    for text in (repr(settings), str(settings), repr(settings.credentials), str(settings.credentials),
-                 f"{settings.credentials}"):
+    settings = Settings.load({"ALPACA_API_KEY": KEY, "ALPACA_API_SECRET": SECRET, "ALPACA_ENVIRONMENT": "live"})
+    for text in (
+        repr(settings),
+        str(settings),
+        repr(settings.credentials),
+        str(settings.credentials),
+        f"{settings.credentials}",
+    ):
         assert SECRET not in text and KEY not in text
     assert "live" in repr(settings.credentials)
     assert "<hidden>" in repr(settings.credentials)
@@ -61,7 +69,8 @@ def test_secrets_are_masked_in_every_repr():
 
 def test_dotenv_found_upward_and_environment_wins(tmp_path, monkeypatch):
     (tmp_path / ".env").write_text(
-        f"ALPACA_API_KEY={KEY}\nALPACA_API_SECRET={SECRET}\nALPACA_DATA_FEED=sip\nUNRELATED=1\n")
+        f"ALPACA_API_KEY={KEY}\nALPACA_API_SECRET={SECRET}\nALPACA_DATA_FEED=sip\nUNRELATED=1\n"
+    )
     nested = tmp_path / "a" / "b"
     nested.mkdir(parents=True)
     monkeypatch.chdir(nested)
@@ -97,18 +106,24 @@ def test_import_is_light_and_the_optional_parts_load_on_first_use():
     import subprocess
     import sys
 
-    code = ("import sys, alpaca_nb as nb\n"
-            "heavy = ['matplotlib', 'ipywidgets', 'duckdb', 'alpaca', 'pandas']\n"
-            "print(sorted(m for m in heavy if m in sys.modules))\n"
-            "print(nb.plots.candlestick.__module__, nb.OrderTicket.__module__, nb.analytics.pnl.__module__)\n"
-            "print('matplotlib' in sys.modules, 'ipywidgets' in sys.modules)")
+    code = (
+        "import sys, alpaca_nb as nb\n"
+        "heavy = ['matplotlib', 'ipywidgets', 'duckdb', 'alpaca', 'pandas']\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+        "print(nb.plots.candlestick.__module__, nb.OrderTicket.__module__, nb.analytics.pnl.__module__)\n"
+        "print('matplotlib' in sys.modules, 'ipywidgets' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[:3] == [
-        "[]", "alpaca_nb.plots alpaca_nb.widgets.ticket alpaca_nb.analytics", "True True"]
+        "[]",
+        "alpaca_nb.plots alpaca_nb.widgets.ticket alpaca_nb.analytics",
+        "True True",
+    ]
 
 
 # -- secrets out of reach (issue 9, finding 9) --------------------------------------------------
+
 
 def _verbose_traceback(err: BaseException) -> str:
     """What ``%xmode Verbose`` shows: every frame's locals, the whole __cause__/__context__ chain.
@@ -126,7 +141,7 @@ def _verbose_traceback(err: BaseException) -> str:
 def _raised(fn) -> BaseException:
     try:
         fn()
-    except Exception as err:  # noqa: BLE001 - the test looks at whatever came out
+    except Exception as err:
         return err
     raise AssertionError("nothing was raised")
 
@@ -140,8 +155,16 @@ def test_a_secret_is_a_str_on_the_wire_and_a_mask_everywhere_else():
 
     secret = Secret(SECRET)
     headers = {"APCA-API-SECRET-KEY": secret}
-    for shown in (repr(secret), str(secret), f"{secret}", f"{secret:>40}", "%s" % secret, repr(headers),
-                  str([secret]), repr(Secret(secret))):
+    for shown in (
+        repr(secret),
+        str(secret),
+        f"{secret}",
+        f"{secret:>40}",
+        "%s" % secret,  # noqa: UP031 (printf formatting is one of the ways shown)
+        repr(headers),
+        str([secret]),
+        repr(Secret(secret)),
+    ):
         assert SECRET not in shown
     assert repr(secret) == "<hidden>" and repr(Secret("")) == "<unset>"
     assert secret.reveal() == SECRET and type(secret.reveal()) is str
@@ -157,8 +180,13 @@ def test_credentials_hold_the_keys_as_secrets():
     creds = AlpacaCredentials(KEY, SECRET, "paper")
     assert isinstance(creds.api_key, Secret) and isinstance(creds.api_secret, Secret)
     assert creds.api_secret.reveal() == SECRET and creds == AlpacaCredentials(KEY, SECRET, "paper")
-    for shown in (repr(creds), str(creds), repr(vars(creds)) if hasattr(creds, "__dict__") else "",
-                  repr({"key": creds.api_key, "secret": creds.api_secret}), f"{creds.api_secret}"):
+    for shown in (
+        repr(creds),
+        str(creds),
+        repr(vars(creds)) if hasattr(creds, "__dict__") else "",
+        repr({"key": creds.api_key, "secret": creds.api_secret}),
+        f"{creds.api_secret}",
+    ):
         assert SECRET not in shown and KEY not in shown
     settings = Settings.load({"ALPACA_API_KEY": KEY, "ALPACA_API_SECRET": SECRET})
     assert isinstance(settings.credentials.api_secret, Secret)
@@ -179,12 +207,15 @@ def test_read_environment_hands_out_the_keys_masked(tmp_path, monkeypatch):
     assert SECRET not in repr(values) and KEY not in repr(values)
 
 
-@pytest.mark.parametrize("bad", [
-    {"ALPACA_NB_TIMEOUT": "soon"},
-    {"ALPACA_DATA_FEED": "nasdaq"},
-    {"ALPACA_ENVIRONMENT": "staging"},
-    {"ALPACA_TRADING_URL": "ftp://127.0.0.1"},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"ALPACA_NB_TIMEOUT": "soon"},
+        {"ALPACA_DATA_FEED": "nasdaq"},
+        {"ALPACA_ENVIRONMENT": "staging"},
+        {"ALPACA_TRADING_URL": "ftp://127.0.0.1"},
+    ],
+)
 def test_a_verbose_traceback_from_settings_load_shows_no_key(bad):
     # The mapping is built inline (never a local of this test): only alpaca_nb's frames hold it.
     err = _raised(lambda: Settings.load({"ALPACA_API_KEY": KEY, "ALPACA_API_SECRET": SECRET, **bad}))
@@ -195,10 +226,15 @@ def test_a_verbose_traceback_from_settings_load_shows_no_key(bad):
 
 
 @pytest.mark.parametrize("variable", ["ALPACA_TRADING_URL", "ALPACA_DATA_URL"])
-@pytest.mark.parametrize("url", [f"https://{KEY}:{SECRET}@paper-api.alpaca.markets",
-                                 f"http://{KEY}:{SECRET}@127.0.0.1:8765",
-                                 f"ftp://{KEY}:{SECRET}@127.0.0.1:8765",
-                                 f"https://{SECRET}@127.0.0.1"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"https://{KEY}:{SECRET}@paper-api.alpaca.markets",
+        f"http://{KEY}:{SECRET}@127.0.0.1:8765",
+        f"ftp://{KEY}:{SECRET}@127.0.0.1:8765",
+        f"https://{SECRET}@127.0.0.1",
+    ],
+)
 def test_a_url_with_a_user_or_password_is_refused_without_repeating_it(variable, url):
     err = _raised(lambda: Settings.load({variable: url}))
     assert isinstance(err, ConfigurationError) and variable in str(err)
@@ -210,8 +246,7 @@ def test_a_url_with_a_user_or_password_is_refused_without_repeating_it(variable,
 def test_endpoints_refuse_a_url_with_a_password_without_repeating_it():
     from alpaca_nb.broker import Endpoints
 
-    err = _raised(lambda: Endpoints.for_environment(AlpacaEnvironment.LIVE,
-                                                    f"http://{KEY}:{SECRET}@127.0.0.1:9"))
+    err = _raised(lambda: Endpoints.for_environment(AlpacaEnvironment.LIVE, f"http://{KEY}:{SECRET}@127.0.0.1:9"))
     assert isinstance(err, ConfigurationError) and "trading_url" in str(err)
     text = _verbose_traceback(err)
     assert SECRET not in text and KEY not in text
@@ -219,8 +254,13 @@ def test_endpoints_refuse_a_url_with_a_password_without_repeating_it():
         Endpoints("http://127.0.0.1:9", f"http://{KEY}:{SECRET}@127.0.0.1:9")
 
 
-LIVE_HOSTS = ["https://api.alpaca.markets", "https://API.Alpaca.Markets/", "https://api.alpaca.markets.",
-              "https://broker-api.alpaca.markets", "http://alpaca.markets:443"]
+LIVE_HOSTS = [
+    "https://api.alpaca.markets",
+    "https://API.Alpaca.Markets/",
+    "https://api.alpaca.markets.",
+    "https://broker-api.alpaca.markets",
+    "http://alpaca.markets:443",
+]
 
 
 @pytest.mark.parametrize("environment", ["paper", "local"])
@@ -247,22 +287,36 @@ def test_initialize_refuses_paper_keys_aimed_at_the_live_host_before_any_request
 
     svc = AlpacaService(InMemoryOrderStore())
     with pytest.raises(ConfigurationError, match="live trading host"):
-        svc.initialize_sync(AlpacaCredentials(broker.key, broker.secret, "paper"),
-                            trading_url="https://api.alpaca.markets", data_url=broker.url)
+        svc.initialize_sync(
+            AlpacaCredentials(broker.key, broker.secret, "paper"),
+            trading_url="https://api.alpaca.markets",
+            data_url=broker.url,
+        )
     assert svc.broker is None
 
 
 def test_paper_host_stays_paper_and_live_may_point_anywhere():
-    paper = Settings.load({"ALPACA_API_KEY": KEY, "ALPACA_API_SECRET": SECRET,
-                           "ALPACA_TRADING_URL": "https://paper-api.alpaca.markets"})
+    paper = Settings.load(
+        {"ALPACA_API_KEY": KEY, "ALPACA_API_SECRET": SECRET, "ALPACA_TRADING_URL": "https://paper-api.alpaca.markets"}
+    )
     assert paper.environment is AlpacaEnvironment.PAPER
     for url in ("https://api.alpaca.markets", "http://127.0.0.1:8765"):
-        live = Settings.load({"ALPACA_API_KEY": KEY, "ALPACA_API_SECRET": SECRET,
-                              "ALPACA_ENVIRONMENT": "live", "ALPACA_TRADING_URL": url})
+        live = Settings.load(
+            {
+                "ALPACA_API_KEY": KEY,
+                "ALPACA_API_SECRET": SECRET,
+                "ALPACA_ENVIRONMENT": "live",
+                "ALPACA_TRADING_URL": url,
+            }
+        )
         assert live.environment is AlpacaEnvironment.LIVE and live.trading_url == url
     # A paper account on a local broker (how the tests run paper keys) is fine too.
-    assert Settings.load({"ALPACA_API_KEY": KEY, "ALPACA_API_SECRET": SECRET,
-                          "ALPACA_TRADING_URL": "http://127.0.0.1:8765"}).trading_url == "http://127.0.0.1:8765"
+    assert (
+        Settings.load(
+            {"ALPACA_API_KEY": KEY, "ALPACA_API_SECRET": SECRET, "ALPACA_TRADING_URL": "http://127.0.0.1:8765"}
+        ).trading_url
+        == "http://127.0.0.1:8765"
+    )
 
 
 def test_the_local_brokers_repr_and_its_sims_show_no_key():
@@ -280,8 +334,13 @@ def test_the_broker_hands_alpaca_py_the_keys_masked_and_they_work(broker):
     creds = AlpacaCredentials(broker.key, broker.secret, "local")
     client = Broker(creds, Endpoints(broker.url, broker.url))
     assert client.call(client.trading.get, "/account")["status"] == "ACTIVE"
-    for shown in (repr(client), repr(vars(client)), repr(client.session.headers),
-                  repr(client.trading._get_default_headers()), repr(client.data._get_default_headers())):
+    for shown in (
+        repr(client),
+        repr(vars(client)),
+        repr(client.session.headers),
+        repr(client.trading._get_default_headers()),
+        repr(client.data._get_default_headers()),
+    ):
         assert broker.secret not in shown and broker.key not in shown
 
 
@@ -319,8 +378,12 @@ def test_initialize_refuses_a_bad_timeout_before_any_request(broker, value):
 
     before = broker.requests["total"]
     with pytest.raises(InvalidArgumentError) as info:
-        AlpacaService().initialize_sync(AlpacaCredentials(broker.key, broker.secret, "local"),
-                                        trading_url=broker.url, data_url=broker.url, timeout=value)
+        AlpacaService().initialize_sync(
+            AlpacaCredentials(broker.key, broker.secret, "local"),
+            trading_url=broker.url,
+            data_url=broker.url,
+            timeout=value,
+        )
     assert info.value.argument == "timeout" and broker.requests["total"] == before
 
 

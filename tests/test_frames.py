@@ -4,9 +4,10 @@ For every frame: its columns, their dtypes, UTC timestamps (and ``tz=`` conversi
 result with the same columns and dtypes, and the ``symbol`` column or index level. The fast
 historical path is checked against alpaca-py's ``.df`` for the same request on the same broker.
 """
+
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -56,11 +57,13 @@ def manual_data(manual_broker):
 
 # -- historical: the fast path equals alpaca-py's .df --------------------------------------------
 
+
 def test_bars_equal_alpaca_py_over_several_pages(manual_svc, manual_data, manual_broker):
     start, end = MANUAL_START - timedelta(days=3), MANUAL_START - timedelta(minutes=1)
     ours = manual_svc.bars(SYMBOLS, "1Min", start, end, feed="iex", progress=False)
-    theirs = manual_data.get_stock_bars(StockBarsRequest(
-        symbol_or_symbols=SYMBOLS, timeframe=TimeFrame.Minute, start=start, end=end, feed="iex")).df
+    theirs = manual_data.get_stock_bars(
+        StockBarsRequest(symbol_or_symbols=SYMBOLS, timeframe=TimeFrame.Minute, start=start, end=end, feed="iex")
+    ).df
     # 3 symbols x 3 days of minutes: more than one 10,000-bar page, so next_page_token was followed.
     assert len(ours) == 3 * 3 * 24 * 60 > marketdata.PAGE_LIMIT
     assert manual_broker.requests[("GET", "/v2/stocks/bars")] >= 2 * 2
@@ -69,8 +72,7 @@ def test_bars_equal_alpaca_py_over_several_pages(manual_svc, manual_data, manual
     assert list(ours.index.levels[0]) == sorted(SYMBOLS)
     assert ours.index.get_level_values("symbol").is_monotonic_increasing
     # Same numbers, same timestamps: alpaca-py's counts are floats and its times microseconds.
-    pd.testing.assert_frame_equal(ours[list(theirs.columns)], theirs, check_dtype=False,
-                                  check_index_type=False)
+    pd.testing.assert_frame_equal(ours[list(theirs.columns)], theirs, check_dtype=False, check_index_type=False)
     assert ours.loc["AAPL"].index.is_monotonic_increasing
 
 
@@ -85,23 +87,24 @@ def test_bars_follow_tokens_across_small_pages(manual_svc, manual_broker, monkey
     pd.testing.assert_frame_equal(paged, whole)
 
 
-@pytest.mark.parametrize("fetch, request_type, method, fields", [
-    ("historical_quotes", StockQuotesRequest, "get_stock_quotes", QUOTE_FIELDS),
-    ("historical_trades", StockTradesRequest, "get_stock_trades", TRADE_FIELDS),
-])
+@pytest.mark.parametrize(
+    "fetch, request_type, method, fields",
+    [
+        ("historical_quotes", StockQuotesRequest, "get_stock_quotes", QUOTE_FIELDS),
+        ("historical_trades", StockTradesRequest, "get_stock_trades", TRADE_FIELDS),
+    ],
+)
 def test_quotes_and_trades_equal_alpaca_py(manual_svc, manual_data, fetch, request_type, method, fields):
     start, end = MANUAL_START - timedelta(minutes=45), MANUAL_START
     ours = getattr(manual_svc, fetch)(SYMBOLS, start, end, feed="iex", progress=False)
-    theirs = getattr(manual_data, method)(request_type(
-        symbol_or_symbols=SYMBOLS, start=start, end=end, feed="iex")).df
+    theirs = getattr(manual_data, method)(request_type(symbol_or_symbols=SYMBOLS, start=start, end=end, feed="iex")).df
     assert len(ours) > 0
     assert_contract(ours, fields)
     assert_series_index(ours)
     # alpaca-py keeps conditions as lists and truncates the nanoseconds Alpaca sends.
     expected = theirs.assign(conditions=theirs["conditions"].map(",".join))
     got = ours[list(theirs.columns)]
-    got.index = pd.MultiIndex.from_arrays([got.index.get_level_values(0),
-                                           got.index.get_level_values(1).floor("us")])
+    got.index = pd.MultiIndex.from_arrays([got.index.get_level_values(0), got.index.get_level_values(1).floor("us")])
     pd.testing.assert_frame_equal(got, expected, check_dtype=False, check_index_type=False)
     # Nanoseconds survive here (alpaca-py drops them).
     assert (ours.index.levels[1].nanosecond != 0).any()
@@ -128,13 +131,13 @@ def test_timeframe_objects_and_strings_agree(manual_svc):
     by_text = manual_svc.bars("SPY", "15T", start, end, progress=False)
     pd.testing.assert_frame_equal(by_object, by_text)
     assert len(by_text) == 8
-    daily = manual_svc.bars("SPY", TimeFrame.Day, MANUAL_START - timedelta(days=10), MANUAL_START,
-                            progress=False)
+    daily = manual_svc.bars("SPY", TimeFrame.Day, MANUAL_START - timedelta(days=10), MANUAL_START, progress=False)
     assert len(daily) >= 9 and daily.index.levels[1].tz is not None
 
 
-@pytest.mark.parametrize("fetch, fields", [("bars", BAR_FIELDS), ("historical_quotes", QUOTE_FIELDS),
-                                           ("historical_trades", TRADE_FIELDS)])
+@pytest.mark.parametrize(
+    "fetch, fields", [("bars", BAR_FIELDS), ("historical_quotes", QUOTE_FIELDS), ("historical_trades", TRADE_FIELDS)]
+)
 def test_empty_history_keeps_columns_and_dtypes(manual_svc, manual_broker, fetch, fields):
     # Data only exists up to the broker's clock: a window in its future is empty.
     start, end = MANUAL_START + timedelta(days=1), MANUAL_START + timedelta(days=2)
@@ -161,15 +164,23 @@ def test_raw_json_builders_match_the_fetch(manual_svc, manual_broker):
     """bars_frame / quotes_frame / trades_frame take the raw JSON a user already holds."""
     start, end = MANUAL_START - timedelta(minutes=20), MANUAL_START - timedelta(minutes=1)
     broker = manual_svc.broker
-    params = {"symbols": "AAPL,MSFT", "timeframe": "1Min", "start": marketdata.time_param(start, "start"),
-              "end": marketdata.time_param(end, "end"), "feed": "iex", "limit": 10_000}
+    params = {
+        "symbols": "AAPL,MSFT",
+        "timeframe": "1Min",
+        "start": marketdata.time_param(start, "start"),
+        "end": marketdata.time_param(end, "end"),
+        "feed": "iex",
+        "limit": 10_000,
+    }
     body = broker.get_bytes("data", "/stocks/bars", params)
     decoded = broker.get_json("data", "/stocks/bars", params)
     fetched = manual_svc.bars(["AAPL", "MSFT"], "1Min", start, end, feed="iex", progress=False)
     for raw in (body, decoded, decoded["bars"], [body]):
         pd.testing.assert_frame_equal(marketdata.bars_frame(raw), fetched)
-    for kind, builder, fields in (("quotes", marketdata.quotes_frame, QUOTE_FIELDS),
-                                  ("trades", marketdata.trades_frame, TRADE_FIELDS)):
+    for kind, builder, fields in (
+        ("quotes", marketdata.quotes_frame, QUOTE_FIELDS),
+        ("trades", marketdata.trades_frame, TRADE_FIELDS),
+    ):
         params = {"symbols": "AAPL", "start": params["start"], "end": params["end"], "feed": "iex"}
         frame = builder(broker.get_bytes("data", f"/stocks/{kind}", params), tz=NY)
         assert_contract(frame, fields)
@@ -179,19 +190,34 @@ def test_raw_json_builders_match_the_fetch(manual_svc, manual_broker):
 
 # -- arguments are checked before any request ----------------------------------------------------
 
-@pytest.mark.parametrize("value, expected", [
-    ("1Min", "1Min"), ("5min", "5Min"), ("15T", "15Min"), ("1Hour", "1Hour"), ("4H", "4Hour"),
-    ("1Day", "1Day"), ("D", "1Day"), ("day", "1Day"), ("1Week", "1Week"), ("1W", "1Week"),
-    ("1Month", "1Month"), ("3M", "3Month"), ("12Month", "12Month"),
-    (TimeFrame.Minute, "1Min"), (TimeFrame(5, TimeFrameUnit.Minute), "5Min"), (TimeFrame.Day, "1Day"),
-    (TimeFrame(3, TimeFrameUnit.Month), "3Month"),
-])
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("1Min", "1Min"),
+        ("5min", "5Min"),
+        ("15T", "15Min"),
+        ("1Hour", "1Hour"),
+        ("4H", "4Hour"),
+        ("1Day", "1Day"),
+        ("D", "1Day"),
+        ("day", "1Day"),
+        ("1Week", "1Week"),
+        ("1W", "1Week"),
+        ("1Month", "1Month"),
+        ("3M", "3Month"),
+        ("12Month", "12Month"),
+        (TimeFrame.Minute, "1Min"),
+        (TimeFrame(5, TimeFrameUnit.Minute), "5Min"),
+        (TimeFrame.Day, "1Day"),
+        (TimeFrame(3, TimeFrameUnit.Month), "3Month"),
+    ],
+)
 def test_parse_timeframe_accepts_alpaca_forms(value, expected):
     assert marketdata.parse_timeframe(value) == expected
 
 
-@pytest.mark.parametrize("value", ["60Min", "0Min", "24Hour", "2Day", "5Month", "1m", "1Year", "",
-                                   "fast", None, 5])
+@pytest.mark.parametrize("value", ["60Min", "0Min", "24Hour", "2Day", "5Month", "1m", "1Year", "", "fast", None, 5])
 def test_parse_timeframe_refuses_with_the_valid_forms(value):
     with pytest.raises(ValueError, match=r"timeframe=.*'1Min'.*'1Day'.*TimeFrame"):
         marketdata.parse_timeframe(value)
@@ -218,8 +244,10 @@ def test_time_param_forms():
     assert marketdata.time_param("2024-01-02", "start") == "2024-01-02"
     assert marketdata.time_param(date(2024, 1, 2), "start") == "2024-01-02"
     assert marketdata.time_param(datetime(2024, 1, 2, 14, 30), "start") == "2024-01-02T14:30:00Z"
-    assert marketdata.time_param(pd.Timestamp("2024-01-02 09:30:00.000000001", tz=NY),
-                                 "end") == "2024-01-02T14:30:00.000000001Z"
+    assert (
+        marketdata.time_param(pd.Timestamp("2024-01-02 09:30:00.000000001", tz=NY), "end")
+        == "2024-01-02T14:30:00.000000001Z"
+    )
     assert marketdata.time_param("2024-01-02T09:30:00-05:00", "end") == "2024-01-02T14:30:00Z"
     assert marketdata.time_param(None, "end") is None
     assert marketdata.time_param("now", "end").endswith("Z")
@@ -228,9 +256,16 @@ def test_time_param_forms():
 
 # -- latest data and snapshots -------------------------------------------------------------------
 
-@pytest.mark.parametrize("method, columns", [("quotes", frames.QUOTE_COLUMNS), ("trades", frames.TRADE_COLUMNS),
-                                             ("latest_bars", frames.BAR_COLUMNS),
-                                             ("snapshots", frames.SNAPSHOT_COLUMNS)])
+
+@pytest.mark.parametrize(
+    "method, columns",
+    [
+        ("quotes", frames.QUOTE_COLUMNS),
+        ("trades", frames.TRADE_COLUMNS),
+        ("latest_bars", frames.BAR_COLUMNS),
+        ("snapshots", frames.SNAPSHOT_COLUMNS),
+    ],
+)
 def test_latest_frames(svc, method, columns):
     frame = getattr(svc, method)(SYMBOLS)
     assert frame.index.name == "symbol" and str(frame.index.dtype) == "string"
@@ -265,6 +300,7 @@ def test_latest_values_match_alpaca_py(manual_svc, manual_broker):
 
 # -- trading frames ------------------------------------------------------------------------------
 
+
 def test_account_positions_orders_and_fills(svc):
     account = svc.account()
     assert len(account) == 1
@@ -276,8 +312,9 @@ def test_account_positions_orders_and_fills(svc):
     assert_contract(svc.orders(), frames.ORDER_COLUMNS)
     assert_contract(svc.activities(), frames.ACTIVITY_COLUMNS)
 
-    svc.place_order_sync(user="frames", order_request=AlpacaOrderRequest(
-        symbol="AAPL", qty=3, side="buy", type="market"))
+    svc.place_order_sync(
+        user="frames", order_request=AlpacaOrderRequest(symbol="AAPL", qty=3, side="buy", type="market")
+    )
     orders = svc.orders(tz=NY)
     assert list(orders["symbol"]) == ["AAPL"]
     assert str(orders["created_at"].dt.tz) == NY
@@ -300,7 +337,7 @@ def test_account_positions_orders_and_fills(svc):
     none = svc.activities(types="DIV")
     assert len(none) == 0
     assert_contract(none, frames.ACTIVITY_COLUMNS)
-    later = svc.activities(after=datetime.now(timezone.utc) + timedelta(hours=1))
+    later = svc.activities(after=datetime.now(UTC) + timedelta(hours=1))
     assert len(later) == 0
 
 
@@ -310,13 +347,15 @@ def test_portfolio_history(svc):
     assert_contract(history, frames.PORTFOLIO_COLUMNS)
     assert len(history) >= 1 and history["equity"].iloc[-1] > 0
     assert str(svc.portfolio_history(tz=NY).index.dtype) == f"datetime64[ns, {NY}]"
-    empty = frames.portfolio_history_frame({"timestamp": [], "equity": [], "profit_loss": [],
-                                            "profit_loss_pct": [], "base_value": 0, "timeframe": "1D"})
+    empty = frames.portfolio_history_frame(
+        {"timestamp": [], "equity": [], "profit_loss": [], "profit_loss_pct": [], "base_value": 0, "timeframe": "1D"}
+    )
     assert_contract(empty, frames.PORTFOLIO_COLUMNS)
     assert str(empty.index.dtype) == "datetime64[ns, UTC]"
 
 
 # -- reference frames ----------------------------------------------------------------------------
+
 
 def test_clock(manual_svc):
     clock = manual_svc.clock()
@@ -328,17 +367,39 @@ def test_clock(manual_svc):
 
 def test_calendar_sessions_are_utc_instants():
     # Independent of the broker's market-hours mode: Alpaca's JSON for a DST week and an early close.
-    days = [{"date": "2024-03-08", "open": "09:30", "close": "16:00", "session_open": "0400",
-             "session_close": "2000", "settlement_date": "2024-03-11"},
-            {"date": "2024-03-11", "open": "09:30", "close": "16:00", "session_open": "0400",
-             "session_close": "2000", "settlement_date": "2024-03-12"},
-            {"date": "2024-11-29", "open": "09:30", "close": "13:00", "session_open": "0400",
-             "session_close": "1700", "settlement_date": "2024-12-02"}]
+    days = [
+        {
+            "date": "2024-03-08",
+            "open": "09:30",
+            "close": "16:00",
+            "session_open": "0400",
+            "session_close": "2000",
+            "settlement_date": "2024-03-11",
+        },
+        {
+            "date": "2024-03-11",
+            "open": "09:30",
+            "close": "16:00",
+            "session_open": "0400",
+            "session_close": "2000",
+            "settlement_date": "2024-03-12",
+        },
+        {
+            "date": "2024-11-29",
+            "open": "09:30",
+            "close": "13:00",
+            "session_open": "0400",
+            "session_close": "1700",
+            "settlement_date": "2024-12-02",
+        },
+    ]
     calendar = frames.calendar_frame(days)
     assert_contract(calendar, frames.CALENDAR_COLUMNS)
-    assert list(calendar["open"]) == [pd.Timestamp("2024-03-08 14:30", tz="UTC"),
-                                      pd.Timestamp("2024-03-11 13:30", tz="UTC"),
-                                      pd.Timestamp("2024-11-29 14:30", tz="UTC")]
+    assert list(calendar["open"]) == [
+        pd.Timestamp("2024-03-08 14:30", tz="UTC"),
+        pd.Timestamp("2024-03-11 13:30", tz="UTC"),
+        pd.Timestamp("2024-11-29 14:30", tz="UTC"),
+    ]
     assert calendar.loc[2, "close"] == pd.Timestamp("2024-11-29 18:00", tz="UTC")
     assert calendar.loc[0, "date"] == pd.Timestamp("2024-03-08")
     assert_contract(frames.calendar_frame([]), frames.CALENDAR_COLUMNS)
@@ -354,7 +415,7 @@ def test_calendar_from_the_broker(svc):
     # The sessions' New York wall-clock times are whole minutes on their own day.
     assert (local["open"].dt.tz_localize(None).dt.normalize() == local["date"]).all()
     with pytest.raises(InvalidArgumentError, match="start='2026-11-29' is after end='2026-11-23'"):
-        svc.calendar("2026-11-29", "2026-11-23")   # an inverted range is a mistake, not "no days"
+        svc.calendar("2026-11-29", "2026-11-23")  # an inverted range is a mistake, not "no days"
 
 
 def test_assets(svc):
@@ -371,16 +432,36 @@ def test_assets(svc):
 
 # -- builders on Alpaca's documented JSON (fields the local broker does not send) -----------------
 
+
 def test_activities_union_of_fills_and_cash():
     rows = [
-        {"id": "20240103020000000::8e7f", "activity_type": "FILL", "transaction_time": "2024-01-03T02:00:00Z",
-         "type": "partial_fill", "price": "10.5", "qty": "2", "side": "buy", "symbol": "AAPL",
-         "leaves_qty": "1", "order_id": "904837e3-3b76-47ec-b432-046db621571b", "cum_qty": "2",
-         "order_status": "partially_filled"},
-        {"id": "20240102000000000::1", "activity_type": "DIV", "activity_sub_type": "CDIV",
-         "date": "2024-01-02", "created_at": "2024-01-03T10:00:00.123Z", "net_amount": "1.23",
-         "symbol": "AAPL", "qty": "2", "per_share_amount": "0.615", "status": "executed",
-         "description": "Cash DIV @ 0.615"},
+        {
+            "id": "20240103020000000::8e7f",
+            "activity_type": "FILL",
+            "transaction_time": "2024-01-03T02:00:00Z",
+            "type": "partial_fill",
+            "price": "10.5",
+            "qty": "2",
+            "side": "buy",
+            "symbol": "AAPL",
+            "leaves_qty": "1",
+            "order_id": "904837e3-3b76-47ec-b432-046db621571b",
+            "cum_qty": "2",
+            "order_status": "partially_filled",
+        },
+        {
+            "id": "20240102000000000::1",
+            "activity_type": "DIV",
+            "activity_sub_type": "CDIV",
+            "date": "2024-01-02",
+            "created_at": "2024-01-03T10:00:00.123Z",
+            "net_amount": "1.23",
+            "symbol": "AAPL",
+            "qty": "2",
+            "per_share_amount": "0.615",
+            "status": "executed",
+            "description": "Cash DIV @ 0.615",
+        },
     ]
     frame = frames.activities_frame(rows, tz=NY)
     assert list(frame["activity_type"]) == ["FILL", "DIV"]
@@ -393,9 +474,22 @@ def test_activities_union_of_fills_and_cash():
 
 
 def test_snapshot_missing_parts_are_null():
-    frame = frames.snapshots_frame({"AAPL": {"latestTrade": {"t": "2024-01-02T14:30:00Z", "p": 190.5,
-                                                             "s": 10, "x": "V", "i": 7, "c": ["@"], "z": "C"}},
-                                    "MSFT": {}})
+    frame = frames.snapshots_frame(
+        {
+            "AAPL": {
+                "latestTrade": {
+                    "t": "2024-01-02T14:30:00Z",
+                    "p": 190.5,
+                    "s": 10,
+                    "x": "V",
+                    "i": 7,
+                    "c": ["@"],
+                    "z": "C",
+                }
+            },
+            "MSFT": {},
+        }
+    )
     assert_contract(frame, frames.SNAPSHOT_COLUMNS)
     assert frame.loc["AAPL", "latest_trade_price"] == 190.5
     assert pd.isna(frame.loc["MSFT", "latest_trade_price"]) and pd.isna(frame.loc["AAPL", "daily_bar_close"])
@@ -403,8 +497,9 @@ def test_snapshot_missing_parts_are_null():
 
 
 def test_to_tz_leaves_the_utc_frame_alone():
-    frame = frames.latest_trades_frame({"AAPL": {"t": "2024-01-02T14:30:00Z", "p": 1, "s": 1, "x": "V",
-                                                 "i": 1, "c": [], "z": "C"}})
+    frame = frames.latest_trades_frame(
+        {"AAPL": {"t": "2024-01-02T14:30:00Z", "p": 1, "s": 1, "x": "V", "i": 1, "c": [], "z": "C"}}
+    )
     shown = frames.to_tz(frame, NY)
     assert str(frame["timestamp"].dt.tz) == "UTC" and str(shown["timestamp"].dt.tz) == NY
     assert shown.loc["AAPL", "timestamp"] == frame.loc["AAPL", "timestamp"]
@@ -430,15 +525,15 @@ def test_activities_follow_pages(svc, trading, broker):
 # InvalidArgumentError naming it. Large symbol lists go out in requests of legal size.
 
 BAD_ARGUMENTS = [
-    ("bars", ("AAPL", "1Day"), dict(start=12345), "start"),                  # read as 1970 before
+    ("bars", ("AAPL", "1Day"), dict(start=12345), "start"),  # read as 1970 before
     ("bars", ("AAPL", "1Day"), dict(start=1.7e9), "start"),
     ("bars", ("AAPL", "1Day"), dict(end=True), "end"),
-    ("bars", ("AAPL", "1Day"), dict(start="2024-13-45"), "start"),           # sent, refused by Alpaca
-    ("bars", ("AAPL", "1Day"), dict(start="01/02/2024"), "start"),           # January or February?
-    ("bars", ("AAPL", "1Day"), dict(start=date(1, 1, 1)), "start"),          # OutOfBoundsDatetime
+    ("bars", ("AAPL", "1Day"), dict(start="2024-13-45"), "start"),  # sent, refused by Alpaca
+    ("bars", ("AAPL", "1Day"), dict(start="01/02/2024"), "start"),  # January or February?
+    ("bars", ("AAPL", "1Day"), dict(start=date(1, 1, 1)), "start"),  # OutOfBoundsDatetime
     ("bars", ("AAPL", "1Day"), dict(end="9999-12-31T00:00:00Z"), "end"),
     ("bars", ("AAPL", "1Day"), dict(start="2026-11-20", end="2026-11-10"), "start"),
-    ("bars", ("AAPL", "1Day"), dict(tz="Mars/Olympus"), "tz"),               # ZoneInfoNotFoundError after
+    ("bars", ("AAPL", "1Day"), dict(tz="Mars/Olympus"), "tz"),  # ZoneInfoNotFoundError after
     ("bars", ("AAPL", "1Day"), dict(tz=5), "tz"),
     ("bars", ("AAPL", "1Day"), dict(feed="iexx"), "feed"),
     ("bars", ("AAPL", "1Day"), dict(adjustment="splits"), "adjustment"),
@@ -446,14 +541,14 @@ BAD_ARGUMENTS = [
     ("bars", ("AAPL", "1Day"), dict(sort=None), "sort"),
     ("bars", ("AAPL", "1Day"), dict(progress="yes"), "progress"),
     ("bars", (["AAPL", 7], "1Day"), {}, "symbols"),
-    ("bars", (None, "1Day"), {}, "symbols"),                                   # TypeError before
-    ("bars", (["ıntc"], "1Day"), {}, "symbols"),                               # sent as INTC before
+    ("bars", (None, "1Day"), {}, "symbols"),  # TypeError before
+    ("bars", (["ıntc"], "1Day"), {}, "symbols"),  # sent as INTC before
     ("bars", (b"AAPL", "1Day"), {}, "symbols"),
     ("bars", ("AAPL", "1Fortnight"), {}, "timeframe"),
     ("historical_quotes", ("AAPL",), dict(start="yesterday"), "start"),
     ("historical_trades", ("AAPL",), dict(end=pd.NaT), "end"),
     ("quotes", (5,), {}, "symbols"),
-    ("quotes", (["ſpy"],), {}, "symbols"),                                     # sent as SPY before
+    ("quotes", (["ſpy"],), {}, "symbols"),  # sent as SPY before
     ("quotes", ("AAPL",), dict(tz="nowhere"), "tz"),
     ("trades", ({"AAPL": 1},), {}, "symbols"),
     ("latest_bars", ("AA PL",), {}, "symbols"),
@@ -485,10 +580,14 @@ BAD_ARGUMENTS = [
 ]
 
 
-@pytest.mark.parametrize("method, args, kwargs, argument", BAD_ARGUMENTS,
-                         ids=[f"{m}-{a}-{i}" for i, (m, _, _, a) in enumerate(BAD_ARGUMENTS)])
-def test_every_bad_argument_is_refused_by_name_before_any_request(manual_svc, manual_broker, method, args,
-                                                                   kwargs, argument):
+@pytest.mark.parametrize(
+    "method, args, kwargs, argument",
+    BAD_ARGUMENTS,
+    ids=[f"{m}-{a}-{i}" for i, (m, _, _, a) in enumerate(BAD_ARGUMENTS)],
+)
+def test_every_bad_argument_is_refused_by_name_before_any_request(
+    manual_svc, manual_broker, method, args, kwargs, argument
+):
     before = dict(manual_broker.requests)
     with pytest.raises(InvalidArgumentError) as info:
         getattr(manual_svc, method)(*args, **kwargs)
@@ -506,8 +605,8 @@ def test_timestamps_mean_what_they_say():
     assert params.timestamp("2024-01-02 09:30-05:00", "start") == "2024-01-02T14:30:00Z"
     assert params.timestamp(np.datetime64("2024-01-02T14:30"), "start") == "2024-01-02T14:30:00Z"
     assert params.time_range("2024-01-02", "2024-01-02") == ("2024-01-02", "2024-01-02")
-    assert params.market_day(pd.Timestamp("2024-01-03T02:00Z"), "start") == "2024-01-02"   # New York's day
-    assert params.market_day(datetime(2024, 1, 3, 2, 0), "start") == "2024-01-03"          # its own date
+    assert params.market_day(pd.Timestamp("2024-01-03T02:00Z"), "start") == "2024-01-02"  # New York's day
+    assert params.market_day(datetime(2024, 1, 3, 2, 0), "start") == "2024-01-03"  # its own date
 
 
 def test_near_misses_are_suggested(manual_svc):
@@ -517,7 +616,7 @@ def test_near_misses_are_suggested(manual_svc):
         manual_svc.bars("AAPL", "1Day", feed="iexx")
     with pytest.raises(InvalidArgumentError, match=r"did you mean 'FILL'"):
         manual_svc.activities(types="FILLS")
-    assert manual_svc.activities(types="fill").empty          # any case is fine
+    assert manual_svc.activities(types="fill").empty  # any case is fine
 
 
 def test_symbol_chunks_fit_one_request():
@@ -529,15 +628,15 @@ def test_symbol_chunks_fit_one_request():
     for chunk in chunks:
         assert len(chunk) <= params.MAX_SYMBOLS_PER_REQUEST
         assert len(urlencode({"symbols": ",".join(chunk)})) <= params.MAX_SYMBOLS_QUERY_CHARS + len("symbols=")
-    slashed = params.symbol_chunks(["A/B/C/D/E/F/G/H"] * 300)     # 29 characters each, encoded
-    assert max(len(c) for c in slashed) < params.MAX_SYMBOLS_PER_REQUEST   # the characters bound first
+    slashed = params.symbol_chunks(["A/B/C/D/E/F/G/H"] * 300)  # 29 characters each, encoded
+    assert max(len(c) for c in slashed) < params.MAX_SYMBOLS_PER_REQUEST  # the characters bound first
 
 
 def test_ten_thousand_symbols_go_out_in_requests_of_legal_size(manual_svc, manual_broker):
     fakes = [f"ZZ{i}" for i in range(10_000)]
     path = ("GET", "/v2/stocks/quotes/latest")
     before = manual_broker.requests[path]
-    quotes = manual_svc.quotes(fakes + SYMBOLS)    # one 70 KB URL before: the broker refused it
+    quotes = manual_svc.quotes(fakes + SYMBOLS)  # one 70 KB URL before: the broker refused it
     assert sorted(quotes.index) == sorted(SYMBOLS)
     assert manual_broker.requests[path] - before == len(params.symbol_chunks(fakes + SYMBOLS)) >= 100
     assert_contract(quotes, frames.QUOTE_COLUMNS)
@@ -559,14 +658,17 @@ def test_chunked_history_is_the_frame_one_request_gives(manual_svc, manual_broke
         pd.testing.assert_frame_equal(chunked, alone)
         assert_series_index(chunked)
     trades = manual_svc.historical_trades(fakes + ["MSFT"], end - timedelta(minutes=5), end, progress=False)
-    pd.testing.assert_frame_equal(trades, manual_svc.historical_trades("MSFT", end - timedelta(minutes=5), end,
-                                                                       progress=False))
+    pd.testing.assert_frame_equal(
+        trades, manual_svc.historical_trades("MSFT", end - timedelta(minutes=5), end, progress=False)
+    )
 
 
 def test_orders_for_many_symbols_are_merged_newest_first(svc, broker):
     for symbol in ("AAPL", "MSFT", "SPY", "AAPL"):
-        svc.place_order_sync(user="frames", order_request=AlpacaOrderRequest(
-            symbol=symbol, qty=1, side="buy", type="limit", limit_price=1))
+        svc.place_order_sync(
+            user="frames",
+            order_request=AlpacaOrderRequest(symbol=symbol, qty=1, side="buy", type="limit", limit_price=1),
+        )
     fakes = [f"B{i:03d}" for i in range(250)]
     path = ("GET", "/v2/orders")
     before = broker.requests[path]

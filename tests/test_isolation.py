@@ -5,6 +5,7 @@ paper API. The root conftest.py switches ``.env`` off (``ALPACA_NB_DOTENV=off``)
 ``ALPACA_*`` variable and refuses every host but this machine (``ALPACA_NB_LOOPBACK_ONLY=1``);
 child processes and notebook kernels inherit all three.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,14 +19,19 @@ import pytest
 from alpaca_nb import ConfigurationError
 from alpaca_nb.config import Settings, read_environment
 
-PAPER_DOTENV = ("ALPACA_API_KEY=PKDOTENVKEY000000000\nALPACA_API_SECRET=dotenvsecret000000000000000000\n"
-                "ALPACA_ENVIRONMENT=paper\n")
+PAPER_DOTENV = (
+    "ALPACA_API_KEY=PKDOTENVKEY000000000\nALPACA_API_SECRET=dotenvsecret000000000000000000\nALPACA_ENVIRONMENT=paper\n"
+)
 
 
 def test_the_suite_runs_with_dotenv_off_and_loopback_only():
     assert os.environ["ALPACA_NB_DOTENV"] == "off" and os.environ["ALPACA_NB_LOOPBACK_ONLY"] == "1"
-    assert not [n for n in os.environ if n.startswith("ALPACA_") and n not in
-                ("ALPACA_NB_DOTENV", "ALPACA_NB_LOOPBACK_ONLY", "ALPACA_NB_HOME", "ALPACA_OPENAPI_DIR")]
+    assert not [
+        n
+        for n in os.environ
+        if n.startswith("ALPACA_")
+        and n not in ("ALPACA_NB_DOTENV", "ALPACA_NB_LOOPBACK_ONLY", "ALPACA_NB_HOME", "ALPACA_OPENAPI_DIR")
+    ]
     home = Path(os.environ["HOME"]).resolve()
     assert home != Path("/root") and "alpaca_nb-tests-" in str(home)
 
@@ -49,10 +55,13 @@ def test_a_dotenv_is_read_when_the_switch_is_not_set(tmp_path, monkeypatch):
 def test_a_notebook_like_child_beside_a_paper_dotenv_connects_to_the_local_broker(tmp_path):
     """What a notebook kernel in the clone does: import, connect, look at the account."""
     (tmp_path / ".env").write_text(PAPER_DOTENV)
-    code = ("import alpaca_nb as nb; svc = nb.connect(); print(svc.environment.value, "
-            "svc.broker.endpoints.trading_url); nb.account()")
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=120, env=os.environ.copy())
+    code = (
+        "import alpaca_nb as nb; svc = nb.connect(); print(svc.environment.value, "
+        "svc.broker.endpoints.trading_url); nb.account()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120, env=os.environ.copy()
+    )
     try:
         assert done.returncode == 0, done.stderr[-2000:]
         environment, url = done.stdout.split()[:2]

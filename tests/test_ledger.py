@@ -1,5 +1,6 @@
 """The DuckDB ledger: the OrderStore protocol, every status transition with its event and
 source, sync upserts, fills deduplication, scoping, migrations, export."""
+
 from __future__ import annotations
 
 import json
@@ -10,7 +11,7 @@ import textwrap
 import threading
 import time
 import traceback
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import duckdb
@@ -24,7 +25,7 @@ from alpaca_nb.ledger.schema import LATEST, SchemaTooNewError, migrate
 from alpaca_nb.models import ManagedOrder, ManagedOrderStatus
 
 ACCOUNT = "acct-1"
-T0 = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -32,31 +33,69 @@ def ledger(tmp_path):
     return Ledger(tmp_path / "ledger.duckdb", account_id=ACCOUNT, environment="local")
 
 
-def intent(cid: str, user: str = "ana", symbol: str = "AAPL", side: str = "buy", qty: str = "10",
-           **kw) -> ManagedOrder:
-    return ManagedOrder(client_order_id=cid, user=user, symbol=symbol, side=side, type=kw.pop("type", "limit"),
-                        environment=kw.pop("environment", "local"), qty=Decimal(qty),
-                        limit_price=kw.pop("limit_price", Decimal("190.50")),
-                        tags=kw.pop("tags", (f"symbol:{symbol}", f"side:{side}", "type:limit")), **kw)
+def intent(cid: str, user: str = "ana", symbol: str = "AAPL", side: str = "buy", qty: str = "10", **kw) -> ManagedOrder:
+    return ManagedOrder(
+        client_order_id=cid,
+        user=user,
+        symbol=symbol,
+        side=side,
+        type=kw.pop("type", "limit"),
+        environment=kw.pop("environment", "local"),
+        qty=Decimal(qty),
+        limit_price=kw.pop("limit_price", Decimal("190.50")),
+        tags=kw.pop("tags", (f"symbol:{symbol}", f"side:{side}", "type:limit")),
+        **kw,
+    )
 
 
-def alpaca(cid: str, oid: str, status: str, filled: str = "0", avg: str | None = None, at: int = 0,
-           symbol: str = "AAPL", side: str = "buy", qty: str = "10", **extra) -> dict:
+def alpaca(
+    cid: str,
+    oid: str,
+    status: str,
+    filled: str = "0",
+    avg: str | None = None,
+    at: int = 0,
+    symbol: str = "AAPL",
+    side: str = "buy",
+    qty: str = "10",
+    **extra,
+) -> dict:
     """An order as Alpaca's JSON has it (numbers as strings), updated ``at`` seconds after T0."""
     stamp = (T0 + timedelta(seconds=at)).isoformat().replace("+00:00", "Z")
-    return {"id": oid, "client_order_id": cid, "symbol": symbol, "side": side, "type": "limit",
-            "order_type": "limit", "time_in_force": "day", "order_class": "", "qty": qty, "notional": None,
-            "limit_price": "190.5", "stop_price": None, "filled_qty": filled, "filled_avg_price": avg,
-            "status": status, "created_at": T0.isoformat(), "submitted_at": T0.isoformat(),
-            "updated_at": stamp, "filled_at": stamp if status == "filled" else None, "legs": None, **extra}
+    return {
+        "id": oid,
+        "client_order_id": cid,
+        "symbol": symbol,
+        "side": side,
+        "type": "limit",
+        "order_type": "limit",
+        "time_in_force": "day",
+        "order_class": "",
+        "qty": qty,
+        "notional": None,
+        "limit_price": "190.5",
+        "stop_price": None,
+        "filled_qty": filled,
+        "filled_avg_price": avg,
+        "status": status,
+        "created_at": T0.isoformat(),
+        "submitted_at": T0.isoformat(),
+        "updated_at": stamp,
+        "filled_at": stamp if status == "filled" else None,
+        "legs": None,
+        **extra,
+    }
 
 
 def history(ledger: Ledger, cid: str) -> list[tuple]:
     events = ledger.events(cid)
-    return list(zip(events["source"], events["event"], events["previous_status"].fillna("-"), events["status"]))
+    return list(
+        zip(events["source"], events["event"], events["previous_status"].fillna("-"), events["status"], strict=False)
+    )
 
 
 # -- the OrderStore protocol and every transition -------------------------------------------------
+
 
 def test_intent_then_answers_pending_open_partially_filled_filled(ledger):
     order = ledger.create(intent("nb-1"))
@@ -64,7 +103,7 @@ def test_intent_then_answers_pending_open_partially_filled_filled(ledger):
     assert ledger.get("nb-1").status is ManagedOrderStatus.PENDING
 
     order.apply_alpaca(alpaca("nb-1", "A1", "new"))
-    ledger.update(order)                                    # the POST's answer
+    ledger.update(order)  # the POST's answer
     ledger.upsert_from_alpaca([alpaca("nb-1", "A1", "partially_filled", "4", "190.4", at=1)], source="stream")
     ledger.upsert_from_alpaca([alpaca("nb-1", "A1", "partially_filled", "7", "190.45", at=2)], source="stream")
     ledger.upsert_from_alpaca([alpaca("nb-1", "A1", "filled", "10", "190.47", at=3)], source="poll")
@@ -91,19 +130,21 @@ def test_canceled_and_rejected(ledger):
     order.apply_alpaca(alpaca("nb-c", "AC", "new"))
     ledger.update(order)
     ledger.upsert_from_alpaca([alpaca("nb-c", "AC", "pending_cancel", at=1)], source="poll")
-    assert ledger.get("nb-c").status is ManagedOrderStatus.OPEN      # pending_cancel is still open
+    assert ledger.get("nb-c").status is ManagedOrderStatus.OPEN  # pending_cancel is still open
     ledger.upsert_from_alpaca([alpaca("nb-c", "AC", "canceled", at=2)], source="stream")
     assert ledger.get("nb-c").status is ManagedOrderStatus.CANCELED
     assert history(ledger, "nb-c")[-1] == ("stream", "status", "open", "canceled")
 
     refused = ledger.create(intent("nb-r"))
-    refused.status = ManagedOrderStatus.REJECTED           # what the service does on a 403 / 422
+    refused.status = ManagedOrderStatus.REJECTED  # what the service does on a 403 / 422
     refused.notes = "rejected: insufficient buying power"
     ledger.update(refused)
     stored = ledger.get("nb-r")
     assert stored.status is ManagedOrderStatus.REJECTED and stored.alpaca_order_id is None
-    assert history(ledger, "nb-r") == [("submit", "created", "-", "pending"),
-                                       ("submit", "status", "pending", "rejected")]
+    assert history(ledger, "nb-r") == [
+        ("submit", "created", "-", "pending"),
+        ("submit", "status", "pending", "rejected"),
+    ]
 
 
 def test_replaced_links_the_new_order_to_its_parent(ledger):
@@ -111,10 +152,13 @@ def test_replaced_links_the_new_order_to_its_parent(ledger):
     old.apply_alpaca(alpaca("nb-old", "A-old", "new"))
     ledger.update(old)
     # PATCH /v2/orders/A-old: Alpaca answers with a new order that replaces the old one.
-    ledger.upsert_from_alpaca([
-        alpaca("nb-old", "A-old", "replaced", at=5, replaced_by="A-new"),
-        alpaca("nb-new", "A-new", "new", at=5, replaces="A-old", qty="20"),
-    ], source="sync")
+    ledger.upsert_from_alpaca(
+        [
+            alpaca("nb-old", "A-old", "replaced", at=5, replaced_by="A-new"),
+            alpaca("nb-new", "A-new", "new", at=5, replaces="A-old", qty="20"),
+        ],
+        source="sync",
+    )
     assert ledger.get("nb-old").status is ManagedOrderStatus.REPLACED
     new = ledger.get("nb-new")
     assert new.parent_client_order_id == "nb-old" and new.qty == Decimal(20)
@@ -127,7 +171,7 @@ def test_replaced_links_the_new_order_to_its_parent(ledger):
 
 def test_unresolved_is_resolved_by_the_next_sync(ledger):
     order = ledger.create(intent("nb-u"))
-    order.status = ManagedOrderStatus.UNRESOLVED           # the POST timed out, the lookup failed
+    order.status = ManagedOrderStatus.UNRESOLVED  # the POST timed out, the lookup failed
     ledger.update(order)
     assert [o.client_order_id for o in ledger.list(status=["pending", "unresolved"])] == ["nb-u"]
 
@@ -136,9 +180,11 @@ def test_unresolved_is_resolved_by_the_next_sync(ledger):
     stored = ledger.get("nb-u")
     assert stored.status is ManagedOrderStatus.FILLED and stored.alpaca_order_id == "A-u"
     assert not stored.external and stored.user == "ana"
-    assert history(ledger, "nb-u") == [("submit", "created", "-", "pending"),
-                                       ("submit", "status", "pending", "unresolved"),
-                                       ("sync", "status", "unresolved", "filled")]
+    assert history(ledger, "nb-u") == [
+        ("submit", "created", "-", "pending"),
+        ("submit", "status", "pending", "unresolved"),
+        ("sync", "status", "unresolved", "filled"),
+    ]
     assert ledger.list(status=["pending", "unresolved"]) == []
 
 
@@ -164,7 +210,7 @@ def test_create_refuses_a_duplicate_and_update_records_what_it_does_not_know(led
     assert refused.value.client_order_id == "nb-d"
     assert isinstance(refused.value, LedgerError) and isinstance(refused.value, ValueError)
     assert ledger.get("nb-d").user == "ana"
-    with pytest.raises(UnfitValueError, match="user") as unfit:   # not reported as a duplicate
+    with pytest.raises(UnfitValueError, match="user") as unfit:  # not reported as a duplicate
         ledger.create(intent("nb-u", user=None))
     assert not isinstance(unfit.value, DuplicateOrderError) and unfit.value.column == "user"
     stray = intent("nb-stray")
@@ -175,12 +221,18 @@ def test_create_refuses_a_duplicate_and_update_records_what_it_does_not_know(led
 
 # -- sync: external orders, legs, pages, volume ---------------------------------------------------
 
+
 def test_upsert_imports_external_orders_with_legs_and_seed_tags(ledger):
     bracket = alpaca("web-1", "W1", "filled", "5", "100", symbol="SPY", qty="5", order_class="bracket")
-    bracket["legs"] = [alpaca("web-1-tp", "W1tp", "new", symbol="SPY", side="sell", qty="5"),
-                       alpaca("web-1-sl", "W1sl", "held", symbol="SPY", side="sell", qty="5")]
-    page = [bracket, alpaca("web-2", "W2", "canceled", symbol="MSFT"),
-            alpaca("web-2", "W2", "canceled", symbol="MSFT")]          # repeated at a page boundary
+    bracket["legs"] = [
+        alpaca("web-1-tp", "W1tp", "new", symbol="SPY", side="sell", qty="5"),
+        alpaca("web-1-sl", "W1sl", "held", symbol="SPY", side="sell", qty="5"),
+    ]
+    page = [
+        bracket,
+        alpaca("web-2", "W2", "canceled", symbol="MSFT"),
+        alpaca("web-2", "W2", "canceled", symbol="MSFT"),
+    ]  # repeated at a page boundary
     result = ledger.upsert_from_alpaca(page)
     assert (result.inserted, result.updated, result.unchanged) == (4, 0, 0)
     assert result.latest_updated_at == T0
@@ -192,7 +244,7 @@ def test_upsert_imports_external_orders_with_legs_and_seed_tags(ledger):
     legs = {o.client_order_id: o for o in ledger.list(symbol="SPY") if o.parent_client_order_id}
     assert set(legs) == {"web-1-tp", "web-1-sl"}
     assert all(leg.parent_client_order_id == "web-1" for leg in legs.values())
-    assert legs["web-1-sl"].status is ManagedOrderStatus.OPEN          # held maps to open
+    assert legs["web-1-sl"].status is ManagedOrderStatus.OPEN  # held maps to open
     assert history(ledger, "web-2") == [("sync", "imported", "-", "canceled")]
     assert [o.client_order_id for o in ledger.list(tag="external", status="canceled")] == ["web-2"]
 
@@ -208,8 +260,12 @@ def test_upsert_of_ten_thousand_orders_is_one_quick_batch(ledger):
     inserted_in = time.perf_counter() - started
     for i, order in enumerate(orders):
         if i % 2:
-            order.update(status="filled", filled_qty="10", filled_avg_price="190.5",
-                         updated_at=(T0 + timedelta(seconds=60)).isoformat())
+            order.update(
+                status="filled",
+                filled_qty="10",
+                filled_avg_price="190.5",
+                updated_at=(T0 + timedelta(seconds=60)).isoformat(),
+            )
     started = time.perf_counter()
     second = ledger.upsert_from_alpaca(orders, source="poll")
     updated_in = time.perf_counter() - started
@@ -223,30 +279,50 @@ def test_upsert_of_ten_thousand_orders_is_one_quick_batch(ledger):
 
 # -- fills ----------------------------------------------------------------------------------------
 
+
 def trade_update(event: str, execution_id: str, qty: str, price: str, filled: str, at: int) -> dict:
     order = alpaca("nb-f", "A-f", "filled" if filled == "10" else "partially_filled", filled, price, at=at)
-    return {"event": event, "execution_id": execution_id, "qty": qty, "price": price,
-            "timestamp": order["updated_at"], "position_qty": filled, "order": order}
+    return {
+        "event": event,
+        "execution_id": execution_id,
+        "qty": qty,
+        "price": price,
+        "timestamp": order["updated_at"],
+        "position_qty": filled,
+        "order": order,
+    }
 
 
 def activity(activity_id: str, qty: str, price: str, cum: str, at: int) -> dict:
-    return {"id": activity_id, "activity_type": "FILL", "transaction_time": alpaca("x", "x", "new", at=at)["updated_at"],
-            "type": "fill" if cum == "10" else "partial_fill", "price": price, "qty": qty, "side": "buy",
-            "symbol": "AAPL", "leaves_qty": str(10 - int(cum)), "order_id": "A-f", "cum_qty": cum,
-            "order_status": "filled"}
+    return {
+        "id": activity_id,
+        "activity_type": "FILL",
+        "transaction_time": alpaca("x", "x", "new", at=at)["updated_at"],
+        "type": "fill" if cum == "10" else "partial_fill",
+        "price": price,
+        "qty": qty,
+        "side": "buy",
+        "symbol": "AAPL",
+        "leaves_qty": str(10 - int(cum)),
+        "order_id": "A-f",
+        "cum_qty": cum,
+        "order_status": "filled",
+    }
 
 
 def test_a_fill_from_the_stream_and_from_the_activities_is_stored_once(ledger):
     ledger.create(intent("nb-f"))
     first = trade_update("partial_fill", "exec-1", "4", "190.1", "4", at=1)
     second = trade_update("fill", "exec-2", "6", "190.2", "10", at=2)
-    orders, fills = ledger.apply_trade_updates([first, second, second])   # a duplicate delivery
+    orders, fills = ledger.apply_trade_updates([first, second, second])  # a duplicate delivery
     assert fills == 2 and orders.updated == 1
     assert ledger.get("nb-f").status is ManagedOrderStatus.FILLED
 
     # The activities describe the same two executions: one under the same uuid, one under another.
-    page = [activity("20261124150001000::exec-1", "4", "190.1", "4", at=1),
-            activity("20261124150002000::other-uuid", "6", "190.2", "10", at=2)]
+    page = [
+        activity("20261124150001000::exec-1", "4", "190.1", "4", at=1),
+        activity("20261124150002000::other-uuid", "6", "190.2", "10", at=2),
+    ]
     assert ledger.record_fills(page, source="sync") == 0
     assert ledger.record_fills(page, source="sync") == 0
     stored = ledger.fills()
@@ -259,16 +335,19 @@ def test_a_fill_from_the_stream_and_from_the_activities_is_stored_once(ledger):
 
 
 def test_activities_first_then_the_order_gets_its_fills_linked(ledger):
-    page = [activity("20261124150001000::e1", "4", "190.1", "4", at=1),
-            activity("20261124150002000::e2", "6", "190.2", "10", at=2)]
+    page = [
+        activity("20261124150001000::e1", "4", "190.1", "4", at=1),
+        activity("20261124150002000::e2", "6", "190.2", "10", at=2),
+    ]
     assert ledger.record_fills(page, source="sync") == 2
-    assert ledger.fills()["client_order_id"].isna().all()      # the order is not known yet
+    assert ledger.fills()["client_order_id"].isna().all()  # the order is not known yet
     ledger.upsert_from_alpaca([alpaca("nb-late", "A-f", "filled", "10", "190.16", at=2)])
     assert list(ledger.fills()["client_order_id"]) == ["nb-late", "nb-late"]
     assert list(ledger.fills()["execution_id"]) == ["e1", "e2"]
 
 
 # -- scope ----------------------------------------------------------------------------------------
+
 
 def test_accounts_and_environments_side_by_side(tmp_path):
     everything = Ledger(tmp_path / "l.duckdb")
@@ -285,8 +364,8 @@ def test_accounts_and_environments_side_by_side(tmp_path):
     assert {o.client_order_id for o in local.list()} == {"l-1", "l-2"}
     assert [o.client_order_id for o in local.list("bob")] == ["l-2"]
     assert len(everything.list()) == 4
-    assert len(local.list(account_id=None)) == 2                      # None: every local account
-    assert len(local.list(account_id=None, environment=None)) == 4    # every account, every environment
+    assert len(local.list(account_id=None)) == 2  # None: every local account
+    assert len(local.list(account_id=None, environment=None)) == 4  # every account, every environment
     assert len(local.list(account_id="P", environment="paper")) == 2  # another scope on demand
     assert local.get("p-1") is None and paper.get("p-1").account_id == "P"
     assert everything.get("p-1").environment.value == "paper"
@@ -296,8 +375,9 @@ def test_accounts_and_environments_side_by_side(tmp_path):
     with pytest.raises(InvalidArgumentError, match="which account"):
         everything.record_fills([], source="sync")
     # A client_order_id already recorded for another account is not taken over by a sync.
-    clash = paper.upsert_from_alpaca([alpaca("l-1", "PX-clash", "filled", "10", "1", at=3),
-                                      alpaca("p-new", "PN", "new", at=3)])
+    clash = paper.upsert_from_alpaca(
+        [alpaca("l-1", "PX-clash", "filled", "10", "1", at=3), alpaca("p-new", "PN", "new", at=3)]
+    )
     assert (clash.inserted, clash.skipped) == (1, 1)
     assert local.get("l-1").status.value == "pending" and local.get("l-1").alpaca_order_id is None
 
@@ -310,9 +390,10 @@ def test_accounts_and_environments_side_by_side(tmp_path):
 
 # -- schema, SQL, export --------------------------------------------------------------------------
 
+
 def test_an_old_file_is_migrated_when_opened(tmp_path):
     path = tmp_path / "old.duckdb"
-    with LedgerFile(path).open(write=True) as con:               # a ledger written by version 1
+    with LedgerFile(path).open(write=True) as con:  # a ledger written by version 1
         assert migrate(con, target=1) == (0, 1)
         con.execute("""INSERT INTO managed_orders (client_order_id, "user", environment, account_id, symbol,
                        side, type, qty, limit_price, status, created_at, updated_at) VALUES
@@ -323,15 +404,16 @@ def test_an_old_file_is_migrated_when_opened(tmp_path):
     old = ledger.get("nb-v1")
     assert old.status is ManagedOrderStatus.FILLED and old.user == "ana"
     assert old.qty == Decimal("999999999.123456789") and old.limit_price == Decimal("190.5")  # kept exactly
-    ledger.set_sync_state("k", "v")                             # a version-2 table
+    ledger.set_sync_state("k", "v")  # a version-2 table
     assert ledger.sync_state("k") == "v"
-    assert ledger.sql("SELECT count(*) AS n FROM journal_applied")["n"][0] == 0   # version 3
-    assert ledger.sql("SELECT count(*) AS n FROM journal_rejects")["n"][0] == 0   # version 4 ...
-    money = ledger.sql("SELECT DISTINCT data_type FROM duckdb_columns() WHERE database_name = 'ledger' "
-                       "AND data_type LIKE 'DECIMAL%'")["data_type"].tolist()
-    assert money == ["DECIMAL(38,9)"]                           # ... widened every money column
+    assert ledger.sql("SELECT count(*) AS n FROM journal_applied")["n"][0] == 0  # version 3
+    assert ledger.sql("SELECT count(*) AS n FROM journal_rejects")["n"][0] == 0  # version 4 ...
+    money = ledger.sql(
+        "SELECT DISTINCT data_type FROM duckdb_columns() WHERE database_name = 'ledger' AND data_type LIKE 'DECIMAL%'"
+    )["data_type"].tolist()
+    assert money == ["DECIMAL(38,9)"]  # ... widened every money column
     assert ledger.sql("SELECT list(version ORDER BY version) AS v FROM schema_version")["v"][0].tolist() == [1, 2, 3, 4]
-    Ledger(path)                                                # opening again changes nothing
+    Ledger(path)  # opening again changes nothing
     assert ledger.sql("SELECT count(*) AS n FROM schema_version")["n"][0] == 4
 
     with LedgerFile(path).open(write=True) as con:
@@ -356,14 +438,19 @@ def test_sql_is_read_only_and_export_writes_parquet_and_csv(ledger, tmp_path):
 
     parquet = ledger.export(tmp_path / "out" / "orders.parquet")
     back = duckdb.sql(f"SELECT client_order_id, qty, tags FROM read_parquet('{parquet}') ORDER BY 1").fetchall()
-    assert back == [("nb-e1", Decimal("10.000000000"), ["symbol:AAPL", "side:buy", "type:limit"]),
-                    ("nb-e2", Decimal("10.000000000"), ["symbol:MSFT", "side:buy", "type:limit"])]
+    assert back == [
+        ("nb-e1", Decimal("10.000000000"), ["symbol:AAPL", "side:buy", "type:limit"]),
+        ("nb-e2", Decimal("10.000000000"), ["symbol:MSFT", "side:buy", "type:limit"]),
+    ]
     csv = ledger.export(tmp_path / "events.txt", "order_events", format="csv")
     assert list(pd.read_csv(csv)["client_order_id"]) == ["nb-e1", "nb-e2"]
-    query = ledger.export(tmp_path / "q.csv", "SELECT symbol, count(*) AS n FROM managed_orders GROUP BY ALL ORDER BY 1")
+    query = ledger.export(
+        tmp_path / "q.csv", "SELECT symbol, count(*) AS n FROM managed_orders GROUP BY ALL ORDER BY 1"
+    )
     assert pd.read_csv(query).to_dict("list") == {"symbol": ["AAPL", "MSFT"], "n": [1, 1]}
-    chosen = ledger.export(tmp_path / "p.csv", "SELECT client_order_id FROM managed_orders WHERE symbol = $s",
-                           params={"s": "MSFT"})
+    chosen = ledger.export(
+        tmp_path / "p.csv", "SELECT client_order_id FROM managed_orders WHERE symbol = $s", params={"s": "MSFT"}
+    )
     assert list(pd.read_csv(chosen)["client_order_id"]) == ["nb-e2"]
     with pytest.raises(ValueError, match="parquet"):
         ledger.export(tmp_path / "x.json")
@@ -376,16 +463,22 @@ def test_text_columns_are_string_dtype_with_rows_or_without(ledger):
     ledger.create(intent("nb-s1"))
     full = ledger.orders()
     for frame in (empty, full, ledger.events(), ledger.fills(), ledger.sql("SELECT NULL::VARCHAR AS nothing")):
-        text = [c for c in ("client_order_id", "symbol", "parent_client_order_id", "detail", "nothing")
-                if c in frame]
+        text = [c for c in ("client_order_id", "symbol", "parent_client_order_id", "detail", "nothing") if c in frame]
         assert text and all(str(frame[c].dtype) == "string" for c in text), frame.dtypes
     assert list(empty.dtypes) == list(full.dtypes)
 
 
 def test_no_secret_columns_and_the_file_is_free_between_calls(ledger):
     columns = ledger.sql("SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = 'ledger'")
-    assert set(columns["table_name"]) == {"managed_orders", "order_events", "fills", "sync_state", "schema_version",
-                                         "journal_applied", "journal_rejects"}
+    assert set(columns["table_name"]) == {
+        "managed_orders",
+        "order_events",
+        "fills",
+        "sync_state",
+        "schema_version",
+        "journal_applied",
+        "journal_rejects",
+    }
     assert not columns["column_name"].str.contains("api_key|secret|password", case=False).any()
     ledger.create(intent("nb-free"))
     # Between calls nothing holds the file: a plain DuckDB connection opens it read-write.
@@ -406,8 +499,9 @@ def test_threads_share_one_ledger(ledger):
         thread.start()
     for thread in threads:
         thread.join()
-    counts = ledger.sql('SELECT "user", count(*) AS n, count(alpaca_order_id) AS placed FROM managed_orders '
-                        "GROUP BY ALL ORDER BY 1")
+    counts = ledger.sql(
+        'SELECT "user", count(*) AS n, count(alpaca_order_id) AS placed FROM managed_orders GROUP BY ALL ORDER BY 1'
+    )
     assert counts.to_dict("list") == {"user": ["ana", "bob", "stream"], "n": [25] * 3, "placed": [25] * 3}
     assert len(ledger.events()) == 150
 
@@ -421,6 +515,7 @@ def test_the_default_path_follows_the_settings(tmp_path, monkeypatch):
 
 
 # -- a ledger that cannot be opened, and two that are created at once ----------------------------
+
 
 def test_a_file_that_is_not_a_ledger_raises_a_ledger_error_and_the_half_built_ledger_has_a_repr(tmp_path):
     path = tmp_path / "notes.duckdb"
@@ -459,8 +554,9 @@ def test_a_new_ledger_appears_whole_even_when_two_processes_create_it_at_once(tm
 
     def build_while_a_rival_creates(con):
         seen["visible while building"] = path.exists()
-        rival = subprocess.run([sys.executable, "-c", RIVAL, str(path)], capture_output=True, text=True,
-                               timeout=60, env={**os.environ})
+        rival = subprocess.run(
+            [sys.executable, "-c", RIVAL, str(path)], capture_output=True, text=True, timeout=60, env={**os.environ}
+        )
         seen["rival"] = (rival.returncode, rival.stdout.strip(), rival.stderr[-1000:])
         return migrate(con)
 
@@ -468,7 +564,7 @@ def test_a_new_ledger_appears_whole_even_when_two_processes_create_it_at_once(tm
     ledger = Ledger(path, account_id="acct-1", environment="local")
     assert seen["visible while building"] is False
     assert seen["rival"][:2] == (0, "1"), seen["rival"]
-    assert [o.client_order_id for o in ledger.list()] == ["rival-1"]     # the rival's file, kept
+    assert [o.client_order_id for o in ledger.list()] == ["rival-1"]  # the rival's file, kept
     assert ledger.schema_version() == LATEST
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("new.duckdb")) == []
 
@@ -485,12 +581,25 @@ def test_a_number_a_sync_cannot_store_is_reported_never_silently_null(ledger, ca
     import logging
 
     with caplog.at_level(logging.WARNING, logger="alpaca_nb"):
-        ledger.upsert_from_alpaca([alpaca("ext-1", "X1", "new", qty="1e40"), alpaca("ext-2", "X2", "new", qty="1e12")],
-                                  source="sync")
-        added = ledger.record_fills([{"id": "20261124::e-1", "order_id": "X1", "symbol": "AAPL", "side": "buy",
-                                      "qty": "1", "price": "1e35", "transaction_time": T0.isoformat(),
-                                      "activity_type": "FILL"}], source="sync")
+        ledger.upsert_from_alpaca(
+            [alpaca("ext-1", "X1", "new", qty="1e40"), alpaca("ext-2", "X2", "new", qty="1e12")], source="sync"
+        )
+        added = ledger.record_fills(
+            [
+                {
+                    "id": "20261124::e-1",
+                    "order_id": "X1",
+                    "symbol": "AAPL",
+                    "side": "buy",
+                    "qty": "1",
+                    "price": "1e35",
+                    "transaction_time": T0.isoformat(),
+                    "activity_type": "FILL",
+                }
+            ],
+            source="sync",
+        )
     assert "ext-1" in caplog.text and "could not be read" in caplog.text and "e-1" in caplog.text
     assert ledger.get("ext-1").status is ManagedOrderStatus.OPEN and ledger.get("ext-1").qty is None
-    assert ledger.get("ext-2").qty == Decimal("1e12")              # fits DECIMAL(38,9): stored exactly
+    assert ledger.get("ext-2").qty == Decimal("1e12")  # fits DECIMAL(38,9): stored exactly
     assert added == 0 and "ext-2" not in caplog.text

@@ -1,4 +1,5 @@
 """The ledger's write-ahead journal: intents on disk before the POST, drained into DuckDB exactly once."""
+
 from __future__ import annotations
 
 import json
@@ -9,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import duckdb
@@ -17,10 +18,10 @@ import pytest
 from brokers import wait_for
 
 from alpaca_nb import ManagedOrderStatus
-from alpaca_nb.ledger import journal as ledger_journal
-from alpaca_nb.ledger import rows as rows
 from alpaca_nb.errors import LedgerError
 from alpaca_nb.ledger import Ledger, UnfitValueError
+from alpaca_nb.ledger import journal as ledger_journal
+from alpaca_nb.ledger import rows as rows
 from alpaca_nb.ledger.file import LedgerFile
 from alpaca_nb.ledger.schema import migrate
 from alpaca_nb.models import AlpacaEnvironment, ManagedOrder
@@ -40,17 +41,33 @@ def ledger(tmp_path, quiet):
 
 
 def intent(cid: str, **kw) -> ManagedOrder:
-    values = dict(client_order_id=cid, user="ana", symbol="AAPL", side="buy", type="limit",
-                  environment=AlpacaEnvironment.LOCAL, qty=Decimal(2), limit_price=Decimal("10.5"),
-                  tags=("symbol:AAPL", "side:buy", "type:limit", "swing"), notes="first try")
+    values = dict(
+        client_order_id=cid,
+        user="ana",
+        symbol="AAPL",
+        side="buy",
+        type="limit",
+        environment=AlpacaEnvironment.LOCAL,
+        qty=Decimal(2),
+        limit_price=Decimal("10.5"),
+        tags=("symbol:AAPL", "side:buy", "type:limit", "swing"),
+        notes="first try",
+    )
     values.update(kw)
     return ManagedOrder(**values)
 
 
 def answered(order: ManagedOrder, status: str = "new", filled: str = "0") -> ManagedOrder:
-    order.apply_alpaca({"id": f"alp-{order.client_order_id}", "status": status, "filled_qty": filled,
-                        "filled_avg_price": "10.5" if filled != "0" else None,
-                        "submitted_at": "2026-11-24T15:00:00Z", "updated_at": "2026-11-24T15:00:01Z"})
+    order.apply_alpaca(
+        {
+            "id": f"alp-{order.client_order_id}",
+            "status": status,
+            "filled_qty": filled,
+            "filled_avg_price": "10.5" if filled != "0" else None,
+            "submitted_at": "2026-11-24T15:00:00Z",
+            "updated_at": "2026-11-24T15:00:01Z",
+        }
+    )
     return order
 
 
@@ -62,7 +79,7 @@ def test_a_journaled_intent_and_answer_read_back_as_if_written_directly(ledger, 
     order = ledger.create(intent("nb-j1"), new_id=True)
     assert ledger.journal.pending() and ledger.journal.active.stat().st_size > 0
     ledger.update(answered(order), defer=True)
-    journaled = datetime.now(timezone.utc)
+    journaled = datetime.now(UTC)
     time.sleep(0.05)
 
     direct = Ledger(tmp_path / "direct.duckdb", account_id=ACCOUNT, environment="local")
@@ -71,8 +88,21 @@ def test_a_journaled_intent_and_answer_read_back_as_if_written_directly(ledger, 
 
     stored, expected = ledger.get("nb-j1"), direct.get("nb-j1")  # the read drains the journal first
     assert not ledger.journal.pending() and batch_files(ledger) == []
-    for name in ("user", "status", "alpaca_status", "alpaca_order_id", "qty", "limit_price", "tags", "notes",
-                 "submitted_at", "alpaca_updated_at", "account_id", "environment", "external"):
+    for name in (
+        "user",
+        "status",
+        "alpaca_status",
+        "alpaca_order_id",
+        "qty",
+        "limit_price",
+        "tags",
+        "notes",
+        "submitted_at",
+        "alpaca_updated_at",
+        "account_id",
+        "environment",
+        "external",
+    ):
         assert getattr(stored, name) == getattr(expected, name), name
     assert stored.status is ManagedOrderStatus.OPEN and stored.qty == Decimal(2)
     events = ledger.events("nb-j1")
@@ -83,8 +113,8 @@ def test_a_journaled_intent_and_answer_read_back_as_if_written_directly(ledger, 
 
 def test_a_stale_answer_from_the_journal_never_overwrites_a_newer_state(ledger):
     order = ledger.create(intent("nb-j2"), new_id=True)
-    ledger.update(answered(order, "filled", "2"), source="stream")          # written directly (drains first)
-    late = answered(intent("nb-j2"), "new")                                   # the POST's older answer
+    ledger.update(answered(order, "filled", "2"), source="stream")  # written directly (drains first)
+    late = answered(intent("nb-j2"), "new")  # the POST's older answer
     ledger.update(late, defer=True)
     stored = ledger.get("nb-j2")
     assert stored.status is ManagedOrderStatus.FILLED and stored.filled_qty == Decimal(2)
@@ -97,13 +127,13 @@ def test_a_batch_applied_but_not_deleted_is_never_applied_twice(ledger):
         order = ledger.create(intent(f"nb-c{n}"), new_id=True)
         ledger.update(answered(order), defer=True)
     with ledger.file.open(write=True) as con:
-        applied = ledger.journal.drain_into(con)    # committed, but settle() never runs
+        applied = ledger.journal.drain_into(con)  # committed, but settle() never runs
     assert len(applied) == 1 and batch_files(ledger) == [applied[0].name]
-    assert len(ledger.list()) == 3                   # the next unit of work recognises the batch ...
-    assert batch_files(ledger) == []                 # ... deletes it ...
-    assert len(ledger.events()) == 6                 # ... and applied nothing twice
+    assert len(ledger.list()) == 3  # the next unit of work recognises the batch ...
+    assert batch_files(ledger) == []  # ... deletes it ...
+    assert len(ledger.events()) == 6  # ... and applied nothing twice
     ledger.create(intent("nb-c3"), new_id=True)
-    ledger.list()                                    # a later drain forgets batches no longer on disk
+    ledger.list()  # a later drain forgets batches no longer on disk
     assert applied[0].name not in set(ledger.sql("SELECT name FROM journal_applied")["name"])
 
 
@@ -115,7 +145,7 @@ def test_a_batch_whose_drain_failed_is_applied_by_the_next_one(ledger):
             ledger.journal.drain_into(con)
             raise RuntimeError("drainer died")
     assert len(batch_files(ledger)) == 1
-    ledger.create(intent("nb-f2"), new_id=True)      # a newer record goes to a fresh active file
+    ledger.create(intent("nb-f2"), new_id=True)  # a newer record goes to a fresh active file
     assert [o.client_order_id for o in ledger.list()] == ["nb-f1", "nb-f2"]
     assert batch_files(ledger) == [] and len(ledger.events()) == 2
 
@@ -124,7 +154,7 @@ def test_a_line_cut_short_by_a_crash_is_skipped_and_the_next_record_survives(led
     ledger.journal.folder.mkdir(exist_ok=True)
     with open(ledger.journal.active, "ab") as handle:
         handle.write(b'{"kind":"intent","at":"2026-11-24T15:00:00+00:00","source":"submit","ord')
-    ledger.create(intent("nb-t1"), new_id=True)      # starts on a fresh line
+    ledger.create(intent("nb-t1"), new_id=True)  # starts on a fresh line
     with caplog.at_level(logging.WARNING, logger="alpaca_nb"):
         assert [o.client_order_id for o in ledger.list()] == ["nb-t1"]
     assert "unreadable" in caplog.text and "never sent" in caplog.text
@@ -135,12 +165,30 @@ def test_an_intent_claims_the_row_a_sync_imported_first(ledger):
     this process's journal was drained: the intent's user, tags and notes win, the broker's
     state stays."""
     mine = intent("nb-claim")
-    ledger.upsert_from_alpaca([{
-        "id": "alp-claim", "client_order_id": "nb-claim", "symbol": "AAPL", "side": "buy", "type": "limit",
-        "order_type": "limit", "time_in_force": "day", "order_class": "", "qty": "2", "limit_price": "10.5",
-        "filled_qty": "2", "filled_avg_price": "10.4", "status": "filled", "created_at": "2026-11-24T15:00:00Z",
-        "updated_at": "2026-11-24T15:00:02Z", "submitted_at": "2026-11-24T15:00:00Z",
-        "filled_at": "2026-11-24T15:00:02Z", "legs": None}])
+    ledger.upsert_from_alpaca(
+        [
+            {
+                "id": "alp-claim",
+                "client_order_id": "nb-claim",
+                "symbol": "AAPL",
+                "side": "buy",
+                "type": "limit",
+                "order_type": "limit",
+                "time_in_force": "day",
+                "order_class": "",
+                "qty": "2",
+                "limit_price": "10.5",
+                "filled_qty": "2",
+                "filled_avg_price": "10.4",
+                "status": "filled",
+                "created_at": "2026-11-24T15:00:00Z",
+                "updated_at": "2026-11-24T15:00:02Z",
+                "submitted_at": "2026-11-24T15:00:00Z",
+                "filled_at": "2026-11-24T15:00:02Z",
+                "legs": None,
+            }
+        ]
+    )
     assert ledger.get("nb-claim").external
     ledger.create(mine, new_id=True)
     stored = ledger.get("nb-claim")
@@ -158,9 +206,9 @@ def test_the_background_thread_drains_soon_after_an_append(tmp_path, monkeypatch
     ledger.create(intent("nb-bg"), new_id=True)
     wait_for(lambda: not ledger.journal.pending(), what="the background drain")
     ledger.release()
-    con = duckdb.connect(str(ledger.path), read_only=True)   # a plain DuckDB client sees the order
+    con = duckdb.connect(str(ledger.path), read_only=True)  # a plain DuckDB client sees the order
     try:
-        assert con.execute("SELECT \"user\", status FROM managed_orders").fetchall() == [("ana", "pending")]
+        assert con.execute('SELECT "user", status FROM managed_orders').fetchall() == [("ana", "pending")]
     finally:
         con.close()
 
@@ -187,8 +235,13 @@ def test_a_kernel_killed_mid_request_leaves_its_intent_and_the_next_sync_settles
     path = tmp_path / "shared.duckdb"
     broker.faults.add(path="/v2/orders", method="POST", delay_after=30.0)  # processed, answer held
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALPACA_API")}
-    child = subprocess.Popen([sys.executable, "-c", KILLED, broker.url, broker.key, broker.secret, str(path)],
-                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED, broker.url, broker.key, broker.secret, str(path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_for(lambda: broker.engine.list_orders(status="all"), what="the order at the broker")
     finally:
@@ -196,18 +249,19 @@ def test_a_kernel_killed_mid_request_leaves_its_intent_and_the_next_sync_settles
         out, _ = child.communicate(timeout=30)
     assert "never here" not in out
     journal_text = "".join(p.read_text() for p in (path.parent / (path.name + ".journal")).glob("*.jsonl"))
-    assert "killed-kernel" in journal_text                               # it was in the journal ...
-    assert broker.secret not in journal_text and broker.key not in journal_text   # ... with no secret
+    assert "killed-kernel" in journal_text  # it was in the journal ...
+    assert broker.secret not in journal_text and broker.key not in journal_text  # ... with no secret
 
     from brokers import service_for
+
     svc = service_for(broker, order_service=Ledger(path))
-    [order] = svc.order_service.list()                                    # drained on this first read
+    [order] = svc.order_service.list()  # drained on this first read
     assert order.user == "killed-kernel" and order.status is ManagedOrderStatus.PENDING
     svc.sync_orders()
     [order] = svc.order_service.list()
     assert order.user == "killed-kernel" and not order.external and "mine" in order.tags
     assert order.status in (ManagedOrderStatus.OPEN, ManagedOrderStatus.FILLED) and order.alpaca_order_id
-    assert broker.requests[("POST", "/v2/orders")] == 1                   # never resent
+    assert broker.requests[("POST", "/v2/orders")] == 1  # never resent
 
 
 EXITS = textwrap.dedent("""
@@ -229,20 +283,27 @@ EXITS = textwrap.dedent("""
 def test_a_process_that_exits_drains_its_journal_first(manual_broker, tmp_path):
     path = tmp_path / "exit.duckdb"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALPACA_API")}
-    done = subprocess.run([sys.executable, "-c", EXITS, manual_broker.url, manual_broker.key,
-                           manual_broker.secret, str(path)], env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", EXITS, manual_broker.url, manual_broker.key, manual_broker.secret, str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     folder = path.parent / (path.name + ".journal")
     assert not any(p.stat().st_size for p in folder.glob("*.jsonl"))
-    con = duckdb.connect(str(path), read_only=True)                 # a foreign client sees all 20
+    con = duckdb.connect(str(path), read_only=True)  # a foreign client sees all 20
     try:
-        assert con.execute("SELECT count(*), count(alpaca_order_id) FROM managed_orders "
-                           "WHERE status = 'open' AND \"user\" = 'leaving'").fetchall() == [(20, 20)]
+        assert con.execute(
+            "SELECT count(*), count(alpaca_order_id) FROM managed_orders WHERE status = 'open' AND \"user\" = 'leaving'"
+        ).fetchall() == [(20, 20)]
     finally:
         con.close()
 
 
 # -- record-level isolation: one bad record costs no other record anything ------------------------
+
 
 def journal_raw(ledger: Ledger, *records: dict) -> None:
     """Append records as a process that did not check them would (an older alpaca_nb, say)."""
@@ -254,9 +315,13 @@ def journal_raw(ledger: Ledger, *records: dict) -> None:
 
 def raw_intent(order: ManagedOrder) -> dict:
     order.account_id = order.account_id or ACCOUNT
-    order.created_at = order.updated_at = datetime.now(timezone.utc)
-    return {"kind": "intent", "at": order.created_at.isoformat(), "source": "submit",
-            "order": rows.order_to_json(order)}
+    order.created_at = order.updated_at = datetime.now(UTC)
+    return {
+        "kind": "intent",
+        "at": order.created_at.isoformat(),
+        "source": "submit",
+        "order": rows.order_to_json(order),
+    }
 
 
 def place_neighbours(ledger: Ledger, prefix: str, n: int = 8) -> None:
@@ -276,13 +341,13 @@ def test_one_bad_record_costs_its_eight_neighbours_nothing(ledger, caplog):
         stored = ledger.list()
     assert sorted(o.client_order_id for o in stored) == [f"nb-m{i}" for i in range(4)] + [f"nb-n{i}" for i in range(4)]
     assert all(o.status is ManagedOrderStatus.OPEN and o.notes.startswith("first try") for o in stored)
-    assert len(ledger.events()) == 16                                  # created + status, each
+    assert len(ledger.events()) == 16  # created + status, each
     health = ledger.health()
     [kept] = health.set_aside
     assert not health.ok and kept.client_order_id == "nb-none" and kept.kind == "intent"
     assert "notes is None" in kept.error and kept.attempts == 1
-    assert json.loads(kept.record)["order"]["client_order_id"] == "nb-none"   # the record itself, to retry
-    assert kept.id.endswith(".jsonl:9")                                # its batch file and line
+    assert json.loads(kept.record)["order"]["client_order_id"] == "nb-none"  # the record itself, to retry
+    assert kept.id.endswith(".jsonl:9")  # its batch file and line
     assert "nb-none" in caplog.text and "set aside" in caplog.text
     assert not ledger.journal.pending() and batch_files(ledger) == []  # nothing left as a .failed file
     assert list(health.frame()["client_order_id"]) == ["nb-none"]
@@ -293,8 +358,11 @@ def test_an_oversized_value_is_set_aside_alone_and_never_stored_as_null(ledger):
     small one it cost the whole batch. Now 1e9 fits, and a value beyond DECIMAL(38,9) is set
     aside alone with its reason."""
     place_neighbours(ledger, "nb-o", 8)
-    journal_raw(ledger, raw_intent(intent("nb-1e9", qty=Decimal("1e9"), limit_price=Decimal("9999999.99"))),
-                raw_intent(intent("nb-1e30", qty=Decimal("1e30"))))
+    journal_raw(
+        ledger,
+        raw_intent(intent("nb-1e9", qty=Decimal("1e9"), limit_price=Decimal("9999999.99"))),
+        raw_intent(intent("nb-1e30", qty=Decimal("1e30"))),
+    )
     assert len(ledger.list()) == 9
     assert ledger.get("nb-1e9").qty == Decimal("1000000000")
     assert ledger.get("nb-1e9").limit_price == Decimal("9999999.99")
@@ -326,31 +394,35 @@ def test_a_record_duckdb_refuses_is_found_one_by_one_and_set_aside_alone(ledger,
     [kept] = ledger.health().set_aside
     assert kept.client_order_id == "nb-surrogate" and "surrogate" in kept.error
     events = ledger.sql("SELECT count(*) AS n, count(DISTINCT id) AS ids FROM order_events")
-    assert events.to_dict("records") == [{"n": 16, "ids": 16}]          # no half-applied attempt left behind
+    assert events.to_dict("records") == [{"n": 16, "ids": 16}]  # no half-applied attempt left behind
 
 
 def test_a_record_set_aside_is_retried_and_leaves_once_it_applies(ledger):
     """Later drains retry what is due; ledger.drain() retries everything now. A record that
     applies leaves journal_rejects; one that fails again stays, with one more attempt."""
-    now = datetime.now(timezone.utc)
-    fine_later = raw_intent(intent("nb-later"))       # say a bug, since fixed, refused it
+    now = datetime.now(UTC)
+    fine_later = raw_intent(intent("nb-later"))  # say a bug, since fixed, refused it
     fine_due = raw_intent(intent("nb-due"))
     still_bad = raw_intent(intent("nb-bad", notes=None))
     with ledger.file.open(write=True) as con:
-        for key, record, retry_after in (("old.jsonl:1", fine_later, now + timedelta(hours=1)),
-                                         ("old.jsonl:2", fine_due, now - timedelta(seconds=1)),
-                                         ("old.jsonl:3", still_bad, now - timedelta(seconds=1))):
-            con.execute("INSERT INTO journal_rejects VALUES (?, 'intent', ?, ?, 'a bug', 3, ?, ?, ?)",
-                        [key, record["order"]["client_order_id"], json.dumps(record), now, now, retry_after])
-    ledger.create(intent("nb-new"), new_id=True)       # a new record: the drain retries what is due
+        for key, record, retry_after in (
+            ("old.jsonl:1", fine_later, now + timedelta(hours=1)),
+            ("old.jsonl:2", fine_due, now - timedelta(seconds=1)),
+            ("old.jsonl:3", still_bad, now - timedelta(seconds=1)),
+        ):
+            con.execute(
+                "INSERT INTO journal_rejects VALUES (?, 'intent', ?, ?, 'a bug', 3, ?, ?, ?)",
+                [key, record["order"]["client_order_id"], json.dumps(record), now, now, retry_after],
+            )
+    ledger.create(intent("nb-new"), new_id=True)  # a new record: the drain retries what is due
     assert sorted(o.client_order_id for o in ledger.list()) == ["nb-due", "nb-new"]
     left = {item.id: item for item in ledger.health().set_aside}
     assert set(left) == {"old.jsonl:1", "old.jsonl:3"}
     assert left["old.jsonl:3"].attempts == 4 and "notes is None" in left["old.jsonl:3"].error
-    assert left["old.jsonl:3"].retry_after > now + timedelta(seconds=1)   # backs off
-    assert left["old.jsonl:1"].attempts == 3                             # not due: not tried
+    assert left["old.jsonl:3"].retry_after > now + timedelta(seconds=1)  # backs off
+    assert left["old.jsonl:1"].attempts == 3  # not due: not tried
 
-    assert ledger.drain() is False                      # the journal was empty, but every record is retried
+    assert ledger.drain() is False  # the journal was empty, but every record is retried
     assert ledger.get("nb-later").user == "ana"
     [left] = ledger.health().set_aside
     assert left.id == "old.jsonl:3" and left.attempts == 5
@@ -372,7 +444,7 @@ def test_failed_batches_of_older_versions_are_applied_record_by_record(tmp_path,
     failed.write_text("".join(json.dumps(r) + "\n" for r in records))
 
     ledger = Ledger(path, account_id=ACCOUNT, environment="local")
-    assert ledger.journal.pending()                       # a .failed batch is work to do
+    assert ledger.journal.pending()  # a .failed batch is work to do
     stored = {o.client_order_id: o for o in ledger.list()}
     assert len(stored) == 8 and "nb-none" not in stored and stored["nb-big"].qty == Decimal("1e9")
     assert not failed.exists() and not ledger.journal.pending()
@@ -385,13 +457,31 @@ def test_one_unfit_trade_update_is_split_out_of_its_record(ledger):
     ledger.update(answered(order), defer=True)
 
     def fill(n: int, price: str) -> dict:
-        return {"event": "partial_fill", "timestamp": f"2026-11-24T15:00:0{n}Z", "execution_id": f"exec-{n}",
-                "price": price, "qty": "1", "position_qty": str(n),
-                "order": {"id": "alp-nb-tu2", "client_order_id": "nb-tu2", "symbol": "AAPL", "side": "buy",
-                          "type": "limit", "time_in_force": "day", "order_class": "", "qty": "2",
-                          "limit_price": "10.5", "filled_qty": str(n), "filled_avg_price": "10.4",
-                          "status": "partially_filled", "created_at": "2026-11-24T15:00:00Z",
-                          "updated_at": f"2026-11-24T15:00:0{n}Z", "legs": None}}
+        return {
+            "event": "partial_fill",
+            "timestamp": f"2026-11-24T15:00:0{n}Z",
+            "execution_id": f"exec-{n}",
+            "price": price,
+            "qty": "1",
+            "position_qty": str(n),
+            "order": {
+                "id": "alp-nb-tu2",
+                "client_order_id": "nb-tu2",
+                "symbol": "AAPL",
+                "side": "buy",
+                "type": "limit",
+                "time_in_force": "day",
+                "order_class": "",
+                "qty": "2",
+                "limit_price": "10.5",
+                "filled_qty": str(n),
+                "filled_avg_price": "10.4",
+                "status": "partially_filled",
+                "created_at": "2026-11-24T15:00:00Z",
+                "updated_at": f"2026-11-24T15:00:0{n}Z",
+                "legs": None,
+            },
+        }
 
     ledger.apply_trade_updates([fill(1, "10.4"), fill(2, "1e40")], defer=True)
     assert list(ledger.fills()["execution_id"]) == ["exec-1"]
@@ -402,7 +492,7 @@ def test_one_unfit_trade_update_is_split_out_of_its_record(ledger):
 
 def test_records_of_an_unknown_kind_and_unreadable_files_are_reported_not_dropped(ledger):
     journal_raw(ledger, {"kind": "from_the_future", "at": "2026-11-24T15:00:00+00:00", "source": "submit"})
-    (ledger.journal.folder / "00000000000000000001-0000dead.jsonl").mkdir()   # a batch that cannot be read
+    (ledger.journal.folder / "00000000000000000001-0000dead.jsonl").mkdir()  # a batch that cannot be read
     ledger.create(intent("nb-k"), new_id=True)
     assert [o.client_order_id for o in ledger.list()] == ["nb-k"]
     health = ledger.health()
@@ -439,9 +529,11 @@ def test_appends_racing_with_drains_land_exactly_once(ledger):
         w.join(120)
     stop.set()
     drainer.join(120)
-    assert sum(drains) > 1                                          # drained while appending
-    counts = ledger.sql("SELECT count(*) AS orders, count(DISTINCT client_order_id) AS ids, "
-                        "count(*) FILTER (WHERE status = 'open') AS open FROM managed_orders")
+    assert sum(drains) > 1  # drained while appending
+    counts = ledger.sql(
+        "SELECT count(*) AS orders, count(DISTINCT client_order_id) AS ids, "
+        "count(*) FILTER (WHERE status = 'open') AS open FROM managed_orders"
+    )
     assert counts.to_dict("records") == [{"orders": 600, "ids": 600, "open": 600}]
     events = ledger.sql("SELECT event, count(*) AS n FROM order_events GROUP BY ALL ORDER BY 1")
     assert events.to_dict("records") == [{"event": "created", "n": 600}, {"event": "status", "n": 600}]
@@ -452,18 +544,38 @@ def test_appends_racing_with_drains_land_exactly_once(ledger):
 def test_journaled_trade_updates_carry_when_they_arrived(ledger):
     order = ledger.create(intent("nb-tu"), new_id=True)
     ledger.update(answered(order), defer=True)
-    fill = {"event": "fill", "timestamp": "2026-11-24T15:00:03Z", "execution_id": "exec-tu-1", "price": "10.4",
-            "qty": "2", "position_qty": "2",
-            "order": {"id": "alp-nb-tu", "client_order_id": "nb-tu", "symbol": "AAPL", "side": "buy",
-                      "type": "limit", "order_type": "limit", "time_in_force": "day", "order_class": "",
-                      "qty": "2", "limit_price": "10.5", "filled_qty": "2", "filled_avg_price": "10.4",
-                      "status": "filled", "created_at": "2026-11-24T15:00:00Z",
-                      "updated_at": "2026-11-24T15:00:03Z", "submitted_at": "2026-11-24T15:00:00Z",
-                      "filled_at": "2026-11-24T15:00:03Z", "legs": None}}
+    fill = {
+        "event": "fill",
+        "timestamp": "2026-11-24T15:00:03Z",
+        "execution_id": "exec-tu-1",
+        "price": "10.4",
+        "qty": "2",
+        "position_qty": "2",
+        "order": {
+            "id": "alp-nb-tu",
+            "client_order_id": "nb-tu",
+            "symbol": "AAPL",
+            "side": "buy",
+            "type": "limit",
+            "order_type": "limit",
+            "time_in_force": "day",
+            "order_class": "",
+            "qty": "2",
+            "limit_price": "10.5",
+            "filled_qty": "2",
+            "filled_avg_price": "10.4",
+            "status": "filled",
+            "created_at": "2026-11-24T15:00:00Z",
+            "updated_at": "2026-11-24T15:00:03Z",
+            "submitted_at": "2026-11-24T15:00:00Z",
+            "filled_at": "2026-11-24T15:00:03Z",
+            "legs": None,
+        },
+    }
     assert ledger.apply_trade_updates([fill], defer=True) is None
-    arrived = datetime.now(timezone.utc)
+    arrived = datetime.now(UTC)
     time.sleep(0.1)
-    stored = ledger.get("nb-tu")                                   # drained now, 0.1 s later
+    stored = ledger.get("nb-tu")  # drained now, 0.1 s later
     assert stored.status is ManagedOrderStatus.FILLED and stored.updated_at <= arrived
     last = ledger.events("nb-tu").iloc[-1]
     assert last["source"] == "stream" and last["event"] == "status" and last["event_at"] <= arrived

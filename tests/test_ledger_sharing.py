@@ -1,5 +1,6 @@
 """One ledger file, several processes: nothing lost, and a clear error when a foreign process
 holds the file for too long. Real processes, real file locks."""
+
 from __future__ import annotations
 
 import os
@@ -58,24 +59,28 @@ def test_two_processes_placing_orders_at_once_lose_none(tmp_path, n, linger):
     """500 orders each, the file opened and closed per call (the default); and 200 each with
     ``linger``, where each process keeps the file between calls until the other one waits."""
     path = tmp_path / "shared.duckdb"
-    Ledger(path)                                      # created and migrated up front
+    Ledger(path)  # created and migrated up front
     go = tmp_path / "go"
-    workers = [_python(WORKER, str(path), user, str(n), str(go), str(linger), stderr=subprocess.PIPE)
-               for user in ("ana", "bob")]
+    workers = [
+        _python(WORKER, str(path), user, str(n), str(go), str(linger), stderr=subprocess.PIPE)
+        for user in ("ana", "bob")
+    ]
     assert [w.stdout.readline().strip() for w in workers] == ["ready", "ready"]
-    go.touch()                                        # both start at once
+    go.touch()  # both start at once
     outputs = [w.communicate(timeout=120) for w in workers]
     assert [w.returncode for w in workers] == [0, 0], outputs
 
     ledger = Ledger(path)
-    counts = ledger.sql('SELECT "user", count(*) AS n, count(DISTINCT client_order_id) AS ids '
-                        "FROM managed_orders GROUP BY ALL ORDER BY 1")
+    counts = ledger.sql(
+        'SELECT "user", count(*) AS n, count(DISTINCT client_order_id) AS ids '
+        "FROM managed_orders GROUP BY ALL ORDER BY 1"
+    )
     assert counts.to_dict("list") == {"user": ["ana", "bob"], "n": [n, n], "ids": [n, n]}
     events = ledger.events(account_id=None, environment=None)
     assert len(events) == 2 * n and set(events["event"]) == {"created"}
     # They really ran side by side: in time order the writers take turns many times over.
     order = ledger.sql('SELECT "user" FROM managed_orders ORDER BY created_at')["user"].tolist()
-    turns = sum(a != b for a, b in zip(order, order[1:]))
+    turns = sum(a != b for a, b in zip(order, order[1:], strict=False))
     assert turns > n // 10, f"only {turns} turns: {outputs}"
 
 
@@ -120,10 +125,10 @@ def test_no_process_attaches_while_another_alpaca_nb_process_works_on_the_file(t
     go = tmp_path / "go"
     probe = _python(ATTACH_PROBE, str(path), str(go))
     assert probe.stdout.readline().strip() == "ready"
-    with ledger.file.open(write=True) as con:               # a unit of work, held for a while
+    with ledger.file.open(write=True) as con:  # a unit of work, held for a while
         con.execute("SELECT 1").fetchall()
-        go.touch()                                          # the probe wants the file now ...
-        time.sleep(1.0)                                     # ... and waits meanwhile
+        go.touch()  # the probe wants the file now ...
+        time.sleep(1.0)  # ... and waits meanwhile
         released = time.time()
     out, _ = probe.communicate(timeout=60)
     assert probe.returncode == 0 and out.splitlines()[-1] == "done", out
@@ -140,8 +145,17 @@ def test_a_foreign_holder_past_the_bound_raises_ledger_busy_naming_it(tmp_path):
         assert holder.stdout.readline().strip() == "holding"
         started = time.monotonic()
         with pytest.raises(LedgerBusyError) as caught:
-            ledger.create(ManagedOrder(client_order_id="nb-1", user="ana", symbol="AAPL", side="buy",
-                                       type="market", environment="local", qty=1))
+            ledger.create(
+                ManagedOrder(
+                    client_order_id="nb-1",
+                    user="ana",
+                    symbol="AAPL",
+                    side="buy",
+                    type="market",
+                    environment="local",
+                    qty=1,
+                )
+            )
         waited = time.monotonic() - started
     finally:
         holder.kill()
@@ -152,8 +166,11 @@ def test_a_foreign_holder_past_the_bound_raises_ledger_busy_naming_it(tmp_path):
     assert "busy_timeout" in message and "close" in message and str(path) in message
     assert caught.value.pid == holder.pid
     # Once the holder is gone the same call goes through, and nothing half-written was left.
-    ledger.create(ManagedOrder(client_order_id="nb-1", user="ana", symbol="AAPL", side="buy",
-                               type="market", environment="local", qty=1))
+    ledger.create(
+        ManagedOrder(
+            client_order_id="nb-1", user="ana", symbol="AAPL", side="buy", type="market", environment="local", qty=1
+        )
+    )
     assert [o.client_order_id for o in ledger.list()] == ["nb-1"]
 
 
@@ -170,8 +187,9 @@ def test_a_holder_that_lets_go_within_the_bound_is_waited_for(tmp_path):
 
 
 def _order(cid: str) -> ManagedOrder:
-    return ManagedOrder(client_order_id=cid, user="ana", symbol="AAPL", side="buy", type="market",
-                        environment="local", qty=1)
+    return ManagedOrder(
+        client_order_id=cid, user="ana", symbol="AAPL", side="buy", type="market", environment="local", qty=1
+    )
 
 
 PLAIN_OPEN = "import sys, duckdb; duckdb.connect(sys.argv[1]).close(); print('opened')"
@@ -229,7 +247,7 @@ def test_a_connection_left_open_in_this_process_is_named(tmp_path):
         started = time.monotonic()
         with pytest.raises(LedgerBusyError, match="this very process") as caught:
             ledger.sql("SELECT 1")
-        assert time.monotonic() - started < 1               # no point waiting for ourselves
+        assert time.monotonic() - started < 1  # no point waiting for ourselves
         assert caught.value.pid == os.getpid()
     finally:
         con.close()

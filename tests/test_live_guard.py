@@ -5,14 +5,14 @@ replace, close one, close all. Orders count at the market they can trade at, a m
 refuses, and arming from the ticket never loosens code's caps or resets the minute's count.
 A refused request never changes anything at the broker.
 """
+
 from __future__ import annotations
 
 import threading
 from decimal import Decimal
 
 import pytest
-from live_guard_support import (blank_quote, fail_quote_lookups, hold, live_service, orders_at_broker,
-                                writes)
+from live_guard_support import blank_quote, fail_quote_lookups, hold, live_service, orders_at_broker, writes
 
 from alpaca_nb import AlpacaOrderRequest, InvalidArgumentError, LiveTradingNotArmed
 from alpaca_nb.exposure import Exposure
@@ -48,12 +48,13 @@ class Refusal:
 
     def __exit__(self, *exc):
         handled = self._raises.__exit__(*exc)
-        assert writes(self.broker)[self.writes:] == [], "a refused request reached the broker"
+        assert writes(self.broker)[self.writes :] == [], "a refused request reached the broker"
         assert orders_at_broker(self.broker) == self.orders
         return handled
 
 
 # -- what an order counts at ---------------------------------------------------------------------
+
 
 def test_a_marketable_sell_limit_counts_at_the_bid_not_its_limit(live, manual_broker):
     live.arm_live(max_order_notional=100)
@@ -88,9 +89,17 @@ def test_an_oco_counts_as_its_dearer_leg(live, manual_broker):
     stop can buy at $400, so the pair counts $400, not the $100 of its limit."""
     live.arm_live(max_order_notional=300)
     with Refusal(manual_broker, r"exceeds the live cap") as refused:
-        live.place_order_sync(user="u", order_request=order(
-            "buy", qty=1, limit_price="100", order_class="oco", take_profit={"limit_price": "100"},
-            stop_loss={"stop_price": "400"}))
+        live.place_order_sync(
+            user="u",
+            order_request=order(
+                "buy",
+                qty=1,
+                limit_price="100",
+                order_class="oco",
+                take_profit={"limit_price": "100"},
+                stop_loss={"stop_price": "400"},
+            ),
+        )
     assert "$400.00" in str(refused.value) and "stop leg" in str(refused.value)
 
 
@@ -98,27 +107,46 @@ def test_a_bracket_counts_as_its_entry(live, manual_broker):
     """Its exits only close what the entry opened: a far take-profit does not count."""
     ask = quote(live)["ask"]
     live.arm_live(max_order_notional=ask + 1)
-    bracket = live.place_order_sync(user="u", order_request=order(
-        "buy", "market", qty=1, order_class="bracket", take_profit={"limit_price": str(ask * 4)},
-        stop_loss={"stop_price": str((ask / 2).quantize(Decimal("0.01")))}))
+    bracket = live.place_order_sync(
+        user="u",
+        order_request=order(
+            "buy",
+            "market",
+            qty=1,
+            order_class="bracket",
+            take_profit={"limit_price": str(ask * 4)},
+            stop_loss={"stop_price": str((ask / 2).quantize(Decimal("0.01")))},
+        ),
+    )
     assert bracket.alpaca_order_id
     live.arm_live(max_order_notional=ask - 1)
     with Refusal(manual_broker, "exceeds the live cap"):
-        live.place_order_sync(user="u", order_request=order(
-            "buy", "market", qty=1, order_class="bracket", take_profit={"limit_price": str(ask * 4)},
-            stop_loss={"stop_price": str((ask / 2).quantize(Decimal("0.01")))}))
+        live.place_order_sync(
+            user="u",
+            order_request=order(
+                "buy",
+                "market",
+                qty=1,
+                order_class="bracket",
+                take_profit={"limit_price": str(ask * 4)},
+                stop_loss={"stop_price": str((ask / 2).quantize(Decimal("0.01")))},
+            ),
+        )
 
 
 def test_a_notional_order_counts_as_its_notional(live, manual_broker):
     live.arm_live(max_order_notional=100)
     with Refusal(manual_broker, r"\$150.00 \(its notional\)"):
-        live.place_order_sync(user="u", order_request=AlpacaOrderRequest(
-            symbol="AAPL", side="buy", type="market", notional=150))
-    assert live.place_order_sync(user="u", order_request=AlpacaOrderRequest(
-        symbol="AAPL", side="buy", type="market", notional=90)).alpaca_order_id
+        live.place_order_sync(
+            user="u", order_request=AlpacaOrderRequest(symbol="AAPL", side="buy", type="market", notional=150)
+        )
+    assert live.place_order_sync(
+        user="u", order_request=AlpacaOrderRequest(symbol="AAPL", side="buy", type="market", notional=90)
+    ).alpaca_order_id
 
 
 # -- no quote, no order --------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("blank, side", [("ask", "buy"), ("bid", "sell"), ("none", "buy")])
 def test_a_missing_side_of_the_quote_refuses(live, manual_broker, monkeypatch, blank, side):
@@ -142,6 +170,7 @@ def test_a_failed_quote_lookup_refuses(live, manual_broker):
 
 # -- replace ------------------------------------------------------------------------------------
 
+
 def resting(live, qty=10):
     return live.place_order_sync(user="u", order_request=order("buy", qty=qty, limit_price="1.00"))
 
@@ -156,13 +185,13 @@ def test_replacing_needs_arming(live, manual_broker):
 
 def test_replacing_counts_the_order_that_results(live, manual_broker):
     live.arm_live(max_order_notional=100)
-    placed = resting(live)                                   # 10 x $1
+    placed = resting(live)  # 10 x $1
     with Refusal(manual_broker, r"exceeds the live cap") as refused:
         live.replace_order_sync(placed, limit_price="300.00")  # now marketable: 10 x $300
     assert "$3,000.00" in str(refused.value)
     with Refusal(manual_broker, r"exceeds the live cap"):
-        live.replace_order_sync(placed, qty=200)              # 200 x $1
-    replaced = live.replace_order_sync(placed, qty=50)       # 50 x $1
+        live.replace_order_sync(placed, qty=200)  # 200 x $1
+    replaced = live.replace_order_sync(placed, qty=50)  # 50 x $1
     assert replaced.qty == 50 and writes(manual_broker)[-1][:2] == ("PATCH", f"/v2/orders/{placed.alpaca_order_id}")
 
 
@@ -176,11 +205,12 @@ def test_a_replacement_counts_against_the_orders_per_minute(live, manual_broker)
 
 # -- close one, close all -------------------------------------------------------------------------
 
+
 def test_closing_a_position_needs_arming(live, manual_broker):
     hold(manual_broker, "AAPL", 3)
     with Refusal(manual_broker, "arm_live"):
         live.close_position_sync("AAPL")
-    assert manual_broker.requests[("GET", "/v2/positions/AAPL")] == 0   # unarmed: nothing went out
+    assert manual_broker.requests[("GET", "/v2/positions/AAPL")] == 0  # unarmed: nothing went out
 
 
 def test_closing_counts_the_shares_it_sells_at_the_bid(live, manual_broker):
@@ -188,13 +218,13 @@ def test_closing_counts_the_shares_it_sells_at_the_bid(live, manual_broker):
     bid = quote(live)["bid"]
     live.arm_live(max_order_notional=bid * 4)
     with Refusal(manual_broker, "exceeds the live cap") as refused:
-        live.close_position_sync("AAPL")                                 # 30 shares
+        live.close_position_sync("AAPL")  # 30 shares
     assert f"${30 * bid:,.2f}" in str(refused.value) and "the bid" in str(refused.value)
     with Refusal(manual_broker, "exceeds the live cap"):
-        live.close_position_sync("AAPL", percentage=50)                  # 15 shares
+        live.close_position_sync("AAPL", percentage=50)  # 15 shares
     with Refusal(manual_broker, "exceeds the live cap"):
         live.close_position_sync("AAPL", qty=5)
-    closed = live.close_position_sync("AAPL", percentage=10)             # 3 shares
+    closed = live.close_position_sync("AAPL", percentage=10)  # 3 shares
     assert closed.qty == 3 and closed.side.value == "sell"
 
 
@@ -224,23 +254,23 @@ def test_close_all_counts_each_closing_order_against_the_minute(live, manual_bro
         live.close_all_positions_sync()
     live.arm_live(max_order_notional=10_000, max_orders_per_minute=3)
     assert len(live.close_all_positions_sync()) == 2
-    resting(live, 1)                                                      # the third of the minute
+    resting(live, 1)  # the third of the minute
     with Refusal(manual_broker, r"1 to send, 0 left"):
         resting(live, 2)
 
 
 # -- arming ---------------------------------------------------------------------------------------
 
+
 def test_arming_from_the_ticket_never_loosens_code_caps(live, manual_broker):
     live.arm_live(max_order_notional=100, max_orders_per_minute=2, minutes=5)
-    caps = live.arm_live(max_order_notional=1_000_000, max_orders_per_minute=100, minutes=600,
-                         tighten_only=True)
+    caps = live.arm_live(max_order_notional=1_000_000, max_orders_per_minute=100, minutes=600, tighten_only=True)
     assert (caps.max_order_notional, caps.max_orders_per_minute) == (100, 2)
     with Refusal(manual_broker, r"live cap \$100.00"):
         live.place_order_sync(user="u", order_request=order("buy", "market", qty=1))
     tighter = live.arm_live(max_order_notional=50, max_orders_per_minute=1, tighten_only=True)
     assert (tighter.max_order_notional, tighter.max_orders_per_minute) == (50, 1)
-    live.disarm_live()                                          # code's caps still bound the ticket
+    live.disarm_live()  # code's caps still bound the ticket
     assert live.arm_live(max_order_notional=500, tighten_only=True).max_order_notional == 100
 
 
@@ -248,7 +278,7 @@ def test_arming_from_the_ticket_cannot_outlive_code_arming(live):
     live.arm_live(minutes=0)
     with pytest.raises(LiveTradingNotArmed, match="expired"):
         live.arm_live(tighten_only=True)
-    live.arm_live(minutes=5)                                    # code arms again: so can the ticket
+    live.arm_live(minutes=5)  # code arms again: so can the ticket
     assert live.arm_live(tighten_only=True).max_order_notional == 1_000
 
 
@@ -264,11 +294,18 @@ def test_re_arming_never_resets_the_orders_per_minute(live, manual_broker):
         resting(live, 3)
 
 
-@pytest.mark.parametrize("caps, argument", [
-    ({"max_order_notional": 0}, "max_order_notional"), ({"max_order_notional": "lots"}, "max_order_notional"),
-    ({"max_order_notional": float("inf")}, "max_order_notional"),
-    ({"max_orders_per_minute": 0}, "max_orders_per_minute"), ({"max_orders_per_minute": 2.5}, "max_orders_per_minute"),
-    ({"minutes": -1}, "minutes"), ({"minutes": float("nan")}, "minutes")])
+@pytest.mark.parametrize(
+    "caps, argument",
+    [
+        ({"max_order_notional": 0}, "max_order_notional"),
+        ({"max_order_notional": "lots"}, "max_order_notional"),
+        ({"max_order_notional": float("inf")}, "max_order_notional"),
+        ({"max_orders_per_minute": 0}, "max_orders_per_minute"),
+        ({"max_orders_per_minute": 2.5}, "max_orders_per_minute"),
+        ({"minutes": -1}, "minutes"),
+        ({"minutes": float("nan")}, "minutes"),
+    ],
+)
 def test_bad_caps_are_refused_and_arm_nothing(live, caps, argument):
     with pytest.raises(InvalidArgumentError) as refused:
         live.arm_live(**caps)
@@ -306,10 +343,12 @@ def test_arming_is_not_carried_over_to_another_environment(broker):
 
     svc = service_for(broker)
     svc.arm_live(max_order_notional=1_000_000)
-    svc.initialize_sync(AlpacaCredentials(broker.key, broker.secret, "live"),
-                        trading_url=broker.url, data_url=broker.url)
+    svc.initialize_sync(
+        AlpacaCredentials(broker.key, broker.secret, "live"), trading_url=broker.url, data_url=broker.url
+    )
     before = broker.requests[("POST", "/v2/orders")]
     with pytest.raises(LiveTradingNotArmed):
-        svc.place_order_sync(user="ana", order_request=AlpacaOrderRequest(
-            symbol="AAPL", qty=1, side="buy", type="market"))
+        svc.place_order_sync(
+            user="ana", order_request=AlpacaOrderRequest(symbol="AAPL", qty=1, side="buy", type="market")
+        )
     assert broker.requests[("POST", "/v2/orders")] == before

@@ -1,4 +1,5 @@
 """The local broker as a process: the CLI, connect() from two processes, restarts, reset."""
+
 from __future__ import annotations
 
 import json
@@ -17,15 +18,17 @@ from alpaca_nb.sim.home import read_registry
 
 
 def run_python(code: str, env: dict, timeout: float = 60) -> str:
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True,
-                         text=True, timeout=timeout)
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True, timeout=timeout
+    )
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()
 
 
 def sim_cli(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "alpaca_nb.sim", *args], env=env, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "alpaca_nb.sim", *args], env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 @pytest.fixture
@@ -43,9 +46,13 @@ def get(url: str, path: str, key: str = LOCAL_KEY, secret: str = LOCAL_SECRET):
 
 
 def test_cli_prints_its_url_once_listening_and_stops_cleanly(tmp_path, home_env):
-    proc = subprocess.Popen([sys.executable, "-m", "alpaca_nb.sim", "--port", "0", "--seed", "3",
-                             "--state-dir", str(tmp_path / "s")], env=home_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "alpaca_nb.sim", "--port", "0", "--seed", "3", "--state-dir", str(tmp_path / "s")],
+        env=home_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline().strip()
         assert line.startswith("alpaca_nb local broker listening on http://127.0.0.1:"), line
@@ -62,9 +69,13 @@ def test_cli_prints_its_url_once_listening_and_stops_cleanly(tmp_path, home_env)
 
 
 def test_cli_keys_come_from_flags(tmp_path, home_env):
-    proc = subprocess.Popen([sys.executable, "-m", "alpaca_nb.sim", "--key", "k1", "--secret", "s1",
-                             "--state-dir", str(tmp_path / "s")], env=home_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "alpaca_nb.sim", "--key", "k1", "--secret", "s1", "--state-dir", str(tmp_path / "s")],
+        env=home_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = proc.stdout.readline().strip().rsplit(" ", 1)[1]
         assert get(url, "/v2/account", "k1", "s1")["status"] == "ACTIVE"

@@ -1,4 +1,5 @@
 """Order requests check themselves when built: every rule, the field it names, and the body sent."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -6,8 +7,17 @@ from decimal import Decimal
 import pytest
 
 from alpaca_nb.errors import OrderValidationError
-from alpaca_nb.models import (AlpacaOrderClass, AlpacaOrderRequest, AlpacaOrderSide, AlpacaOrderType,
-                              ManagedOrder, ManagedOrderStatus, StopLoss, TakeProfit, managed_status)
+from alpaca_nb.models import (
+    AlpacaOrderClass,
+    AlpacaOrderRequest,
+    AlpacaOrderSide,
+    AlpacaOrderType,
+    ManagedOrder,
+    ManagedOrderStatus,
+    StopLoss,
+    TakeProfit,
+    managed_status,
+)
 
 R = AlpacaOrderRequest
 
@@ -22,8 +32,13 @@ def refused(field: str, **kwargs) -> OrderValidationError:
 def test_seed_style_market_order():
     order = R(symbol="aapl", qty=100, side=AlpacaOrderSide.BUY, type=AlpacaOrderType.MARKET)
     assert order.symbol == "AAPL" and order.qty == Decimal(100)
-    assert order.to_alpaca() == {"symbol": "AAPL", "side": "buy", "type": "market",
-                                 "time_in_force": "day", "qty": "100"}
+    assert order.to_alpaca() == {
+        "symbol": "AAPL",
+        "side": "buy",
+        "type": "market",
+        "time_in_force": "day",
+        "qty": "100",
+    }
 
 
 def test_strings_and_floats_are_accepted_exactly():
@@ -32,48 +47,63 @@ def test_strings_and_floats_are_accepted_exactly():
     assert order.limit_price == Decimal("10.1") and order.qty == Decimal("1.5")
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    (dict(qty=0), "qty"),
-    (dict(qty=-1), "qty"),
-    (dict(), "qty"),
-    (dict(qty=1, notional=100), "qty"),
-    (dict(notional=-5), "notional"),
-    (dict(notional="12.345"), "notional"),
-    (dict(notional="0.5"), "notional"),
-    (dict(qty="abc"), "qty"),
-    (dict(qty=float("nan")), "qty"),
-    (dict(qty=True), "qty"),
-    (dict(qty="1.0000000001"), "qty"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        (dict(qty=0), "qty"),
+        (dict(qty=-1), "qty"),
+        (dict(), "qty"),
+        (dict(qty=1, notional=100), "qty"),
+        (dict(notional=-5), "notional"),
+        (dict(notional="12.345"), "notional"),
+        (dict(notional="0.5"), "notional"),
+        (dict(qty="abc"), "qty"),
+        (dict(qty=float("nan")), "qty"),
+        (dict(qty=True), "qty"),
+        (dict(qty="1.0000000001"), "qty"),
+    ],
+)
 def test_quantity_rules(kwargs, field):
     refused(field, symbol="AAPL", side="buy", **kwargs)
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    (dict(type="limit"), "limit_price"),
-    (dict(type="stop"), "stop_price"),
-    (dict(type="stop_limit", limit_price=10), "stop_price"),
-    (dict(type="stop_limit", stop_price=10), "limit_price"),
-    (dict(type="market", limit_price=10), "limit_price"),
-    (dict(type="limit", limit_price=10, stop_price=9), "stop_price"),
-    (dict(type="limit", limit_price=-1), "limit_price"),
-    (dict(type="trailing_stop"), "trail_price"),
-    (dict(type="trailing_stop", trail_price=1, trail_percent=1), "trail_price"),
-    (dict(type="trailing_stop", trail_percent=0), "trail_percent"),
-    (dict(type="trailing_stop", trail_percent=100), "trail_percent"),
-    (dict(type="limit", limit_price=10, trail_percent=1), "trail_percent"),
-    (dict(type="trailing_stop", trail_price="1.001"), "trail_price"),
-    (dict(type="shortsell"), "type"),
-    (dict(type="market", time_in_force="forever"), "time_in_force"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        (dict(type="limit"), "limit_price"),
+        (dict(type="stop"), "stop_price"),
+        (dict(type="stop_limit", limit_price=10), "stop_price"),
+        (dict(type="stop_limit", stop_price=10), "limit_price"),
+        (dict(type="market", limit_price=10), "limit_price"),
+        (dict(type="limit", limit_price=10, stop_price=9), "stop_price"),
+        (dict(type="limit", limit_price=-1), "limit_price"),
+        (dict(type="trailing_stop"), "trail_price"),
+        (dict(type="trailing_stop", trail_price=1, trail_percent=1), "trail_price"),
+        (dict(type="trailing_stop", trail_percent=0), "trail_percent"),
+        (dict(type="trailing_stop", trail_percent=100), "trail_percent"),
+        (dict(type="limit", limit_price=10, trail_percent=1), "trail_percent"),
+        (dict(type="trailing_stop", trail_price="1.001"), "trail_price"),
+        (dict(type="shortsell"), "type"),
+        (dict(type="market", time_in_force="forever"), "time_in_force"),
+    ],
+)
 def test_price_rules(kwargs, field):
     refused(field, symbol="AAPL", side="buy", qty=1, **kwargs)
 
 
-@pytest.mark.parametrize("price, ok", [
-    ("10.01", True), ("10.015", False), ("1.00", True), ("1.001", False),
-    ("0.9999", True), ("0.99999", False), ("0.5", True), ("1234.5", True),
-])
+@pytest.mark.parametrize(
+    "price, ok",
+    [
+        ("10.01", True),
+        ("10.015", False),
+        ("1.00", True),
+        ("1.001", False),
+        ("0.9999", True),
+        ("0.99999", False),
+        ("0.5", True),
+        ("1234.5", True),
+    ],
+)
 def test_price_increments(price, ok):
     kwargs = dict(symbol="AAPL", side="buy", qty=1, type="limit", limit_price=price)
     if ok:
@@ -83,15 +113,18 @@ def test_price_increments(price, ok):
         assert "sub-penny" in str(err)
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    (dict(qty="0.5", time_in_force="gtc"), "time_in_force"),
-    (dict(notional=100, type="limit", limit_price=10), "notional"),
-    (dict(qty="0.5", type="trailing_stop", trail_percent=2), "qty"),
-    (dict(type="limit", limit_price=10, extended_hours=True, time_in_force="gtc"), "extended_hours"),
-    (dict(extended_hours=True), "extended_hours"),
-    (dict(type="stop", stop_price=10, time_in_force="opg"), "time_in_force"),
-    (dict(type="trailing_stop", trail_percent=1, time_in_force="ioc"), "time_in_force"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        (dict(qty="0.5", time_in_force="gtc"), "time_in_force"),
+        (dict(notional=100, type="limit", limit_price=10), "notional"),
+        (dict(qty="0.5", type="trailing_stop", trail_percent=2), "qty"),
+        (dict(type="limit", limit_price=10, extended_hours=True, time_in_force="gtc"), "extended_hours"),
+        (dict(extended_hours=True), "extended_hours"),
+        (dict(type="stop", stop_price=10, time_in_force="opg"), "time_in_force"),
+        (dict(type="trailing_stop", trail_percent=1, time_in_force="ioc"), "time_in_force"),
+    ],
+)
 def test_fractional_notional_and_time_in_force_rules(kwargs, field):
     kwargs.setdefault("qty", None if "notional" in kwargs else 1)
     refused(field, symbol="AAPL", side="buy", **kwargs)
@@ -103,8 +136,16 @@ def test_fractional_day_market_and_notional_are_fine():
     assert not R(symbol="AAPL", side="buy", qty=3).is_fractional
 
 
-BRACKET = dict(symbol="AAPL", side="buy", qty=10, type="limit", limit_price=100,
-               order_class="bracket", take_profit={"limit_price": 110}, stop_loss={"stop_price": 95})
+BRACKET = dict(
+    symbol="AAPL",
+    side="buy",
+    qty=10,
+    type="limit",
+    limit_price=100,
+    order_class="bracket",
+    take_profit={"limit_price": 110},
+    stop_loss={"stop_price": 95},
+)
 
 
 def test_bracket_is_built_with_legs():
@@ -115,19 +156,22 @@ def test_bracket_is_built_with_legs():
     assert body["take_profit"] == {"limit_price": "110"} and body["stop_loss"] == {"stop_price": "95"}
 
 
-@pytest.mark.parametrize("change, field", [
-    (dict(take_profit=None), "take_profit"),
-    (dict(stop_loss=None), "stop_loss"),
-    (dict(take_profit={"limit_price": 99}), "take_profit"),     # below the buy entry
-    (dict(stop_loss={"stop_price": 101}), "take_profit"),       # ... tp not above stop? no: stop above entry
-    (dict(stop_loss={"stop_price": 96, "limit_price": 97}), "stop_loss"),
-    (dict(time_in_force="ioc"), "time_in_force"),
-    (dict(qty="1.5"), "qty"),
-    (dict(type="trailing_stop", limit_price=None, trail_percent=1), "type"),
-    (dict(take_profit={"limit_price": "110.001"}), "take_profit.limit_price"),
-    (dict(take_profit={"price": 110}), "take_profit"),
-    (dict(order_class="simple"), "order_class"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        (dict(take_profit=None), "take_profit"),
+        (dict(stop_loss=None), "stop_loss"),
+        (dict(take_profit={"limit_price": 99}), "take_profit"),  # below the buy entry
+        (dict(stop_loss={"stop_price": 101}), "take_profit"),  # ... tp not above stop? no: stop above entry
+        (dict(stop_loss={"stop_price": 96, "limit_price": 97}), "stop_loss"),
+        (dict(time_in_force="ioc"), "time_in_force"),
+        (dict(qty="1.5"), "qty"),
+        (dict(type="trailing_stop", limit_price=None, trail_percent=1), "type"),
+        (dict(take_profit={"limit_price": "110.001"}), "take_profit.limit_price"),
+        (dict(take_profit={"price": 110}), "take_profit"),
+        (dict(order_class="simple"), "order_class"),
+    ],
+)
 def test_bracket_rules(change, field):
     kwargs = {**BRACKET, **change}
     if field == "take_profit" and change.get("stop_loss"):
@@ -141,18 +185,49 @@ def test_sell_bracket_mirrors_prices():
 
 
 def test_oco_and_oto():
-    oco = R(symbol="AAPL", side="sell", qty=5, type="limit", limit_price=120, order_class="oco",
-            take_profit={"limit_price": 120}, stop_loss={"stop_price": 90})
+    oco = R(
+        symbol="AAPL",
+        side="sell",
+        qty=5,
+        type="limit",
+        limit_price=120,
+        order_class="oco",
+        take_profit={"limit_price": 120},
+        stop_loss={"stop_price": 90},
+    )
     assert oco.order_class is AlpacaOrderClass.OCO
-    refused("type", symbol="AAPL", side="sell", qty=5, order_class="oco",
-            take_profit={"limit_price": 120}, stop_loss={"stop_price": 90})
-    refused("limit_price", symbol="AAPL", side="sell", qty=5, type="limit", limit_price=119,
-            order_class="oco", take_profit={"limit_price": 120}, stop_loss={"stop_price": 90})
+    refused(
+        "type",
+        symbol="AAPL",
+        side="sell",
+        qty=5,
+        order_class="oco",
+        take_profit={"limit_price": 120},
+        stop_loss={"stop_price": 90},
+    )
+    refused(
+        "limit_price",
+        symbol="AAPL",
+        side="sell",
+        qty=5,
+        type="limit",
+        limit_price=119,
+        order_class="oco",
+        take_profit={"limit_price": 120},
+        stop_loss={"stop_price": 90},
+    )
     oto = R(symbol="AAPL", side="buy", qty=5, order_class="oto", stop_loss={"stop_price": 90})
     assert oto.take_profit is None
     refused("take_profit", symbol="AAPL", side="buy", qty=5, order_class="oto")
-    refused("take_profit", symbol="AAPL", side="buy", qty=5, order_class="oto",
-            take_profit={"limit_price": 120}, stop_loss={"stop_price": 90})
+    refused(
+        "take_profit",
+        symbol="AAPL",
+        side="buy",
+        qty=5,
+        order_class="oto",
+        take_profit={"limit_price": 120},
+        stop_loss={"stop_price": 90},
+    )
 
 
 @pytest.mark.parametrize("symbol", ["", "aapl bad", "1ABC", None, 42, "A" * 20])
@@ -180,13 +255,28 @@ def test_client_order_id_and_tags():
     assert order.to_alpaca()["client_order_id"] == "mine-1"
 
 
-@pytest.mark.parametrize("alpaca, managed", [
-    ("new", "open"), ("accepted", "open"), ("pending_new", "open"), ("pending_cancel", "open"),
-    ("partially_filled", "partially_filled"), ("filled", "filled"), ("canceled", "canceled"),
-    ("expired", "expired"), ("replaced", "replaced"), ("rejected", "rejected"), ("done_for_day", "open"),
-    ("held", "open"), ("accepted_for_bidding", "open"), ("stopped", "open"), ("suspended", "open"),
-    ("calculated", "open"), ("pending_replace", "open"),
-])
+@pytest.mark.parametrize(
+    "alpaca, managed",
+    [
+        ("new", "open"),
+        ("accepted", "open"),
+        ("pending_new", "open"),
+        ("pending_cancel", "open"),
+        ("partially_filled", "partially_filled"),
+        ("filled", "filled"),
+        ("canceled", "canceled"),
+        ("expired", "expired"),
+        ("replaced", "replaced"),
+        ("rejected", "rejected"),
+        ("done_for_day", "open"),
+        ("held", "open"),
+        ("accepted_for_bidding", "open"),
+        ("stopped", "open"),
+        ("suspended", "open"),
+        ("calculated", "open"),
+        ("pending_replace", "open"),
+    ],
+)
 def test_every_alpaca_status_maps(alpaca, managed):
     assert managed_status(alpaca) is ManagedOrderStatus(managed)
 
@@ -198,21 +288,25 @@ def test_unknown_status_is_an_error():
 
 # -- input hygiene (issue 9: findings 8 and 12) ---------------------------------------------------
 
-@pytest.mark.parametrize("kwargs, field", [
-    (dict(qty="1e999"), "qty"),                                       # decimal.InvalidOperation before
-    (dict(qty=Decimal("1E+30")), "qty"),
-    (dict(qty=1_000_000_000), "qty"),                                 # does not fit DECIMAL(18, 9)
-    (dict(qty=None, notional="1e9"), "notional"),
-    (dict(qty=None, notional="1e40"), "notional"),
-    (dict(type="limit", limit_price="1e30"), "limit_price"),
-    (dict(type="limit", limit_price=10_000_000), "limit_price"),
-    (dict(type="stop", stop_price=Decimal("1E+7")), "stop_price"),
-    (dict(type="trailing_stop", trail_price="1e12"), "trail_price"),
-    (dict(type="trailing_stop", trail_percent="1e99"), "trail_percent"),
-    (dict(order_class="oto", take_profit={"limit_price": "1e30"}), "take_profit.limit_price"),
-    (dict(order_class="oto", stop_loss={"stop_price": 10_000_000}), "stop_loss.stop_price"),
-    (dict(order_class="oto", stop_loss={"stop_price": 5, "limit_price": "1e8"}), "stop_loss.limit_price"),
-])
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        (dict(qty="1e999"), "qty"),  # decimal.InvalidOperation before
+        (dict(qty=Decimal("1E+30")), "qty"),
+        (dict(qty=1_000_000_000), "qty"),  # does not fit DECIMAL(18, 9)
+        (dict(qty=None, notional="1e9"), "notional"),
+        (dict(qty=None, notional="1e40"), "notional"),
+        (dict(type="limit", limit_price="1e30"), "limit_price"),
+        (dict(type="limit", limit_price=10_000_000), "limit_price"),
+        (dict(type="stop", stop_price=Decimal("1E+7")), "stop_price"),
+        (dict(type="trailing_stop", trail_price="1e12"), "trail_price"),
+        (dict(type="trailing_stop", trail_percent="1e99"), "trail_percent"),
+        (dict(order_class="oto", take_profit={"limit_price": "1e30"}), "take_profit.limit_price"),
+        (dict(order_class="oto", stop_loss={"stop_price": 10_000_000}), "stop_loss.stop_price"),
+        (dict(order_class="oto", stop_loss={"stop_price": 5, "limit_price": "1e8"}), "stop_loss.limit_price"),
+    ],
+)
 def test_huge_numbers_are_refused_with_the_bound(kwargs, field):
     kwargs.setdefault("qty", 1)
     err = refused(field, symbol="AAPL", side="buy", **kwargs)
@@ -238,9 +332,16 @@ def test_check_price_increment_bounds_before_quantizing():
 def test_numbers_go_out_in_plain_notation():
     from alpaca_nb.models import plain
 
-    order = R(symbol="AAPL", side="buy", qty="1e3", type="limit", limit_price=Decimal("1E+2"),
-              order_class="bracket", take_profit={"limit_price": Decimal("1.1E+2")},
-              stop_loss={"stop_price": Decimal("9E+1"), "limit_price": Decimal("8.9E+1")})
+    order = R(
+        symbol="AAPL",
+        side="buy",
+        qty="1e3",
+        type="limit",
+        limit_price=Decimal("1E+2"),
+        order_class="bracket",
+        take_profit={"limit_price": Decimal("1.1E+2")},
+        stop_loss={"stop_price": Decimal("9E+1"), "limit_price": Decimal("8.9E+1")},
+    )
     body = order.to_alpaca()
     assert body["qty"] == "1000" and body["limit_price"] == "100"
     assert body["take_profit"] == {"limit_price": "110"}
@@ -263,14 +364,15 @@ def test_lookalike_and_malformed_symbols_are_refused(symbol):
     refused("symbol", symbol=symbol, side="buy", qty=1)
 
 
-@pytest.mark.parametrize("symbol, expected", [("brk.b", "BRK.B"), (" spy ", "SPY"), ("BTC/USD", "BTC/USD"),
-                                              ("ABC-W", "ABC-W")])
+@pytest.mark.parametrize(
+    "symbol, expected", [("brk.b", "BRK.B"), (" spy ", "SPY"), ("BTC/USD", "BTC/USD"), ("ABC-W", "ABC-W")]
+)
 def test_alpaca_symbol_grammar_is_accepted(symbol, expected):
     assert R(symbol=symbol, side="buy", qty=1).symbol == expected
 
 
 def test_enum_lookalikes_are_refused_and_near_misses_suggested():
-    refused("side", symbol="AAPL", side="ſell", qty=1)         # "ſell".upper() == "SELL"
+    refused("side", symbol="AAPL", side="ſell", qty=1)  # "ſell".upper() == "SELL"
     err = refused("type", symbol="AAPL", side="buy", qty=1, type="limt")
     assert "did you mean 'limit'" in str(err)
     err = refused("time_in_force", symbol="AAPL", side="buy", qty=1, time_in_force="gct")

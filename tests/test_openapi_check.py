@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from openapi_check import (
     ALLOWANCES,
     Allowance,
@@ -159,8 +158,14 @@ CLOCK = {
 }
 
 CALENDAR = [
-    {"date": "2025-01-02", "open": "09:30", "close": "16:00", "session_open": "0400",
-     "session_close": "2000", "settlement_date": "2025-01-03"},
+    {
+        "date": "2025-01-02",
+        "open": "09:30",
+        "close": "16:00",
+        "session_open": "0400",
+        "session_close": "2000",
+        "settlement_date": "2025-01-03",
+    },
 ]
 
 FILL = {
@@ -203,35 +208,68 @@ PORTFOLIO_HISTORY = {
     "cashflow": {},
 }
 
-BAR = {"t": "2022-01-03T09:00:00Z", "o": 178.26, "h": 178.34, "l": 177.76, "c": 178.08,
-       "v": 60937, "n": 1727, "vw": 177.954244}
-BAR2 = {"t": "2022-01-03T09:01:00Z", "o": 178.08, "h": 178.1, "l": 178, "c": 178.05,
-        "v": 1200, "n": 31, "vw": 178.04}
-QUOTE = {"t": "2021-02-06T13:35:08.946977536Z", "ax": "C", "ap": 387.7, "as": 1, "bx": "N",
-         "bp": 387.67, "bs": 1, "c": ["R"], "z": "C"}
-TRADE = {"t": "2022-01-03T09:00:00.086175744Z", "x": "P", "p": 178.26, "s": 246,
-         "c": ["@", "T"], "i": 1, "z": "C"}
-BARS = {"bars": {"AAPL": [BAR, BAR2], "MSFT": [BAR]}, "next_page_token": "QUFQTHxNfDIwMjI=",
-        "currency": "USD"}
+BAR = {
+    "t": "2022-01-03T09:00:00Z",
+    "o": 178.26,
+    "h": 178.34,
+    "l": 177.76,
+    "c": 178.08,
+    "v": 60937,
+    "n": 1727,
+    "vw": 177.954244,
+}
+BAR2 = {"t": "2022-01-03T09:01:00Z", "o": 178.08, "h": 178.1, "l": 178, "c": 178.05, "v": 1200, "n": 31, "vw": 178.04}
+QUOTE = {
+    "t": "2021-02-06T13:35:08.946977536Z",
+    "ax": "C",
+    "ap": 387.7,
+    "as": 1,
+    "bx": "N",
+    "bp": 387.67,
+    "bs": 1,
+    "c": ["R"],
+    "z": "C",
+}
+TRADE = {"t": "2022-01-03T09:00:00.086175744Z", "x": "P", "p": 178.26, "s": 246, "c": ["@", "T"], "i": 1, "z": "C"}
+BARS = {"bars": {"AAPL": [BAR, BAR2], "MSFT": [BAR]}, "next_page_token": "QUFQTHxNfDIwMjI=", "currency": "USD"}
 SNAPSHOTS = {
-    "AAPL": {"latestTrade": TRADE, "latestQuote": QUOTE, "minuteBar": BAR2, "dailyBar": BAR,
-             "prevDailyBar": BAR},
-    "MSFT": {"latestTrade": TRADE, "latestQuote": QUOTE, "minuteBar": BAR, "dailyBar": BAR,
-             "prevDailyBar": BAR},
+    "AAPL": {"latestTrade": TRADE, "latestQuote": QUOTE, "minuteBar": BAR2, "dailyBar": BAR, "prevDailyBar": BAR},
+    "MSFT": {"latestTrade": TRADE, "latestQuote": QUOTE, "minuteBar": BAR, "dailyBar": BAR, "prevDailyBar": BAR},
 }
 ERROR = {"code": 40310000, "message": "insufficient buying power"}
 
 GOOD: list[tuple[str, str, int, Any]] = [
     ("POST", "/v2/orders", 200, ORDER),
-    ("GET", "/v2/orders", 200, [ORDER, {**ORDER, "status": "filled", "filled_qty": "2",
-                                        "filled_avg_price": "149.98",
-                                        "filled_at": "2023-12-12T22:31:25Z"}]),
+    (
+        "GET",
+        "/v2/orders",
+        200,
+        [
+            ORDER,
+            {
+                **ORDER,
+                "status": "filled",
+                "filled_qty": "2",
+                "filled_avg_price": "149.98",
+                "filled_at": "2023-12-12T22:31:25Z",
+            },
+        ],
+    ),
     ("GET", f"/v2/orders/{ORDER_ID}", 200, ORDER),
     ("PATCH", f"/v2/orders/{ORDER_ID}", 200, {**ORDER, "replaces": ORDER_ID}),
     ("GET", "/v2/orders:by_client_order_id", 200, ORDER),
-    ("GET", "/v2/orders", 200, [{**ORDER, "order_class": "bracket",
-                                 "legs": [{**ORDER, "side": "sell", "type": "stop",
-                                           "stop_price": "140", "limit_price": None}]}]),
+    (
+        "GET",
+        "/v2/orders",
+        200,
+        [
+            {
+                **ORDER,
+                "order_class": "bracket",
+                "legs": [{**ORDER, "side": "sell", "type": "stop", "stop_price": "140", "limit_price": None}],
+            }
+        ],
+    ),
     ("DELETE", f"/v2/orders/{ORDER_ID}", 204, None),
     ("DELETE", "/v2/orders", 207, [{"id": ORDER_ID, "status": 200, "body": ORDER}]),
     ("GET", "/v2/account", 200, ACCOUNT),
@@ -248,14 +286,11 @@ GOOD: list[tuple[str, str, int, Any]] = [
     ("GET", "/v2/account/portfolio/history", 200, PORTFOLIO_HISTORY),
     ("GET", "/v2/stocks/bars", 200, BARS),
     ("GET", "/v2/stocks/bars", 200, {"bars": {}, "next_page_token": None}),
-    ("GET", "/v2/stocks/AAPL/bars", 200, {"bars": [BAR], "symbol": "AAPL",
-                                          "next_page_token": None}),
+    ("GET", "/v2/stocks/AAPL/bars", 200, {"bars": [BAR], "symbol": "AAPL", "next_page_token": None}),
     ("GET", "/v2/stocks/quotes", 200, {"quotes": {"AAPL": [QUOTE]}, "next_page_token": None}),
-    ("GET", "/v2/stocks/AAPL/quotes", 200, {"quotes": [QUOTE], "symbol": "AAPL",
-                                            "next_page_token": None}),
+    ("GET", "/v2/stocks/AAPL/quotes", 200, {"quotes": [QUOTE], "symbol": "AAPL", "next_page_token": None}),
     ("GET", "/v2/stocks/trades", 200, {"trades": {"AAPL": [TRADE]}, "next_page_token": None}),
-    ("GET", "/v2/stocks/AAPL/trades", 200, {"trades": [TRADE], "symbol": "AAPL",
-                                            "next_page_token": None}),
+    ("GET", "/v2/stocks/AAPL/trades", 200, {"trades": [TRADE], "symbol": "AAPL", "next_page_token": None}),
     ("GET", "/v2/stocks/bars/latest", 200, {"bars": {"AAPL": BAR}}),
     ("GET", "/v2/stocks/quotes/latest", 200, {"quotes": {"AAPL": QUOTE}}),
     ("GET", "/v2/stocks/trades/latest", 200, {"trades": {"AAPL": TRADE}}),
@@ -273,8 +308,7 @@ GOOD: list[tuple[str, str, int, Any]] = [
 ]
 
 
-@pytest.mark.parametrize(("method", "path", "status", "body"), GOOD,
-                         ids=[f"{m} {p} {s}" for m, p, s, _ in GOOD])
+@pytest.mark.parametrize(("method", "path", "status", "body"), GOOD, ids=[f"{m} {p} {s}" for m, p, s, _ in GOOD])
 def test_documented_bodies_pass(method: str, path: str, status: int, body: Any) -> None:
     validate_response(method, path, status, copy.deepcopy(body))
 
@@ -285,76 +319,167 @@ def _without(body: dict[str, Any], key: str) -> dict[str, Any]:
 
 # (request, mutated body, fragments the message must contain)
 BAD: list[tuple[str, tuple[str, str, int], Any, list[str]]] = [
-    ("order missing time_in_force", ("GET", f"/v2/orders/{ORDER_ID}", 200),
-     _without(ORDER, "time_in_force"),
-     ["GET /v2/orders/{order_id} -> 200", "#/components/schemas/Order", "at (root)",
-      "'time_in_force' is a required property"]),
-    ("order qty as a number", ("POST", "/v2/orders", 200), {**ORDER, "qty": 2.0},
-     ["POST /v2/orders -> 200", "at /qty", "2.0 is not of type 'string'"]),
-    ("order status not in enum", ("GET", "/v2/orders:by_client_order_id", 200),
-     {**ORDER, "status": "open"},
-     ["GET /v2/orders:by_client_order_id -> 200", "at /status", "'open' is not one of"]),
-    ("order id not a uuid", ("GET", "/v2/orders", 200), [ORDER, {**ORDER, "id": "12345"}],
-     ["array of #/components/schemas/Order", "at /1/id", "'12345' is not a 'uuid'"]),
-    ("order created_at not RFC 3339", ("PATCH", f"/v2/orders/{ORDER_ID}", 200),
-     {**ORDER, "created_at": "2023-12-12 22:31:24"},
-     ["at /created_at", "is not a 'date-time'"]),
-    ("order null filled_qty", ("POST", "/v2/orders", 200), {**ORDER, "filled_qty": None},
-     ["at /filled_qty", "None is not of type 'string' (the spec does not mark it nullable)"]),
-    ("order leg without side", ("GET", "/v2/orders", 200),
-     [{**ORDER, "order_class": "oto", "legs": [_without(ORDER, "side")]}],
-     ["at /0/legs/0", "'side' is a required property"]),
-    ("position missing asset_marginable", ("GET", "/v2/positions", 200),
-     [_without(POSITION, "asset_marginable")],
-     ["GET /v2/positions -> 200", "at /0", "'asset_marginable' is a required property"]),
-    ("position market_value as a number", ("GET", "/v2/positions/AAPL", 200),
-     {**POSITION, "market_value": 348.58},
-     ["GET /v2/positions/{symbol_or_asset_id} -> 200", "at /market_value"]),
-    ("account status lower case", ("GET", "/v2/account", 200), {**ACCOUNT, "status": "active"},
-     ["GET /v2/account -> 200", "at /status", "'active' is not one of"]),
-    ("account without id", ("GET", "/v2/account", 200), _without(ACCOUNT, "id"),
-     ["'id' is a required property"]),
-    ("asset exchange empty", ("GET", "/v2/assets", 200), [{**ASSET, "exchange": ""}],
-     ["at /0/exchange"]),
-    ("clock with date-only timestamp", ("GET", "/v2/clock", 200),
-     {**CLOCK, "next_open": "2025-06-25"}, ["at /next_open", "is not a 'date-time'"]),
-    ("calendar without settlement_date", ("GET", "/v2/calendar", 200),
-     [_without(CALENDAR[0], "settlement_date")], ["at /0", "'settlement_date'"]),
-    ("portfolio history with a null equity", ("GET", "/v2/account/portfolio/history", 200),
-     {**PORTFOLIO_HISTORY, "equity": [1.0, None, 2.0]}, ["at /equity/1"]),
-    ("bar with null vw", ("GET", "/v2/stocks/bars", 200),
-     {**BARS, "bars": {"AAPL": [BAR, {**BAR2, "vw": None}]}},
-     ["GET /v2/stocks/bars -> 200", "#/components/schemas/stock_bars_resp", "at /bars/AAPL/1/vw"]),
-    ("bar price as a string", ("GET", "/v2/stocks/AAPL/bars", 200),
-     {"bars": [{**BAR, "c": "178.08"}], "symbol": "AAPL", "next_page_token": None},
-     ["GET /v2/stocks/{symbol}/bars -> 200", "at /bars/0/c", "is not of type 'number'"]),
-    ("bars without next_page_token", ("GET", "/v2/stocks/bars", 200), {"bars": {}},
-     ["'next_page_token' is a required property"]),
-    ("bars wrapped as null", ("GET", "/v2/stocks/bars", 200),
-     {"bars": None, "next_page_token": None}, ["at /bars", "None is not of type 'object'"]),
-    ("quote with bad tape", ("GET", "/v2/stocks/quotes/latest", 200),
-     {"quotes": {"AAPL": {**QUOTE, "z": "D"}}}, ["at /quotes/AAPL/z", "'D' is not one of"]),
-    ("trade with fractional size", ("GET", "/v2/stocks/trades/latest", 200),
-     {"trades": {"AAPL": {**TRADE, "s": 1.5}}}, ["at /trades/AAPL/s"]),
-    ("snapshot quote without ask price", ("GET", "/v2/stocks/snapshots", 200),
-     {"AAPL": {**SNAPSHOTS["AAPL"], "latestQuote": _without(QUOTE, "ap")}},
-     ["GET /v2/stocks/snapshots -> 200", "at /AAPL/latestQuote", "'ap' is a required property"]),
-    ("snapshot bar with bad timestamp", ("GET", "/v2/stocks/AAPL/snapshot", 200),
-     {**SNAPSHOTS["AAPL"], "dailyBar": {**BAR, "t": "2022-01-03T25:00:00Z"}},
-     ["at /dailyBar/t", "is not a 'date-time'"]),
-    ("error code as a string", ("POST", "/v2/orders", 403), {"code": "40310000", "message": "x"},
-     ["POST /v2/orders -> 403", "at /code", "is not of type 'integer'"]),
-    ("error without message", ("GET", "/v2/stocks/bars", 429), {"code": 42910000},
-     ["GET /v2/stocks/bars -> 429", "'message' is a required property"]),
-    ("error as plain text", ("GET", f"/v2/orders/{ORDER_ID}", 500), "Internal Server Error",
-     ["GET /v2/orders/{order_id} -> 500", "is not of type 'object'"]),
-    ("cancel-all item with a bad id", ("DELETE", "/v2/orders", 207),
-     [{"id": "nope", "status": 200}], ["DELETE /v2/orders -> 207", "at /0/id"]),
+    (
+        "order missing time_in_force",
+        ("GET", f"/v2/orders/{ORDER_ID}", 200),
+        _without(ORDER, "time_in_force"),
+        [
+            "GET /v2/orders/{order_id} -> 200",
+            "#/components/schemas/Order",
+            "at (root)",
+            "'time_in_force' is a required property",
+        ],
+    ),
+    (
+        "order qty as a number",
+        ("POST", "/v2/orders", 200),
+        {**ORDER, "qty": 2.0},
+        ["POST /v2/orders -> 200", "at /qty", "2.0 is not of type 'string'"],
+    ),
+    (
+        "order status not in enum",
+        ("GET", "/v2/orders:by_client_order_id", 200),
+        {**ORDER, "status": "open"},
+        ["GET /v2/orders:by_client_order_id -> 200", "at /status", "'open' is not one of"],
+    ),
+    (
+        "order id not a uuid",
+        ("GET", "/v2/orders", 200),
+        [ORDER, {**ORDER, "id": "12345"}],
+        ["array of #/components/schemas/Order", "at /1/id", "'12345' is not a 'uuid'"],
+    ),
+    (
+        "order created_at not RFC 3339",
+        ("PATCH", f"/v2/orders/{ORDER_ID}", 200),
+        {**ORDER, "created_at": "2023-12-12 22:31:24"},
+        ["at /created_at", "is not a 'date-time'"],
+    ),
+    (
+        "order null filled_qty",
+        ("POST", "/v2/orders", 200),
+        {**ORDER, "filled_qty": None},
+        ["at /filled_qty", "None is not of type 'string' (the spec does not mark it nullable)"],
+    ),
+    (
+        "order leg without side",
+        ("GET", "/v2/orders", 200),
+        [{**ORDER, "order_class": "oto", "legs": [_without(ORDER, "side")]}],
+        ["at /0/legs/0", "'side' is a required property"],
+    ),
+    (
+        "position missing asset_marginable",
+        ("GET", "/v2/positions", 200),
+        [_without(POSITION, "asset_marginable")],
+        ["GET /v2/positions -> 200", "at /0", "'asset_marginable' is a required property"],
+    ),
+    (
+        "position market_value as a number",
+        ("GET", "/v2/positions/AAPL", 200),
+        {**POSITION, "market_value": 348.58},
+        ["GET /v2/positions/{symbol_or_asset_id} -> 200", "at /market_value"],
+    ),
+    (
+        "account status lower case",
+        ("GET", "/v2/account", 200),
+        {**ACCOUNT, "status": "active"},
+        ["GET /v2/account -> 200", "at /status", "'active' is not one of"],
+    ),
+    ("account without id", ("GET", "/v2/account", 200), _without(ACCOUNT, "id"), ["'id' is a required property"]),
+    ("asset exchange empty", ("GET", "/v2/assets", 200), [{**ASSET, "exchange": ""}], ["at /0/exchange"]),
+    (
+        "clock with date-only timestamp",
+        ("GET", "/v2/clock", 200),
+        {**CLOCK, "next_open": "2025-06-25"},
+        ["at /next_open", "is not a 'date-time'"],
+    ),
+    (
+        "calendar without settlement_date",
+        ("GET", "/v2/calendar", 200),
+        [_without(CALENDAR[0], "settlement_date")],
+        ["at /0", "'settlement_date'"],
+    ),
+    (
+        "portfolio history with a null equity",
+        ("GET", "/v2/account/portfolio/history", 200),
+        {**PORTFOLIO_HISTORY, "equity": [1.0, None, 2.0]},
+        ["at /equity/1"],
+    ),
+    (
+        "bar with null vw",
+        ("GET", "/v2/stocks/bars", 200),
+        {**BARS, "bars": {"AAPL": [BAR, {**BAR2, "vw": None}]}},
+        ["GET /v2/stocks/bars -> 200", "#/components/schemas/stock_bars_resp", "at /bars/AAPL/1/vw"],
+    ),
+    (
+        "bar price as a string",
+        ("GET", "/v2/stocks/AAPL/bars", 200),
+        {"bars": [{**BAR, "c": "178.08"}], "symbol": "AAPL", "next_page_token": None},
+        ["GET /v2/stocks/{symbol}/bars -> 200", "at /bars/0/c", "is not of type 'number'"],
+    ),
+    (
+        "bars without next_page_token",
+        ("GET", "/v2/stocks/bars", 200),
+        {"bars": {}},
+        ["'next_page_token' is a required property"],
+    ),
+    (
+        "bars wrapped as null",
+        ("GET", "/v2/stocks/bars", 200),
+        {"bars": None, "next_page_token": None},
+        ["at /bars", "None is not of type 'object'"],
+    ),
+    (
+        "quote with bad tape",
+        ("GET", "/v2/stocks/quotes/latest", 200),
+        {"quotes": {"AAPL": {**QUOTE, "z": "D"}}},
+        ["at /quotes/AAPL/z", "'D' is not one of"],
+    ),
+    (
+        "trade with fractional size",
+        ("GET", "/v2/stocks/trades/latest", 200),
+        {"trades": {"AAPL": {**TRADE, "s": 1.5}}},
+        ["at /trades/AAPL/s"],
+    ),
+    (
+        "snapshot quote without ask price",
+        ("GET", "/v2/stocks/snapshots", 200),
+        {"AAPL": {**SNAPSHOTS["AAPL"], "latestQuote": _without(QUOTE, "ap")}},
+        ["GET /v2/stocks/snapshots -> 200", "at /AAPL/latestQuote", "'ap' is a required property"],
+    ),
+    (
+        "snapshot bar with bad timestamp",
+        ("GET", "/v2/stocks/AAPL/snapshot", 200),
+        {**SNAPSHOTS["AAPL"], "dailyBar": {**BAR, "t": "2022-01-03T25:00:00Z"}},
+        ["at /dailyBar/t", "is not a 'date-time'"],
+    ),
+    (
+        "error code as a string",
+        ("POST", "/v2/orders", 403),
+        {"code": "40310000", "message": "x"},
+        ["POST /v2/orders -> 403", "at /code", "is not of type 'integer'"],
+    ),
+    (
+        "error without message",
+        ("GET", "/v2/stocks/bars", 429),
+        {"code": 42910000},
+        ["GET /v2/stocks/bars -> 429", "'message' is a required property"],
+    ),
+    (
+        "error as plain text",
+        ("GET", f"/v2/orders/{ORDER_ID}", 500),
+        "Internal Server Error",
+        ["GET /v2/orders/{order_id} -> 500", "is not of type 'object'"],
+    ),
+    (
+        "cancel-all item with a bad id",
+        ("DELETE", "/v2/orders", 207),
+        [{"id": "nope", "status": 200}],
+        ["DELETE /v2/orders -> 207", "at /0/id"],
+    ),
 ]
 
 
-@pytest.mark.parametrize(("request_", "body", "fragments"), [b[1:] for b in BAD],
-                         ids=[b[0] for b in BAD])
+@pytest.mark.parametrize(("request_", "body", "fragments"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
 def test_mutated_bodies_fail_with_a_precise_message(
     request_: tuple[str, str, int], body: Any, fragments: list[str]
 ) -> None:
@@ -375,47 +500,50 @@ def test_every_failure_is_listed_not_just_the_first() -> None:
     assert all(f"at /{key}" in message for key in ("qty", "side", "id"))
 
 
-@pytest.mark.parametrize(("method", "path", "spec", "template"), [
-    ("GET", "/v2/orders:by_client_order_id", "trading", "/v2/orders:by_client_order_id"),
-    ("GET", f"/v2/orders/{ORDER_ID}", "trading", "/v2/orders/{order_id}"),
-    ("DELETE", f"/v2/orders/{ORDER_ID}/", "trading", "/v2/orders/{order_id}"),
-    ("GET", "/v2/orders", "trading", "/v2/orders"),
-    ("GET", "/v2/stocks/bars", "market-data", "/v2/stocks/bars"),
-    ("GET", "/v2/stocks/AAPL/bars", "market-data", "/v2/stocks/{symbol}/bars"),
-    ("GET", "/v2/stocks/bars/latest", "market-data", "/v2/stocks/bars/latest"),
-    ("GET", "/v2/stocks/AAPL/bars/latest", "market-data", "/v2/stocks/{symbol}/bars/latest"),
-    ("GET", "/v2/stocks/quotes/latest", "market-data", "/v2/stocks/quotes/latest"),
-    ("GET", "/v2/stocks/snapshots", "market-data", "/v2/stocks/snapshots"),
-    ("GET", "/v2/stocks/AAPL/snapshot", "market-data", "/v2/stocks/{symbol}/snapshot"),
-    ("GET", "/v2/stocks/meta/exchanges", "market-data", "/v2/stocks/meta/exchanges"),
-    ("GET", "/v2/assets/AAPL", "trading", "/v2/assets/{symbol_or_asset_id}"),
-    ("GET", "/v2/assets/fixed_income/us_treasuries", "trading",
-     "/v2/assets/fixed_income/us_treasuries"),
-    ("GET", "/v2/positions/AAPL", "trading", "/v2/positions/{symbol_or_asset_id}"),
-    ("GET", "/v2/account", "trading", "/v2/account"),
-    ("GET", "/v2/account/activities", "trading", "/v2/account/activities"),
-    ("GET", "/v2/account/activities/FILL", "trading", "/v2/account/activities/{activity_type}"),
-    ("GET", "/v2/account/portfolio/history", "trading", "/v2/account/portfolio/history"),
-    ("GET", "/v2/clock", "trading", "/v2/clock"),
-    ("GET", "/v2/calendar", "trading", "/v2/calendar"),
-    ("GET", "/v2/watchlists:by_name", "trading", "/v2/watchlists:by_name"),
-])
-def test_path_matching_picks_the_right_template(
-    method: str, path: str, spec: str, template: str
-) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "spec", "template"),
+    [
+        ("GET", "/v2/orders:by_client_order_id", "trading", "/v2/orders:by_client_order_id"),
+        ("GET", f"/v2/orders/{ORDER_ID}", "trading", "/v2/orders/{order_id}"),
+        ("DELETE", f"/v2/orders/{ORDER_ID}/", "trading", "/v2/orders/{order_id}"),
+        ("GET", "/v2/orders", "trading", "/v2/orders"),
+        ("GET", "/v2/stocks/bars", "market-data", "/v2/stocks/bars"),
+        ("GET", "/v2/stocks/AAPL/bars", "market-data", "/v2/stocks/{symbol}/bars"),
+        ("GET", "/v2/stocks/bars/latest", "market-data", "/v2/stocks/bars/latest"),
+        ("GET", "/v2/stocks/AAPL/bars/latest", "market-data", "/v2/stocks/{symbol}/bars/latest"),
+        ("GET", "/v2/stocks/quotes/latest", "market-data", "/v2/stocks/quotes/latest"),
+        ("GET", "/v2/stocks/snapshots", "market-data", "/v2/stocks/snapshots"),
+        ("GET", "/v2/stocks/AAPL/snapshot", "market-data", "/v2/stocks/{symbol}/snapshot"),
+        ("GET", "/v2/stocks/meta/exchanges", "market-data", "/v2/stocks/meta/exchanges"),
+        ("GET", "/v2/assets/AAPL", "trading", "/v2/assets/{symbol_or_asset_id}"),
+        ("GET", "/v2/assets/fixed_income/us_treasuries", "trading", "/v2/assets/fixed_income/us_treasuries"),
+        ("GET", "/v2/positions/AAPL", "trading", "/v2/positions/{symbol_or_asset_id}"),
+        ("GET", "/v2/account", "trading", "/v2/account"),
+        ("GET", "/v2/account/activities", "trading", "/v2/account/activities"),
+        ("GET", "/v2/account/activities/FILL", "trading", "/v2/account/activities/{activity_type}"),
+        ("GET", "/v2/account/portfolio/history", "trading", "/v2/account/portfolio/history"),
+        ("GET", "/v2/clock", "trading", "/v2/clock"),
+        ("GET", "/v2/calendar", "trading", "/v2/calendar"),
+        ("GET", "/v2/watchlists:by_name", "trading", "/v2/watchlists:by_name"),
+    ],
+)
+def test_path_matching_picks_the_right_template(method: str, path: str, spec: str, template: str) -> None:
     found_spec, found_template, operation = spec_operation(method, path)
     assert (found_spec, found_template) == (spec, template)
     assert "responses" in operation
 
 
-@pytest.mark.parametrize(("method", "path", "fragment"), [
-    ("GET", "/v2/nope", "no path template"),
-    ("GET", "/v2/orders:by_client_order_id/x", "no path template"),
-    ("GET", "//v2/orders", "no path template"),  # a url_override with a trailing slash
-    ("GET", "/v2/positions/BTC/USD", "no path template"),  # unencoded crypto pair
-    ("PUT", "/v2/orders", "has no PUT operation"),
-    ("POST", "/v2/clock", "has no POST operation"),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "fragment"),
+    [
+        ("GET", "/v2/nope", "no path template"),
+        ("GET", "/v2/orders:by_client_order_id/x", "no path template"),
+        ("GET", "//v2/orders", "no path template"),  # a url_override with a trailing slash
+        ("GET", "/v2/positions/BTC/USD", "no path template"),  # unencoded crypto pair
+        ("PUT", "/v2/orders", "has no PUT operation"),
+        ("POST", "/v2/clock", "has no POST operation"),
+    ],
+)
 def test_unknown_paths_and_methods_are_rejected(method: str, path: str, fragment: str) -> None:
     with pytest.raises(AssertionError, match=fragment):
         spec_operation(method, path)
@@ -468,10 +596,18 @@ def test_a2_non_trade_date_accepts_a_date_or_a_date_time_only() -> None:
 
 
 def test_a3_close_all_failure_items_carry_an_error_body() -> None:
-    failed = {"symbol": "AAPL", "status": 403,
-              "body": {"code": 40310000, "message": "insufficient qty available for order",
-                       "available": "0", "existing_qty": "10", "held_for_orders": "10",
-                       "symbol": "AAPL"}}
+    failed = {
+        "symbol": "AAPL",
+        "status": 403,
+        "body": {
+            "code": 40310000,
+            "message": "insufficient qty available for order",
+            "available": "0",
+            "existing_qty": "10",
+            "held_for_orders": "10",
+            "symbol": "AAPL",
+        },
+    }
     validate_response("DELETE", "/v2/positions", 207, [failed])
     # An error body with a 200 status, or an order with a 403, still fails.
     with pytest.raises(AssertionError, match=r"at /0/body.*'notional' is a required"):
@@ -481,17 +617,15 @@ def test_a3_close_all_failure_items_carry_an_error_body() -> None:
 
 
 def test_a4_a5_snapshot_parts_may_be_null_but_bars_may_not() -> None:
-    body = {"AAPL": {**SNAPSHOTS["AAPL"], "prevDailyBar": None, "minuteBar": None},
-            "INVALID": None}
+    body = {"AAPL": {**SNAPSHOTS["AAPL"], "prevDailyBar": None, "minuteBar": None}, "INVALID": None}
     validate_response("GET", "/v2/stocks/snapshots", 200, body)
-    validate_response("GET", "/v2/stocks/AAPL/snapshot", 200,
-                      {"symbol": "AAPL", **SNAPSHOTS["AAPL"], "latestQuote": None})
+    validate_response(
+        "GET", "/v2/stocks/AAPL/snapshot", 200, {"symbol": "AAPL", **SNAPSHOTS["AAPL"], "latestQuote": None}
+    )
     with pytest.raises(AssertionError, match=r"at /bars/AAPL/0"):
-        validate_response("GET", "/v2/stocks/bars", 200,
-                          {"bars": {"AAPL": [None]}, "next_page_token": None})
+        validate_response("GET", "/v2/stocks/bars", 200, {"bars": {"AAPL": [None]}, "next_page_token": None})
     with pytest.raises(AssertionError, match=r"at /bar"):
-        validate_response("GET", "/v2/stocks/AAPL/bars/latest", 200,
-                          {"bar": None, "symbol": "AAPL"})
+        validate_response("GET", "/v2/stocks/AAPL/bars/latest", 200, {"bar": None, "symbol": "AAPL"})
 
 
 def test_every_allowance_documents_why() -> None:
@@ -502,8 +636,7 @@ def test_every_allowance_documents_why() -> None:
 
 def test_an_allowance_whose_quirk_is_gone_stops_loading() -> None:
     docs = {"trading": {"components": {"schemas": {"X": {"type": "string", "format": "date"}}}}}
-    stale = Allowance("Z", "trading", "/components/schemas/X", {"format": "date-time"},
-                      lambda node, _doc: node, "test")
+    stale = Allowance("Z", "trading", "/components/schemas/X", {"format": "date-time"}, lambda node, _doc: node, "test")
     with pytest.raises(RuntimeError, match="allowance Z no longer matches"):
         _apply(docs, stale)
 
@@ -522,13 +655,12 @@ def test_unresolvable_refs_raise_instead_of_passing() -> None:
                 for status, response in operation.get("responses", {}).items():
                     schema = response.get("content", {}).get("application/json", {})
                     if "schema" in schema:
-                        _validator(name, f"/paths/{escaped}/{method}/responses/{status}"
-                                         "/content/application~1json/schema")
+                        _validator(
+                            name, f"/paths/{escaped}/{method}/responses/{status}/content/application~1json/schema"
+                        )
 
 
-def test_spec_dir_defaults_inside_the_repo_and_honours_the_env(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_spec_dir_defaults_inside_the_repo_and_honours_the_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """A fresh clone with nothing beside it has the specs: they live in tests/openapi/."""
     monkeypatch.delenv("ALPACA_OPENAPI_DIR", raising=False)
     repo = Path(__file__).resolve().parents[1]
@@ -550,15 +682,28 @@ def test_ten_thousand_validations_take_seconds() -> None:
 
 
 REPLACEMENTS: list[Any] = [
-    None, 0, -1, 1.5, 1 << 40, True, "", "x", "2020-02-30T00:00:00Z", "2020-01-01",
-    "2020-01-01T10:00:00", "7b08df51-c1ac-453c-99f9-323a5f075f0g", [], {}, ["x"], {"x": 1},
+    None,
+    0,
+    -1,
+    1.5,
+    1 << 40,
+    True,
+    "",
+    "x",
+    "2020-02-30T00:00:00Z",
+    "2020-01-01",
+    "2020-01-01T10:00:00",
+    "7b08df51-c1ac-453c-99f9-323a5f075f0g",
+    [],
+    {},
+    ["x"],
+    {"x": 1},
 ]
 
 
 def _nodes(body: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
     yield path
-    items = body.items() if isinstance(body, dict) else enumerate(body) \
-        if isinstance(body, list) else ()
+    items = body.items() if isinstance(body, dict) else enumerate(body) if isinstance(body, list) else ()
     for key, value in items:
         yield from _nodes(value, (*path, key))
 

@@ -3,6 +3,7 @@
 Each test drives the real alpaca-py client against the local broker with an injected fault,
 then checks both what the caller saw and what the broker and the ledger hold.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -12,9 +13,18 @@ from alpaca.trading.client import TradingClient
 from alpaca.trading.requests import MarketOrderRequest
 from brokers import wait_for
 
-from alpaca_nb import (AlpacaNbError, AlpacaOrderRequest, AuthenticationError, InvalidArgumentError,
-                       ManagedOrderStatus, NotFoundError, OrderOutcomeUnknownError, OrderRejectedError,
-                       OrderValidationError, RateLimitError)
+from alpaca_nb import (
+    AlpacaNbError,
+    AlpacaOrderRequest,
+    AuthenticationError,
+    InvalidArgumentError,
+    ManagedOrderStatus,
+    NotFoundError,
+    OrderOutcomeUnknownError,
+    OrderRejectedError,
+    OrderValidationError,
+    RateLimitError,
+)
 
 LOOKUP = "/v2/orders:by_client_order_id"
 NOT_PLACED = (OrderRejectedError, OrderValidationError, AuthenticationError, RateLimitError, NotFoundError)
@@ -86,13 +96,28 @@ def test_a_cut_off_body_on_a_read_is_a_typed_error(svc, broker):
         svc.get_account_sync()
 
 
-@pytest.mark.parametrize("bad", ["../positions", "../orders", "..", "", "x/../../positions",
-                                 "61e69015-8549-4bfd-b9c3-01e75843f47d/../../positions", 42, None])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "../positions",
+        "../orders",
+        "..",
+        "",
+        "x/../../positions",
+        "61e69015-8549-4bfd-b9c3-01e75843f47d/../../positions",
+        42,
+        None,
+    ],
+)
 def test_ids_never_steer_a_request_to_another_path(svc, broker, bad):
     svc.place_order_sync(user="ana", order_request=market(qty=3))
     wait_for(lambda: broker.engine.positions(), what="a position")
-    resting = svc.place_order_sync(user="ana", order_request=AlpacaOrderRequest(
-        symbol="AAPL", qty=1, side="buy", type="limit", limit_price=1, time_in_force="gtc"))
+    resting = svc.place_order_sync(
+        user="ana",
+        order_request=AlpacaOrderRequest(
+            symbol="AAPL", qty=1, side="buy", type="limit", limit_price=1, time_in_force="gtc"
+        ),
+    )
     before = dict(broker.requests)
     with pytest.raises(InvalidArgumentError) as info:
         svc.cancel_order_sync(bad)
@@ -110,8 +135,12 @@ def test_close_position_takes_only_a_ticker(svc, broker, bad):
 
 
 def test_cancel_by_client_order_id_of_a_recorded_order(svc, broker):
-    resting = svc.place_order_sync(user="ana", order_request=AlpacaOrderRequest(
-        symbol="AAPL", qty=1, side="buy", type="limit", limit_price=1, time_in_force="gtc"))
+    resting = svc.place_order_sync(
+        user="ana",
+        order_request=AlpacaOrderRequest(
+            symbol="AAPL", qty=1, side="buy", type="limit", limit_price=1, time_in_force="gtc"
+        ),
+    )
     svc.cancel_order_sync(resting.client_order_id)
     assert svc.sync_order_status_sync(resting).status is ManagedOrderStatus.CANCELED
 
@@ -123,12 +152,24 @@ def test_none_means_no_notes_and_no_tags(svc, broker):
     assert stored.tags == ("symbol:AAPL", "side:buy", "type:market")
 
 
-@pytest.mark.parametrize("kwargs, argument", [
-    ({"notes": 123}, "notes"), ({"notes": b"x"}, "notes"), ({"notes": ["x"]}, "notes"),
-    ({"notes": "x" * 20_000}, "notes"), ({"notes": "half a \ud800"}, "notes"), ({"tags": ["\udfff"]}, "tags"), ({"tags": "momentum"}, "tags"), ({"tags": 5}, "tags"),
-    ({"tags": [1]}, "tags"), ({"tags": [""]}, "tags"), ({"user": None}, "user"), ({"user": " "}, "user"),
-    ({"user": b"ana"}, "user"),
-])
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        ({"notes": 123}, "notes"),
+        ({"notes": b"x"}, "notes"),
+        ({"notes": ["x"]}, "notes"),
+        ({"notes": "x" * 20_000}, "notes"),
+        ({"notes": "half a \ud800"}, "notes"),
+        ({"tags": ["\udfff"]}, "tags"),
+        ({"tags": "momentum"}, "tags"),
+        ({"tags": 5}, "tags"),
+        ({"tags": [1]}, "tags"),
+        ({"tags": [""]}, "tags"),
+        ({"user": None}, "user"),
+        ({"user": " "}, "user"),
+        ({"user": b"ana"}, "user"),
+    ],
+)
 def test_bad_user_tags_or_notes_are_refused_before_anything_is_sent_or_recorded(svc, broker, kwargs, argument):
     args = {"user": "ana", **kwargs}
     before = posted(broker)
@@ -140,8 +181,12 @@ def test_bad_user_tags_or_notes_are_refused_before_anything_is_sent_or_recorded(
 
 @pytest.mark.parametrize("status", [401, 429, 403])
 def test_a_refused_replace_is_recorded_as_not_placed_never_left_pending(svc, broker, status):
-    resting = svc.place_order_sync(user="ana", order_request=AlpacaOrderRequest(
-        symbol="AAPL", qty=1, side="buy", type="limit", limit_price=1, time_in_force="gtc"))
+    resting = svc.place_order_sync(
+        user="ana",
+        order_request=AlpacaOrderRequest(
+            symbol="AAPL", qty=1, side="buy", type="limit", limit_price=1, time_in_force="gtc"
+        ),
+    )
     broker.faults.add(path=f"/v2/orders/{resting.alpaca_order_id}", method="PATCH", status=status)
     with pytest.raises(NOT_PLACED):
         svc.replace_order_sync(resting, limit_price=2)
@@ -150,8 +195,12 @@ def test_a_refused_replace_is_recorded_as_not_placed_never_left_pending(svc, bro
 
 
 def test_a_replace_whose_answer_is_lost_is_looked_up(svc, broker):
-    resting = svc.place_order_sync(user="ana", order_request=AlpacaOrderRequest(
-        symbol="AAPL", qty=1, side="buy", type="limit", limit_price=1, time_in_force="gtc"))
+    resting = svc.place_order_sync(
+        user="ana",
+        order_request=AlpacaOrderRequest(
+            symbol="AAPL", qty=1, side="buy", type="limit", limit_price=1, time_in_force="gtc"
+        ),
+    )
     broker.faults.add(path=f"/v2/orders/{resting.alpaca_order_id}", method="PATCH", cut_body=True)
     new = svc.replace_order_sync(resting, limit_price=2)
     assert new.alpaca_order_id and new.status is ManagedOrderStatus.OPEN
@@ -159,15 +208,20 @@ def test_a_replace_whose_answer_is_lost_is_looked_up(svc, broker):
 
 
 def test_replace_numbers_go_out_in_plain_notation(svc, broker):
-    resting = svc.place_order_sync(user="ana", order_request=AlpacaOrderRequest(
-        symbol="AAPL", qty=1, side="buy", type="limit", limit_price=1, time_in_force="gtc"))
+    resting = svc.place_order_sync(
+        user="ana",
+        order_request=AlpacaOrderRequest(
+            symbol="AAPL", qty=1, side="buy", type="limit", limit_price=1, time_in_force="gtc"
+        ),
+    )
     new = svc.replace_order_sync(resting, qty="1E+1")
     assert new.qty == 10 and broker.engine.get_order(new.alpaca_order_id)["qty"] == "10"
 
 
 def test_a_client_order_id_used_at_the_broker_never_grafts_another_order_onto_a_row(svc, broker):
     theirs = TradingClient(broker.key, broker.secret, url_override=broker.url).submit_order(
-        MarketOrderRequest(symbol="MSFT", qty=5, side="sell", time_in_force="day", client_order_id="mine-1"))
+        MarketOrderRequest(symbol="MSFT", qty=5, side="sell", time_in_force="day", client_order_id="mine-1")
+    )
     with pytest.raises(OrderValidationError, match="another order") as info:
         svc.place_order_sync(user="ana", order_request=market(client_order_id="mine-1"))
     assert info.value.field == "client_order_id"
@@ -190,8 +244,9 @@ def test_reconcile_compares_what_defines_an_order(svc, broker):
 
     ledger: Ledger = svc.order_service
     with ledger._open(write=True) as con:  # a row edited behind the toolkit's back
-        con.execute("UPDATE managed_orders SET qty = 7, side = 'sell' WHERE client_order_id = ?",
-                    [placed.client_order_id])
+        con.execute(
+            "UPDATE managed_orders SET qty = 7, side = 'sell' WHERE client_order_id = ?", [placed.client_order_id]
+        )
     diff = svc.reconcile()
     assert set(diff["field"]) >= {"qty", "side"} and set(diff["kind"]) == {"order"}
 
@@ -209,8 +264,8 @@ def test_an_intent_is_not_settled_while_its_request_might_still_land(svc, broker
     assert svc.sync().settled == 1
     assert svc.order_service.get(row.client_order_id).status is ManagedOrderStatus.REJECTED
     TradingClient(broker.key, broker.secret, url_override=broker.url).submit_order(
-        MarketOrderRequest(symbol="AAPL", qty=1, side="buy", time_in_force="day",
-                           client_order_id=row.client_order_id))
+        MarketOrderRequest(symbol="AAPL", qty=1, side="buy", time_in_force="day", client_order_id=row.client_order_id)
+    )
     svc.sync()
     landed = svc.order_service.get(row.client_order_id)
     assert landed.alpaca_order_id and landed.status is not ManagedOrderStatus.REJECTED
@@ -227,18 +282,22 @@ def test_unknown_outcome_error_is_a_network_error_for_old_callers(svc, broker):
 
 # -- an answer that arrives whole but cannot be read (finding 8: every failure is typed) ---------
 
+
 def test_a_garbled_order_answer_is_looked_up(svc, broker):
     broker.faults.add(path="/v2/orders", method="POST", cut_body="garbled")
     order = svc.place_order_sync(user="ana", order_request=market())
     assert order.alpaca_order_id == at_broker(broker)[0]["id"] and posted(broker) == 1
 
 
-@pytest.mark.parametrize("path, call", [
-    ("/v2/orders", lambda svc: svc.orders(status="all")),
-    ("/v2/account/activities", lambda svc: svc.activities()),
-    ("/v2/stocks/bars", lambda svc: svc.bars("AAPL", "1Min", "2026-11-24T14:30Z", "2026-11-24T15:00Z")),
-    ("/v2/account", lambda svc: svc.get_account_sync()),
-])
+@pytest.mark.parametrize(
+    "path, call",
+    [
+        ("/v2/orders", lambda svc: svc.orders(status="all")),
+        ("/v2/account/activities", lambda svc: svc.activities()),
+        ("/v2/stocks/bars", lambda svc: svc.bars("AAPL", "1Min", "2026-11-24T14:30Z", "2026-11-24T15:00Z")),
+        ("/v2/account", lambda svc: svc.get_account_sync()),
+    ],
+)
 def test_a_garbled_answer_to_a_read_is_a_network_error(svc, broker, path, call):
     from alpaca_nb import NetworkError
 

@@ -1,6 +1,7 @@
 """Charts of the package's own frames, drawn from real data of the local broker: candles against
 the bars they show, fill markers against the ledger's fills and the FILL activities, P&L bars
 against analytics' frames; empty frames, missing columns and ambiguous symbols."""
+
 from __future__ import annotations
 
 import time
@@ -10,17 +11,17 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.dates as mdates  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-from brokers import MANUAL_START, service_for  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.colors import to_rgba  # noqa: E402
-from matplotlib.markers import MarkerStyle  # noqa: E402
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from brokers import MANUAL_START, service_for
+from matplotlib.axes import Axes
+from matplotlib.colors import to_rgba
+from matplotlib.markers import MarkerStyle
 
-from alpaca_nb import AlpacaOrderRequest, analytics, plots  # noqa: E402
+from alpaca_nb import AlpacaOrderRequest, analytics, plots
 
 NY = "America/New_York"
 MINUTE = 1 / 1440
@@ -43,10 +44,14 @@ def msvc(manual_broker):
 def traded(manual_broker, msvc):
     """Three days of trading: each day ana buys 5 AAPL and sells 3, bob buys 2 MSFT; synced."""
     for _ in range(3):
-        for user, symbol, side, qty in (("ana", "AAPL", "buy", 5), ("ana", "AAPL", "sell", 3),
-                                        ("bob", "MSFT", "buy", 2)):
-            msvc.place_order_sync(user=user, order_request=AlpacaOrderRequest(
-                symbol=symbol, qty=qty, side=side, type="market"))
+        for user, symbol, side, qty in (
+            ("ana", "AAPL", "buy", 5),
+            ("ana", "AAPL", "sell", 3),
+            ("bob", "MSFT", "buy", 2),
+        ):
+            msvc.place_order_sync(
+                user=user, order_request=AlpacaOrderRequest(symbol=symbol, qty=qty, side=side, type="market")
+            )
             manual_broker.step(30)
         manual_broker.step(86_400)
     msvc.sync()
@@ -62,8 +67,9 @@ def by_gid(ax: Axes, gid: str):
 def rects(collection) -> np.ndarray:
     """(left, right, bottom, top) of each rectangle of a PolyCollection."""
     corners = np.array([path.vertices[:4] for path in collection.get_paths()])
-    return np.column_stack([corners[:, :, 0].min(1), corners[:, :, 0].max(1),
-                            corners[:, :, 1].min(1), corners[:, :, 1].max(1)])
+    return np.column_stack(
+        [corners[:, :, 0].min(1), corners[:, :, 0].max(1), corners[:, :, 1].min(1), corners[:, :, 1].max(1)]
+    )
 
 
 def xnum(times) -> np.ndarray:
@@ -77,6 +83,7 @@ def no_data(ax: Axes) -> bool:
 
 # -- candlestick ----------------------------------------------------------------------------------
 
+
 def test_candles_show_every_minute_bar_with_its_volume_beneath(msvc):
     bars = msvc.bars("AAPL", "1Min", MANUAL_START - timedelta(hours=2), MANUAL_START, progress=False)
     price_ax, volume_ax = plots.candlestick(bars, tz=NY)
@@ -89,7 +96,7 @@ def test_candles_show_every_minute_bar_with_its_volume_beneath(msvc):
     assert len(bodies.get_paths()) == len(bars) == 120
     box = rects(bodies)
     np.testing.assert_allclose((box[:, 0] + box[:, 1]) / 2, xnum(stamps))
-    np.testing.assert_allclose(box[:, 1] - box[:, 0], 0.8 * MINUTE)       # candles follow the spacing
+    np.testing.assert_allclose(box[:, 1] - box[:, 0], 0.8 * MINUTE)  # candles follow the spacing
     np.testing.assert_allclose(box[:, 2], np.minimum(o, c))
     np.testing.assert_allclose(box[:, 3], np.maximum(o, c))
     np.testing.assert_allclose(bodies.get_facecolors(), [GREEN if r else RED for r in rising])
@@ -110,7 +117,7 @@ def test_candles_show_every_minute_bar_with_its_volume_beneath(msvc):
     assert price_ax.get_title() == "AAPL"
     assert volume_ax.get_xlabel() == f"time ({NY})"
     shown = volume_ax.xaxis.get_major_formatter().format_data_short(xnum(stamps)[0])
-    assert shown.startswith(stamps[0].tz_convert(NY).strftime("%Y-%m-%d %H:%M"))   # 08:00, not 13:00
+    assert shown.startswith(stamps[0].tz_convert(NY).strftime("%Y-%m-%d %H:%M"))  # 08:00, not 13:00
     assert price_ax.get_ylim()[0] <= lo.min() and price_ax.get_ylim()[1] >= h.max()
 
 
@@ -126,9 +133,8 @@ def test_daily_bars_of_several_symbols_need_a_symbol(msvc):
     msft = bars.loc["MSFT"]
     box = rects(by_gid(ax, "candles"))
     assert len(box) == len(msft) > 20
-    np.testing.assert_allclose(box[:, 1] - box[:, 0], 0.8)                  # 0.8 of a day
-    np.testing.assert_allclose(np.array(by_gid(ax, "wicks").get_segments())[:, :, 1],
-                               msft[["low", "high"]].to_numpy())
+    np.testing.assert_allclose(box[:, 1] - box[:, 0], 0.8)  # 0.8 of a day
+    np.testing.assert_allclose(np.array(by_gid(ax, "wicks").get_segments())[:, :, 1], msft[["low", "high"]].to_numpy())
 
     # On the caller's Axes, the volume panel is carved from its bottom and shares its x axis.
     fig, mine = plt.subplots()
@@ -152,6 +158,7 @@ def test_ten_thousand_candles_draw_quickly(msvc):
 
 # -- fills on price -------------------------------------------------------------------------------
 
+
 def marker_path(marker: str) -> np.ndarray:
     style = MarkerStyle(marker)
     return style.get_path().transformed(style.get_transform()).vertices
@@ -168,7 +175,7 @@ def check_markers(ax: Axes, fills: pd.DataFrame, times: pd.Series) -> None:
         np.testing.assert_allclose(markers.get_offsets()[:, 1], fills["price"][mine])
         np.testing.assert_allclose(markers.get_sizes(), 20 + 180 * fills["qty"][mine] / qty_max)
         np.testing.assert_allclose(markers.get_paths()[0].vertices, marker_path(marker))
-        np.testing.assert_allclose(markers.get_facecolors(), [color])          # one color for all
+        np.testing.assert_allclose(markers.get_facecolors(), [color])  # one color for all
 
 
 def test_fills_from_the_ledger_sit_on_the_close(traded):
@@ -181,7 +188,7 @@ def test_fills_from_the_ledger_sit_on_the_close(traded):
 
     ax = plots.fills_on_price(bars, fills, "AAPL", tz=NY)
     aapl = fills[fills["symbol"] == "AAPL"].reset_index(drop=True)
-    check_markers(ax, aapl, aapl["filled_at"])                               # MSFT's fills left out
+    check_markers(ax, aapl, aapl["filled_at"])  # MSFT's fills left out
     assert len(by_gid(ax, "buys").get_offsets()) + len(by_gid(ax, "sells").get_offsets()) == len(aapl) == 6
     line = ax.lines[0]
     np.testing.assert_allclose(line.get_ydata(), bars.loc["AAPL", "close"])
@@ -197,7 +204,7 @@ def test_fill_activities_on_quote_mids_and_trade_prices(traded):
     window = (MANUAL_START - timedelta(minutes=1), MANUAL_START + timedelta(minutes=2))
 
     quotes = traded.historical_quotes("AAPL", *window, progress=False)
-    ax = plots.fills_on_price(quotes, fills)          # one symbol in the quotes: it picks the fills'
+    ax = plots.fills_on_price(quotes, fills)  # one symbol in the quotes: it picks the fills'
     check_markers(ax, aapl, aapl["timestamp"])
     np.testing.assert_allclose(ax.lines[0].get_ydata(), (quotes["bid_price"] + quotes["ask_price"]) / 2)
 
@@ -206,11 +213,15 @@ def test_fill_activities_on_quote_mids_and_trade_prices(traded):
     np.testing.assert_allclose(ax.lines[0].get_ydata(), trades["price"])
     # The same executions as the ledger's, at the same places.
     ledger = traded.order_service.fills(symbol="AAPL")
-    np.testing.assert_allclose(np.sort(by_gid(ax, "buys").get_offsets()[:, 0]),
-                               np.sort(xnum(ledger.loc[ledger["side"] == "buy", "filled_at"])), atol=1e-9)
+    np.testing.assert_allclose(
+        np.sort(by_gid(ax, "buys").get_offsets()[:, 0]),
+        np.sort(xnum(ledger.loc[ledger["side"] == "buy", "filled_at"])),
+        atol=1e-9,
+    )
 
 
 # -- P&L, equity, daily P&L -------------------------------------------------------------------
+
 
 def test_pnl_bars_equal_the_frame(traded):
     ledger = traded.order_service
@@ -257,6 +268,7 @@ def test_equity_curve_and_daily_pnl(traded):
 
 
 # -- empty frames, missing columns --------------------------------------------------------------
+
 
 def test_empty_frames_draw_no_data(msvc):
     later = MANUAL_START + timedelta(days=3)

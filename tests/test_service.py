@@ -1,4 +1,5 @@
 """AlpacaService: the seed's API, async and sync, against a real local broker."""
+
 from __future__ import annotations
 
 import asyncio
@@ -8,20 +9,34 @@ import pandas as pd
 import pytest
 from brokers import service_for, wait_for
 
-from alpaca_nb import (AlpacaCredentials, AlpacaEnvironment, AlpacaOrderRequest, AlpacaOrderSide,
-                       AlpacaOrderType, AlpacaService, ConfigurationError, LiveTradingNotArmed,
-                       ManagedOrderStatus, OrderValidationError)
+from alpaca_nb import (
+    AlpacaCredentials,
+    AlpacaEnvironment,
+    AlpacaOrderRequest,
+    AlpacaOrderSide,
+    AlpacaOrderType,
+    AlpacaService,
+    ConfigurationError,
+    LiveTradingNotArmed,
+    ManagedOrderStatus,
+    OrderValidationError,
+)
 
 
 def test_seed_usage_async(broker):
     async def scenario():
         service = AlpacaService()
-        await service.initialize(AlpacaCredentials(broker.key, broker.secret, AlpacaEnvironment.LOCAL),
-                                 trading_url=broker.url, data_url=broker.url)
+        await service.initialize(
+            AlpacaCredentials(broker.key, broker.secret, AlpacaEnvironment.LOCAL),
+            trading_url=broker.url,
+            data_url=broker.url,
+        )
         order = await service.place_order(
             user="current_user",
-            order_request=AlpacaOrderRequest(symbol="AAPL", qty=100, side=AlpacaOrderSide.BUY,
-                                             type=AlpacaOrderType.MARKET))
+            order_request=AlpacaOrderRequest(
+                symbol="AAPL", qty=100, side=AlpacaOrderSide.BUY, type=AlpacaOrderType.MARKET
+            ),
+        )
         quote = await service.get_stock_quote("AAPL")
         synced = await service.sync_order_status(order)
         return service, order, quote, synced
@@ -32,8 +47,11 @@ def test_seed_usage_async(broker):
     assert str(quote["timestamp"].tz) == "UTC"
     assert order.alpaca_order_id and f"alpaca_order_id={order.alpaca_order_id}" in order.notes
     assert {"symbol:AAPL", "side:buy", "type:market"} <= set(order.tags)
-    assert synced is order and order.status in (ManagedOrderStatus.OPEN, ManagedOrderStatus.PARTIALLY_FILLED,
-                                                 ManagedOrderStatus.FILLED)
+    assert synced is order and order.status in (
+        ManagedOrderStatus.OPEN,
+        ManagedOrderStatus.PARTIALLY_FILLED,
+        ManagedOrderStatus.FILLED,
+    )
     stored = service.order_service.get(order.client_order_id)
     assert stored.alpaca_order_id == order.alpaca_order_id and stored.status is order.status
     assert order.client_order_id.startswith("nb-")
@@ -60,8 +78,9 @@ def test_async_methods_do_not_block_the_event_loop(svc, broker):
 
 
 def test_market_order_fills_and_shows_in_positions(svc):
-    order = svc.place_order_sync(user="u", order_request=AlpacaOrderRequest(
-        symbol="AAPL", qty=3, side="buy", type="market"))
+    order = svc.place_order_sync(
+        user="u", order_request=AlpacaOrderRequest(symbol="AAPL", qty=3, side="buy", type="market")
+    )
     wait_for(lambda: svc.sync_order_status_sync(order).status is ManagedOrderStatus.FILLED)
     assert order.filled_qty == Decimal(3) and order.filled_avg_price > 0
     positions = svc.positions()
@@ -72,8 +91,12 @@ def test_market_order_fills_and_shows_in_positions(svc):
 def test_limit_cancel_and_replace(svc):
     quote = svc.get_stock_quote_sync("MSFT")
     low = round(quote["bid_price"] * 0.8, 2)
-    order = svc.place_order_sync(user="u", order_request=AlpacaOrderRequest(
-        symbol="MSFT", qty=2, side="buy", type="limit", limit_price=low, time_in_force="gtc"))
+    order = svc.place_order_sync(
+        user="u",
+        order_request=AlpacaOrderRequest(
+            symbol="MSFT", qty=2, side="buy", type="limit", limit_price=low, time_in_force="gtc"
+        ),
+    )
     assert order.status is ManagedOrderStatus.OPEN
     new = svc.replace_order_sync(order, limit_price=round(low * 0.99, 2), qty=3)
     assert new.parent_client_order_id == order.client_order_id and new.qty == Decimal(3)
@@ -85,8 +108,12 @@ def test_limit_cancel_and_replace(svc):
 
 
 def test_replace_needs_something_to_change(svc):
-    order = svc.place_order_sync(user="u", order_request=AlpacaOrderRequest(
-        symbol="MSFT", qty=1, side="buy", type="limit", limit_price=1, time_in_force="gtc"))
+    order = svc.place_order_sync(
+        user="u",
+        order_request=AlpacaOrderRequest(
+            symbol="MSFT", qty=1, side="buy", type="limit", limit_price=1, time_in_force="gtc"
+        ),
+    )
     with pytest.raises(OrderValidationError, match="nothing to replace"):
         svc.replace_order_sync(order)
     with pytest.raises(OrderValidationError, match="sub-penny"):
@@ -95,10 +122,19 @@ def test_replace_needs_something_to_change(svc):
 
 def test_bracket_order_places_its_legs(svc):
     ask = svc.get_stock_quote_sync("AAPL")["ask_price"]
-    order = svc.place_order_sync(user="u", order_request=AlpacaOrderRequest(
-        symbol="AAPL", qty=2, side="buy", type="limit", limit_price=round(ask * 1.01, 2),
-        order_class="bracket", take_profit={"limit_price": round(ask * 1.10, 2)},
-        stop_loss={"stop_price": round(ask * 0.90, 2)}))
+    order = svc.place_order_sync(
+        user="u",
+        order_request=AlpacaOrderRequest(
+            symbol="AAPL",
+            qty=2,
+            side="buy",
+            type="limit",
+            limit_price=round(ask * 1.01, 2),
+            order_class="bracket",
+            take_profit={"limit_price": round(ask * 1.10, 2)},
+            stop_loss={"stop_price": round(ask * 0.90, 2)},
+        ),
+    )
     assert order.order_class.value == "bracket"
     raw = svc.broker.get_json("trading", f"/orders/{order.alpaca_order_id}", {"nested": True})
     assert len(raw["legs"]) == 2
@@ -106,9 +142,10 @@ def test_bracket_order_places_its_legs(svc):
 
 def test_close_position_by_qty_and_percentage_and_close_all(svc):
     for symbol in ("AAPL", "MSFT"):
-        order = svc.place_order_sync(user="u", order_request=AlpacaOrderRequest(
-            symbol=symbol, qty=10, side="buy", type="market"))
-        wait_for(lambda: svc.sync_order_status_sync(order).status is ManagedOrderStatus.FILLED)
+        order = svc.place_order_sync(
+            user="u", order_request=AlpacaOrderRequest(symbol=symbol, qty=10, side="buy", type="market")
+        )
+        wait_for(lambda: svc.sync_order_status_sync(order).status is ManagedOrderStatus.FILLED)  # noqa: B023
     closing = svc.close_position_sync("AAPL", qty=4)
     assert closing.side is AlpacaOrderSide.SELL and closing.qty == Decimal(4)
     wait_for(lambda: svc.positions().set_index("symbol").loc["AAPL", "qty"] == 6.0)
@@ -176,10 +213,15 @@ class TestLiveGuard:
 def test_every_frame_says_which_environment_and_account(svc):
     from alpaca_nb.service_frames import FRAME_METHODS
 
-    calls = {"quotes": ("AAPL",), "trades": ("AAPL",), "latest_bars": ("AAPL",), "snapshots": ("AAPL",),
-             "bars": ("AAPL", "1Day", "2026-11-02", "2026-11-04"),
-             "historical_quotes": ("AAPL", "2026-11-24T15:00Z", "2026-11-24T15:01Z"),
-             "historical_trades": ("AAPL", "2026-11-24T15:00Z", "2026-11-24T15:01Z")}
+    calls = {
+        "quotes": ("AAPL",),
+        "trades": ("AAPL",),
+        "latest_bars": ("AAPL",),
+        "snapshots": ("AAPL",),
+        "bars": ("AAPL", "1Day", "2026-11-02", "2026-11-04"),
+        "historical_quotes": ("AAPL", "2026-11-24T15:00Z", "2026-11-24T15:01Z"),
+        "historical_trades": ("AAPL", "2026-11-24T15:00Z", "2026-11-24T15:01Z"),
+    }
     for name in FRAME_METHODS:
         frame = getattr(svc, name)(*calls.get(name, ()))
         assert frame.attrs["environment"] == "local", name
@@ -191,11 +233,12 @@ def test_check_order_makes_the_placement_checks_and_sends_nothing(svc, broker):
     good = AlpacaOrderRequest(symbol="aapl", qty=1, side="buy", type="market")
     assert svc.check_order(good, user="ana") is good
     for request, user, field in (
-            (AlpacaOrderRequest(symbol="ZZZZQ", qty=1, side="buy", type="market"), "ana", "symbol"),
-            (AlpacaOrderRequest(symbol="AAPL", qty=1, side="buy", type="market"), " ", "user")):
+        (AlpacaOrderRequest(symbol="ZZZZQ", qty=1, side="buy", type="market"), "ana", "symbol"),
+        (AlpacaOrderRequest(symbol="AAPL", qty=1, side="buy", type="market"), " ", "user"),
+    ):
         with pytest.raises(OrderValidationError) as refused:
             svc.check_order(request, user=user)
         assert refused.value.field == field
-        with pytest.raises(OrderValidationError):            # placing refuses the same way
+        with pytest.raises(OrderValidationError):  # placing refuses the same way
             svc.place_order_sync(user=user, order_request=request)
     assert posts() == 0 and svc.order_service.list() == []

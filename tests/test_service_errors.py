@@ -1,4 +1,5 @@
 """Every failure at the broker maps onto alpaca_nb's error tree, produced by real conditions."""
+
 from __future__ import annotations
 
 import time
@@ -7,10 +8,19 @@ import uuid
 import pytest
 from brokers import service_for
 
-from alpaca_nb import (AlpacaCredentials, AlpacaOrderRequest, AlpacaService, AuthenticationError,
-                       InMemoryOrderStore,
-                       ManagedOrderStatus, NetworkError, NotFoundError, OrderRejectedError,
-                       OrderValidationError, RateLimitError)
+from alpaca_nb import (
+    AlpacaCredentials,
+    AlpacaOrderRequest,
+    AlpacaService,
+    AuthenticationError,
+    InMemoryOrderStore,
+    ManagedOrderStatus,
+    NetworkError,
+    NotFoundError,
+    OrderRejectedError,
+    OrderValidationError,
+    RateLimitError,
+)
 from alpaca_nb.sim import LocalBroker
 
 
@@ -24,8 +34,9 @@ def orders_posted(broker) -> int:
 
 def test_wrong_keys_raise_authentication_error_without_leaking_them(broker):
     with pytest.raises(AuthenticationError) as info:
-        AlpacaService().initialize_sync(AlpacaCredentials("wrong-key", "wrong-secret-123", "local"),
-                                        trading_url=broker.url, data_url=broker.url)
+        AlpacaService().initialize_sync(
+            AlpacaCredentials("wrong-key", "wrong-secret-123", "local"), trading_url=broker.url, data_url=broker.url
+        )
     assert "401" in str(info.value) and "wrong-secret-123" not in str(info.value)
     assert "wrong-key" not in str(info.value)
 
@@ -55,7 +66,8 @@ def test_a_client_order_id_the_broker_holds_is_the_same_order_or_refused(svc, br
     # A service whose store has never seen it sends it: the broker refuses (422), the lookup
     # finds the same order, and that order is returned: placing again never makes a second.
     other = AlpacaService(InMemoryOrderStore()).initialize_sync(
-        AlpacaCredentials(broker.key, broker.secret, "local"), trading_url=broker.url, data_url=broker.url)
+        AlpacaCredentials(broker.key, broker.secret, "local"), trading_url=broker.url, data_url=broker.url
+    )
     again = other.place_order_sync(user="t", order_request=market(client_order_id="dup-1"))
     assert again.alpaca_order_id == first.alpaca_order_id
     # Another order under that id is refused, and the broker's order is not attached to it.
@@ -106,8 +118,9 @@ def test_rate_limit_beyond_the_bounded_wait_raises():
 
 
 def test_timeout_is_a_network_error(broker):
-    svc = AlpacaService().initialize_sync(AlpacaCredentials(broker.key, broker.secret, "local"),
-                                          trading_url=broker.url, data_url=broker.url, timeout=0.3)
+    svc = AlpacaService().initialize_sync(
+        AlpacaCredentials(broker.key, broker.secret, "local"), trading_url=broker.url, data_url=broker.url, timeout=0.3
+    )
     broker.faults.add(path="/v2/account", delay=2)
     started = time.monotonic()
     with pytest.raises(NetworkError, match="no answer within"):
@@ -155,9 +168,9 @@ def test_lost_answer_after_accept_is_resolved_by_client_order_id(svc, broker):
 
 def test_an_order_refused_for_the_rate_limit_is_recorded_as_not_placed():
     with LocalBroker(rate_limit=3, rate_window=60.0) as broker:
-        svc = service_for(broker)          # 1 request
-        svc.asset("AAPL")                  # 2
-        svc.get_account_sync()             # 3: the budget is spent
+        svc = service_for(broker)  # 1 request
+        svc.asset("AAPL")  # 2
+        svc.get_account_sync()  # 3: the budget is spent
         with pytest.raises(RateLimitError):
             svc.place_order_sync(user="t", order_request=market())
         [managed] = svc.order_service.list()

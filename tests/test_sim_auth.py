@@ -1,4 +1,5 @@
 """The local broker's keys and request budget, as alpaca-py and raw HTTP see them."""
+
 from __future__ import annotations
 
 import time
@@ -60,8 +61,9 @@ def test_rate_limit_answers_429_with_alpacas_headers():
         assert time.time() < reset <= time.time() + 62
         assert answers[-1].json()["code"] == 42910000
         # The budget is per key: another key is refused for its keys, not for the budget.
-        other = requests.get(f"{broker.url}/v2/clock", timeout=5,
-                             headers={"APCA-API-KEY-ID": "x", "APCA-API-SECRET-KEY": "y"})
+        other = requests.get(
+            f"{broker.url}/v2/clock", timeout=5, headers={"APCA-API-KEY-ID": "x", "APCA-API-SECRET-KEY": "y"}
+        )
         assert other.status_code == 401
 
 
@@ -71,6 +73,9 @@ def test_healthz_identifies_the_broker_without_keys(broker):
 
 
 def test_unknown_route_is_an_alpaca_style_404(broker):
-    answer = requests.get(f"{broker.url}/v2/nothing-here", timeout=5,
-                          headers={"APCA-API-KEY-ID": broker.key, "APCA-API-SECRET-KEY": broker.secret})
+    answer = requests.get(
+        f"{broker.url}/v2/nothing-here",
+        timeout=5,
+        headers={"APCA-API-KEY-ID": broker.key, "APCA-API-SECRET-KEY": broker.secret},
+    )
     assert answer.status_code == 404 and answer.json()["code"] == 40410000

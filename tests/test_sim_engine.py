@@ -3,9 +3,10 @@
 Prices are never hard-coded: each test reads the market's quote / trade at the moment it
 acts and asserts the engine did what Alpaca's rules say against exactly those numbers.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -17,7 +18,7 @@ from alpaca_nb.sim.engine import Engine
 from alpaca_nb.sim.http import SimError
 from alpaca_nb.sim.market import Market
 
-START = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)  # a Tuesday, 10:00 New York
+START = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)  # a Tuesday, 10:00 New York
 D = Decimal
 
 
@@ -59,8 +60,14 @@ class Rig:
     def snapshot(self) -> tuple:
         """Everything a refused order must leave untouched."""
         e = self.engine
-        return (len(e.book.orders), e.cash, len(e._activities), e.account()["buying_power"],
-                tuple(sorted((p["symbol"], p["qty"]) for p in e.positions())), len(self.events))
+        return (
+            len(e.book.orders),
+            e.cash,
+            len(e._activities),
+            e.account()["buying_power"],
+            tuple(sorted((p["symbol"], p["qty"]) for p in e.positions())),
+            len(self.events),
+        )
 
 
 @pytest.fixture
@@ -73,7 +80,7 @@ def rig(tmp_path):
 @pytest.fixture
 def nyse(tmp_path):
     # Monday 2026-11-23, 08:00 New York: before the open.
-    r = Rig(tmp_path, "nyse", datetime(2026, 11, 23, 13, 0, tzinfo=timezone.utc))
+    r = Rig(tmp_path, "nyse", datetime(2026, 11, 23, 13, 0, tzinfo=UTC))
     yield r
     r.engine.close()
 
@@ -144,8 +151,7 @@ def test_large_market_order_fills_partially_over_quotes(rig):
     assert abs(D(after["filled_avg_price"]) - avg) < D("0.000001")
     kinds = [e["event"] for e in rig.events if e["order"]["id"] == o["id"]]
     assert kinds.count("partial_fill") == len(fills) - 1 and kinds[-1] == "fill"
-    acts = [a for a in rig.engine.activities(activity_types=["FILL"], direction="asc")
-            if a["order_id"] == o["id"]]
+    acts = [a for a in rig.engine.activities(activity_types=["FILL"], direction="asc") if a["order_id"] == o["id"]]
     assert [a["type"] for a in acts] == ["partial_fill"] * (len(fills) - 1) + ["fill"]
     assert acts[-1]["cum_qty"] == str(total) and acts[-1]["leaves_qty"] == "0"
     assert D(acts[0]["leaves_qty"]) == total - q.ask_size
@@ -219,8 +225,9 @@ def test_stop_buy_triggers_on_a_trade_at_or_above_the_stop(rig):
 def test_stop_limit_becomes_a_limit_at_the_trigger(rig):
     rig.order(qty=5)
     stop = (rig.trade().price * D("0.999")).quantize(D("0.01"))
-    o = rig.order(qty=5, side="sell", type="stop_limit", stop_price=str(stop),
-                  limit_price=str(stop - 1), time_in_force="gtc")
+    o = rig.order(
+        qty=5, side="sell", type="stop_limit", stop_price=str(stop), limit_price=str(stop - 1), time_in_force="gtc"
+    )
     now, q = _step_until_crossed(rig, o, lambda prices: min(prices, default=stop + 1) <= stop)
     assert q.bid >= stop - 1  # the limit is a dollar under the stop: it trades
     assert now["status"] == "filled" and D(now["filled_avg_price"]) == q.bid
@@ -229,8 +236,7 @@ def test_stop_limit_becomes_a_limit_at_the_trigger(rig):
 def test_trailing_stop_tracks_the_high_water_mark(rig):
     rig.order(qty=2)
     trail = D("0.50")
-    o = rig.order(qty=2, side="sell", type="trailing_stop", trail_price=str(trail),
-                  time_in_force="gtc")
+    o = rig.order(qty=2, side="sell", type="trailing_stop", trail_price=str(trail), time_in_force="gtc")
     hwm = rig.trade().price
     assert D(o["hwm"]) == hwm and D(o["stop_price"]) == hwm - trail
     for _ in range(3000):
@@ -255,8 +261,7 @@ def test_trailing_stop_tracks_the_high_water_mark(rig):
 
 
 def test_trailing_percent_stop_rounds_to_cents(rig):
-    o = rig.order(qty=1, side="buy", type="trailing_stop", trail_percent="1.5",
-                  time_in_force="day")
+    o = rig.order(qty=1, side="buy", type="trailing_stop", trail_percent="1.5", time_in_force="day")
     low = D(o["hwm"])
     stop = D(o["stop_price"])
     assert stop == (low * D("1.015")).quantize(D("0.01"), rounding="ROUND_CEILING")
@@ -281,7 +286,7 @@ def test_fok_is_all_or_nothing(rig):
 def test_day_order_expires_at_new_york_midnight_and_gtc_lives_on(rig):
     day = rig.order(qty=1, type="limit", limit_price="1.00")
     gtc = rig.order(qty=1, type="limit", limit_price="1.00", time_in_force="gtc")
-    midnight = datetime(2026, 11, 25, 5, 0, tzinfo=timezone.utc)
+    midnight = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
     assert rig.get(day)["expires_at"] == "2026-11-25T05:00:00Z"
     rig.clock.set(midnight - timedelta(seconds=1))
     rig.engine.tick()
@@ -311,7 +316,7 @@ def test_nyse_orders_queue_until_the_open_and_day_orders_expire_at_the_close(nys
     rest = nyse.order(qty=1, type="limit", limit_price="1.00")
     assert o["status"] == "accepted" and rest["status"] == "accepted"
     assert rest["expires_at"] == "2026-11-23T21:00:00Z"
-    opening = datetime(2026, 11, 23, 14, 30, tzinfo=timezone.utc)
+    opening = datetime(2026, 11, 23, 14, 30, tzinfo=UTC)
     nyse.clock.set(opening + timedelta(seconds=30))
     q = nyse.quote()
     nyse.engine.tick()
@@ -319,7 +324,7 @@ def test_nyse_orders_queue_until_the_open_and_day_orders_expire_at_the_close(nys
     assert filled["status"] == "filled" and D(filled["filled_avg_price"]) == q.ask
     assert nyse.events_of(o["id"]) == ["accepted", "new", "fill"]
     assert nyse.get(rest)["status"] == "new"
-    nyse.clock.set(datetime(2026, 11, 23, 21, 0, 1, tzinfo=timezone.utc))
+    nyse.clock.set(datetime(2026, 11, 23, 21, 0, 1, tzinfo=UTC))
     nyse.engine.tick()
     assert nyse.get(rest)["status"] == "expired"
 
@@ -329,7 +334,7 @@ def test_queued_order_the_account_cannot_pay_for_is_rejected_at_the_open(nyse):
     o = nyse.order(qty=qty)
     assert o["status"] == "accepted"
     nyse.engine.update_configurations({"max_margin_multiplier": "1"})  # now a cash account
-    nyse.clock.set(datetime(2026, 11, 23, 14, 30, 10, tzinfo=timezone.utc))
+    nyse.clock.set(datetime(2026, 11, 23, 14, 30, 10, tzinfo=UTC))
     nyse.engine.tick()
     got = nyse.get(o)
     assert got["status"] == "rejected" and got["failed_at"] is not None
@@ -342,8 +347,8 @@ def test_nyse_opening_and_closing_auctions(nyse):
     opg = nyse.order(qty=2, time_in_force="opg")
     cls = nyse.order(qty=2, time_in_force="cls")
     assert opg["status"] == cls["status"] == "accepted"
-    opening = datetime(2026, 11, 23, 14, 30, tzinfo=timezone.utc)
-    closing = datetime(2026, 11, 23, 21, 0, tzinfo=timezone.utc)
+    opening = datetime(2026, 11, 23, 14, 30, tzinfo=UTC)
+    closing = datetime(2026, 11, 23, 21, 0, tzinfo=UTC)
     nyse.clock.set(opening + timedelta(minutes=1))
     nyse.engine.tick()
     got = nyse.get(opg)
@@ -366,10 +371,9 @@ def test_nyse_extended_hours_limit_trades_before_the_open(nyse):
 
 
 def test_nyse_partly_filled_gtc_order_is_done_for_the_day_at_the_close(nyse):
-    nyse.clock.set(datetime(2026, 11, 23, 20, 59, 50, tzinfo=timezone.utc))
+    nyse.clock.set(datetime(2026, 11, 23, 20, 59, 50, tzinfo=UTC))
     q = nyse.quote("F")
-    o = nyse.order(symbol="F", qty=q.ask_size + 500, type="limit", limit_price=str(q.ask),
-                   time_in_force="gtc")
+    o = nyse.order(symbol="F", qty=q.ask_size + 500, type="limit", limit_price=str(q.ask), time_in_force="gtc")
     assert o["status"] == "partially_filled"
     nyse.engine.tick()
     nyse.step(20)  # past the 16:00 close
@@ -381,8 +385,14 @@ def test_nyse_partly_filled_gtc_order_is_done_for_the_day_at_the_close(nyse):
 def _bracket(rig, side="buy", qty=2):
     last = rig.trade().price
     tp, sl = (last + 20, last - 20) if side == "buy" else (last - 20, last + 20)
-    return rig.order(qty=qty, side=side, time_in_force="gtc", order_class="bracket",
-                     take_profit={"limit_price": str(tp)}, stop_loss={"stop_price": str(sl)})
+    return rig.order(
+        qty=qty,
+        side=side,
+        time_in_force="gtc",
+        order_class="bracket",
+        take_profit={"limit_price": str(tp)},
+        stop_loss={"stop_price": str(sl)},
+    )
 
 
 def test_bracket_legs_are_held_until_the_entry_fills_then_cancel_each_other(rig):
@@ -406,9 +416,15 @@ def test_bracket_legs_are_held_until_the_entry_fills_then_cancel_each_other(rig)
 
 def test_bracket_entry_resting_keeps_legs_held_and_cancel_takes_them_along(rig):
     last = rig.trade().price
-    o = rig.order(qty=1, type="limit", limit_price=str(last - 30), time_in_force="gtc",
-                  order_class="bracket", take_profit={"limit_price": str(last)},
-                  stop_loss={"stop_price": str(last - 40), "limit_price": str(last - 41)})
+    o = rig.order(
+        qty=1,
+        type="limit",
+        limit_price=str(last - 30),
+        time_in_force="gtc",
+        order_class="bracket",
+        take_profit={"limit_price": str(last)},
+        stop_loss={"stop_price": str(last - 40), "limit_price": str(last - 41)},
+    )
     assert o["status"] == "new" and [leg["status"] for leg in o["legs"]] == ["held", "held"]
     assert o["legs"][1]["type"] == "stop_limit"
     assert rig.events_of(o["legs"][0]["id"]) == []
@@ -425,8 +441,9 @@ def test_bracket_price_rules(rig):
     before = rig.snapshot()
     for tp, sl, field in ((last, last - 5, "take_profit"), (last + 5, last, "stop_loss")):
         with pytest.raises(SimError) as err:
-            rig.order(qty=1, order_class="bracket", take_profit={"limit_price": str(tp)},
-                      stop_loss={"stop_price": str(sl)})
+            rig.order(
+                qty=1, order_class="bracket", take_profit={"limit_price": str(tp)}, stop_loss={"stop_price": str(sl)}
+            )
         assert err.value.status == 422 and field in err.value.message
     assert rig.snapshot() == before
 
@@ -434,9 +451,15 @@ def test_bracket_price_rules(rig):
 def test_oco_exits_a_position_and_one_fill_cancels_the_other(rig):
     rig.order(qty=3)
     last = rig.trade().price
-    o = rig.order(qty=3, side="sell", type="limit", time_in_force="gtc", order_class="oco",
-                  take_profit={"limit_price": str(last + 30)},
-                  stop_loss={"stop_price": str(last - 30)})
+    o = rig.order(
+        qty=3,
+        side="sell",
+        type="limit",
+        time_in_force="gtc",
+        order_class="oco",
+        take_profit={"limit_price": str(last + 30)},
+        stop_loss={"stop_price": str(last - 30)},
+    )
     assert o["order_class"] == "oco" and o["type"] == "limit" and D(o["limit_price"]) == last + 30
     (stop,) = o["legs"]
     assert stop["type"] == "stop" and stop["status"] == "new" and o["status"] == "new"
@@ -449,26 +472,29 @@ def test_oco_exits_a_position_and_one_fill_cancels_the_other(rig):
 def test_oco_needs_shares_to_exit(rig):
     last = rig.trade().price
     with pytest.raises(SimError) as err:
-        rig.order(qty=1, side="sell", type="limit", order_class="oco", time_in_force="gtc",
-                  take_profit={"limit_price": str(last + 5)},
-                  stop_loss={"stop_price": str(last - 5)})
+        rig.order(
+            qty=1,
+            side="sell",
+            type="limit",
+            order_class="oco",
+            time_in_force="gtc",
+            take_profit={"limit_price": str(last + 5)},
+            stop_loss={"stop_price": str(last - 5)},
+        )
     assert err.value.status == 403 and "insufficient qty" in err.value.message
 
 
 def test_oto_releases_its_single_leg_after_the_entry(rig):
     last = rig.trade().price
-    o = rig.order(qty=1, order_class="oto", time_in_force="gtc",
-                  stop_loss={"stop_price": str(last - 10)})
+    o = rig.order(qty=1, order_class="oto", time_in_force="gtc", stop_loss={"stop_price": str(last - 10)})
     (leg,) = o["legs"]
     assert o["status"] == "filled" and leg["status"] == "new" and leg["type"] == "stop"
 
 
 # ---- replace and cancel ----------------------------------------------------------------------
 def test_replace_creates_a_new_order_and_retires_the_old(rig):
-    o = rig.order(qty=2, type="limit", limit_price="10.00", time_in_force="gtc",
-                  client_order_id="first")
-    new = rig.engine.replace_order(o["id"], {"qty": 3, "limit_price": "11.00",
-                                             "client_order_id": "second"})
+    o = rig.order(qty=2, type="limit", limit_price="10.00", time_in_force="gtc", client_order_id="first")
+    new = rig.engine.replace_order(o["id"], {"qty": 3, "limit_price": "11.00", "client_order_id": "second"})
     old = rig.get(o)
     assert old["status"] == "replaced" and old["replaced_by"] == new["id"]
     assert old["replaced_at"] is not None
@@ -485,8 +511,12 @@ def test_replace_creates_a_new_order_and_retires_the_old(rig):
 def test_replace_refuses_fields_the_order_type_has_not(rig):
     o = rig.order(qty=1, type="limit", limit_price="10.00", time_in_force="gtc")
     before = rig.snapshot()
-    for patch, word in (({"stop_price": "9"}, "stop_price"), ({"trail": "1"}, "trail"),
-                        ({"limit_price": "10.001"}, "sub-penny"), ({"qty": -1}, "qty")):
+    for patch, word in (
+        ({"stop_price": "9"}, "stop_price"),
+        ({"trail": "1"}, "trail"),
+        ({"limit_price": "10.001"}, "sub-penny"),
+        ({"qty": -1}, "qty"),
+    ):
         with pytest.raises(SimError) as err:
             rig.engine.replace_order(o["id"], patch)
         assert err.value.status == 422 and word in err.value.message
@@ -509,8 +539,7 @@ def test_cancel_rules(rig):
 
 
 def test_cancel_all_returns_one_entry_per_canceled_order(rig):
-    ids = {rig.order(qty=1, type="limit", limit_price="1.00", time_in_force="gtc")["id"]
-           for _ in range(3)}
+    ids = {rig.order(qty=1, type="limit", limit_price="1.00", time_in_force="gtc")["id"] for _ in range(3)}
     rig.order(qty=1)  # filled: not in the answer
     answer = rig.engine.cancel_all_orders()
     assert {a["id"] for a in answer} == ids
@@ -532,8 +561,11 @@ REFUSALS = [
     (dict(type="stop"), 422, "stop_price is required"),
     (dict(type="stop_limit", stop_price="10"), 422, "limit_price is required"),
     (dict(type="trailing_stop", time_in_force="gtc"), 422, "exactly one of trail_price"),
-    (dict(type="trailing_stop", trail_price="1", trail_percent="1", time_in_force="gtc"), 422,
-     "exactly one of trail_price"),
+    (
+        dict(type="trailing_stop", trail_price="1", trail_percent="1", time_in_force="gtc"),
+        422,
+        "exactly one of trail_price",
+    ),
     (dict(type="limit", limit_price="10.001"), 422, "sub-penny increment"),
     (dict(type="limit", limit_price="0.12345"), 422, "sub-penny increment"),
     (dict(type="limit", limit_price="-1"), 422, "limit_price must be > 0"),
@@ -560,8 +592,7 @@ REFUSALS = [
 def test_refused_orders_change_nothing(rig, body, status, message):
     rig.order(qty=1, type="limit", limit_price="1.00", time_in_force="gtc")
     before = rig.snapshot()
-    body = {"symbol": "AAPL", "qty": 1, "side": "buy", "type": "market", "time_in_force": "day",
-            **body}
+    body = {"symbol": "AAPL", "qty": 1, "side": "buy", "type": "market", "time_in_force": "day", **body}
     body = {k: v for k, v in body.items() if v is not None}
     with pytest.raises(SimError) as err:
         rig.engine.submit_order(body)
@@ -666,8 +697,7 @@ def test_close_position_by_qty_and_percentage(rig):
 def test_close_all_positions_reports_each_symbol(rig):
     rig.order(qty=2)
     rig.order(symbol="MSFT", qty=1)
-    rig.order(symbol="MSFT", qty=1, side="sell", type="limit", limit_price="9999.00",
-              time_in_force="gtc")
+    rig.order(symbol="MSFT", qty=1, side="sell", type="limit", limit_price="9999.00", time_in_force="gtc")
     answer = rig.engine.close_all_positions()
     by_symbol = {a["symbol"]: a for a in answer}
     assert by_symbol["AAPL"]["status"] == 200 and by_symbol["AAPL"]["body"]["status"] == "filled"
@@ -681,8 +711,7 @@ def test_close_all_positions_reports_each_symbol(rig):
 
 # ---- listing ---------------------------------------------------------------------------------
 def test_order_pages_by_time_lose_nothing(rig):
-    ids = [rig.order(qty=1, type="limit", limit_price="1.00", time_in_force="gtc")["id"]
-           for _ in range(23)]
+    ids = [rig.order(qty=1, type="limit", limit_price="1.00", time_in_force="gtc")["id"] for _ in range(23)]
     seen, until = [], None
     while True:
         page = rig.engine.list_orders(status="all", limit=5, until=until)
@@ -729,8 +758,9 @@ def test_activities_page_by_token(rig):
         token = page[-1]["id"]
     assert [len(p) for p in pages] == [3, 3, 2]
     assert [a["id"] for p in pages for a in p] == [a["id"] for a in everything[::-1]]
-    fills = rig.engine.activities(activity_types=["FILL"], after=START + timedelta(seconds=1.5),
-                                  until=START + timedelta(seconds=3.5))
+    fills = rig.engine.activities(
+        activity_types=["FILL"], after=START + timedelta(seconds=1.5), until=START + timedelta(seconds=3.5)
+    )
     assert len(fills) == 2
     assert rig.engine.activities(date=START)[-1]["activity_type"] == "CSD"
 
@@ -745,7 +775,7 @@ def test_portfolio_history_follows_the_fills(rig):
     assert hist["base_value"] == 100000.0 and hist["equity"][0] == 100000.0
     assert hist["equity"][-1] == float(rig.engine.account()["equity"])
     assert hist["profit_loss"][-1] == pytest.approx(hist["equity"][-1] - 100000, abs=0.01)
-    steps = {b - a for a, b in zip(hist["timestamp"], hist["timestamp"][1:])}
+    steps = {b - a for a, b in zip(hist["timestamp"], hist["timestamp"][1:], strict=False)}
     assert steps == {60}
     daily = rig.engine.portfolio_history(period="1W", timeframe="1D")
     assert daily["timeframe"] == "1D" and daily["equity"][-1] == hist["equity"][-1]
@@ -757,9 +787,9 @@ def test_portfolio_history_follows_the_fills(rig):
 
 def test_last_equity_is_the_previous_close(rig):
     rig.order(qty=10)
-    rig.clock.set(datetime(2026, 11, 25, 6, 0, tzinfo=timezone.utc))  # past NY midnight
+    rig.clock.set(datetime(2026, 11, 25, 6, 0, tzinfo=UTC))  # past NY midnight
     acct = rig.engine.account()
-    close = datetime(2026, 11, 25, 5, 0, tzinfo=timezone.utc)
+    close = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
     expected = rig.engine.cash + 10 * rig.market.trade("AAPL", close).price
     assert D(acct["last_equity"]) == expected.quantize(D("0.01"))
     pos = rig.engine.position("AAPL")
@@ -769,19 +799,31 @@ def test_last_equity_is_the_previous_close(rig):
 # ---- persistence, bulk -----------------------------------------------------------------------
 def test_a_restarted_engine_has_the_same_account(rig, tmp_path):
     rig.order(qty=3)
-    rest = rig.order(qty=1, type="limit", limit_price="1.00", time_in_force="gtc",
-                     client_order_id="keep")
+    rest = rig.order(qty=1, type="limit", limit_price="1.00", time_in_force="gtc", client_order_id="keep")
     e = rig.engine
-    state = (e.account_id, e.cash, e.positions(), e.list_orders(status="all"),
-             e.activities(), e.configurations())
+    state = (e.account_id, e.cash, e.positions(), e.list_orders(status="all"), e.activities(), e.configurations())
     e.close()
     again = Engine(rig.market, rig.hours, rig.clock, rig.path)
-    assert (again.account_id, again.cash, again.positions(), again.list_orders(status="all"),
-            again.activities(), again.configurations()) == state
+    assert (
+        again.account_id,
+        again.cash,
+        again.positions(),
+        again.list_orders(status="all"),
+        again.activities(),
+        again.configurations(),
+    ) == state
     assert again.get_order_by_client_order_id("keep")["id"] == rest["id"]
     with pytest.raises(SimError):
-        again.submit_order({"symbol": "AAPL", "qty": 1, "side": "buy", "type": "market",
-                            "time_in_force": "day", "client_order_id": "keep"})
+        again.submit_order(
+            {
+                "symbol": "AAPL",
+                "qty": 1,
+                "side": "buy",
+                "type": "market",
+                "time_in_force": "day",
+                "client_order_id": "keep",
+            }
+        )
     again.reset()
     assert again.account_id != state[0] and again.list_orders(status="all") == []
     assert again.cash == D(100000) and again.positions() == []
@@ -794,8 +836,10 @@ def test_a_restarted_engine_has_the_same_account(rig, tmp_path):
 def test_bulk_submit_is_fast_and_persistent(rig):
     import time
 
-    bodies = [{"symbol": s, "qty": 1, "side": "buy", "type": "limit", "limit_price": "1.00",
-               "time_in_force": "gtc"} for s in ("AAPL", "MSFT", "SPY", "JPM") * 500]
+    bodies = [
+        {"symbol": s, "qty": 1, "side": "buy", "type": "limit", "limit_price": "1.00", "time_in_force": "gtc"}
+        for s in ("AAPL", "MSFT", "SPY", "JPM") * 500
+    ]
     started = time.perf_counter()
     out = rig.engine.submit_orders(bodies)
     assert time.perf_counter() - started < 5
@@ -806,8 +850,9 @@ def test_bulk_submit_is_fast_and_persistent(rig):
         rig.engine.submit_orders([bodies[0], {"symbol": "NOPE"}])
     assert err.value.message.startswith("order 1: ")
     assert len(rig.engine.book.orders) == 2001  # the good one before it stayed
-    held = rig.engine.submit_orders([{"symbol": "AAPL", "qty": 1, "side": "buy",
-                                      "type": "market", "time_in_force": "day"}], match=False)
+    held = rig.engine.submit_orders(
+        [{"symbol": "AAPL", "qty": 1, "side": "buy", "type": "market", "time_in_force": "day"}], match=False
+    )
     assert held[0]["status"] == "new"
     rig.engine.tick()
     assert rig.get(held[0])["status"] == "filled"

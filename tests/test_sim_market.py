@@ -1,7 +1,8 @@
 """The synthetic market on its own: deterministic, self-consistent, calendar-aware, cut at now."""
+
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -14,8 +15,8 @@ from alpaca_nb.sim.clock import SimClock
 from alpaca_nb.sim.market import Market, NoData
 from alpaca_nb.sim.tape import MINUTE_NS
 
-UTC = timezone.utc
-NOW = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)   # Monday 10:00 New York
+UTC = UTC
+NOW = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)  # Monday 10:00 New York
 
 
 def market(seed: int = 7, mode: str = "continuous", now: datetime = NOW) -> Market:
@@ -59,7 +60,7 @@ def test_quote_and_trade_for_the_engine():
     assert q.bid == q.bid.quantize(Decimal("0.01")) and t.price == t.price.quantize(Decimal("0.01"))
     earlier = m.trade("AAPL", NOW - timedelta(hours=2))
     assert earlier.t <= NOW - timedelta(hours=2) and earlier.id < t.id
-    assert m.trade("AAPL", NOW + timedelta(days=3)) == t     # the future is cut at now
+    assert m.trade("AAPL", NOW + timedelta(days=3)) == t  # the future is cut at now
     with pytest.raises(NoData):
         m.quote("NOPE")
 
@@ -69,13 +70,13 @@ def test_standing_quote_brackets_every_trade():
     ticks = all_ticks(m, "SPY", ns(2026, 11, 27, 12), ns(2026, 11, 28))
     assert len(ticks) > 2000
     assert np.all(np.diff(ticks.t) > 0) and np.all(ticks.qt < ticks.t)
-    assert np.all(ticks.qt[1:] > ticks.t[:-1])     # quote j is the latest one at trade j
+    assert np.all(ticks.qt[1:] > ticks.t[:-1])  # quote j is the latest one at trade j
     assert np.all((ticks.bid <= ticks.price) & (ticks.price <= ticks.ask) & (ticks.bid < ticks.ask))
-    for j in (0, len(ticks) // 3, len(ticks) - 1):   # and through the engine's lookup
-        at = from_ns(-(-int(ticks.t[j]) // 1000) * 1000)   # datetimes hold microseconds
+    for j in (0, len(ticks) // 3, len(ticks) - 1):  # and through the engine's lookup
+        at = from_ns(-(-int(ticks.t[j]) // 1000) * 1000)  # datetimes hold microseconds
         q, trade = m.quote("SPY", at), m.trade("SPY", at)
         assert trade.id == ticks.id[j] and q.bid <= trade.price <= q.ask
-    assert np.all(ticks.price % 100 == 0)           # whole cents above $1
+    assert np.all(ticks.price % 100 == 0)  # whole cents above $1
 
 
 def test_sub_dollar_stock_trades_in_hundredths_of_a_cent():
@@ -87,7 +88,7 @@ def test_sub_dollar_stock_trades_in_hundredths_of_a_cent():
 def test_bars_are_built_from_the_trades(timeframe):
     m = market()
     tf = parse_timeframe(timeframe)
-    lo, hi = ns(2026, 11, 23, 5), ns(2026, 11, 30, 5)    # one New York week, Monday to Sunday
+    lo, hi = ns(2026, 11, 23, 5), ns(2026, 11, 30, 5)  # one New York week, Monday to Sunday
     bars, more = m.bars("AAPL", tf, lo, hi - 1, 20_000)
     assert len(bars) and not more
     # Recompute independently with pandas from every trade of the week (and after: a bar
@@ -98,9 +99,19 @@ def test_bars_are_built_from_the_trades(timeframe):
     else:
         keys = np.array([tf.day_key(_ny_day(t)) for t in ticks.t.tolist()])
     frame = pd.DataFrame({"key": keys, "p": ticks.price, "s": ticks.size, "ps": ticks.price * ticks.size})
-    want = frame[frame.key.isin(bars.t)].groupby("key").agg(
-        o=("p", "first"), h=("p", "max"), l=("p", "min"), c=("p", "last"), v=("s", "sum"),
-        n=("p", "size"), ps=("ps", "sum"))
+    want = (
+        frame[frame.key.isin(bars.t)]
+        .groupby("key")
+        .agg(
+            o=("p", "first"),
+            h=("p", "max"),
+            l=("p", "min"),
+            c=("p", "last"),
+            v=("s", "sum"),
+            n=("p", "size"),
+            ps=("ps", "sum"),
+        )
+    )
     assert list(want.index) == bars.t.tolist()
     for col in ("o", "h", "l", "c", "v", "n"):
         assert want[col].tolist() == getattr(bars, col).tolist(), col
@@ -119,8 +130,12 @@ def test_bar_alignment():
     ny = [datetime.fromtimestamp(t / 1e9, UTC).astimezone(NY) for t in week.t.tolist()]
     assert all(d.weekday() == 0 and d.hour == 0 for d in ny)
     assert [datetime.fromtimestamp(t / 1e9, UTC).strftime("%m-%d %H") for t in quarter.t.tolist()] == [
-        "01-01 05", "04-01 04", "07-01 04", "10-01 04"]
-    assert five.t[0] == ns(2026, 11, 30, 13, 5)       # the bar that began before start is out
+        "01-01 05",
+        "04-01 04",
+        "07-01 04",
+        "10-01 04",
+    ]
+    assert five.t[0] == ns(2026, 11, 30, 13, 5)  # the bar that began before start is out
     assert np.all(five.t % (5 * MINUTE_NS) == 0) and five.t[-1] == ns(2026, 11, 30, 14)
 
 
@@ -136,7 +151,7 @@ def test_prices_continue_from_one_day_to_the_next():
     for symbol in ("AAPL", "TSLA", "BRK.A"):
         days, _ = m.bars(symbol, parse_timeframe("1Day"), ns(2026, 9, 1), ns(2026, 11, 29), 1000)
         gaps = np.abs(days.o[1:] / days.c[:-1] - 1)
-        assert gaps.max() < 0.01, symbol         # next open within 1% of the close
+        assert gaps.max() < 0.01, symbol  # next open within 1% of the close
         moves = np.abs(np.diff(np.log(days.c)))
         assert 0.002 < moves.mean() < 0.05, symbol  # it does move, like a stock
 
@@ -146,14 +161,14 @@ def test_nyse_mode_trades_only_in_sessions_and_honours_holidays():
     hours = MarketHours("nyse")
     ticks = all_ticks(m, "AAPL", ns(2026, 11, 23), ns(2026, 11, 30))
     days = {}
-    for t in ticks.t[:: 50].tolist() + [int(ticks.t[-1])]:
+    for t in ticks.t[::50].tolist() + [int(ticks.t[-1])]:
         at = datetime.fromtimestamp(t / 1e9, UTC)
         assert hours.is_open(at), at
         days.setdefault(_ny_day(t), []).append(at)
-    assert sorted(days) == [date(2026, 11, d) for d in (23, 24, 25, 27)]   # no Thanksgiving
+    assert sorted(days) == [date(2026, 11, d) for d in (23, 24, 25, 27)]  # no Thanksgiving
     friday = all_ticks(m, "AAPL", ns(2026, 11, 27), ns(2026, 11, 28))
     assert ns(2026, 11, 27, 14, 30) < int(friday.t[0]) and int(friday.t[-1]) < ns(2026, 11, 27, 18)
-    assert len(m.day_minutes("AAPL", date(2026, 11, 27))) == 210   # 09:30-13:00
+    assert len(m.day_minutes("AAPL", date(2026, 11, 27))) == 210  # 09:30-13:00
     assert m.day_tape("AAPL", date(2026, 11, 26)) is None
     # On the holiday the latest trade is Wednesday's last one.
     assert m.trade("AAPL", datetime(2026, 11, 26, 17, tzinfo=UTC)).t < datetime(2026, 11, 25, 21, tzinfo=UTC)
@@ -170,9 +185,9 @@ def test_nothing_exists_after_now():
     assert int(bars.t[-1]) == now - MINUTE_NS or int(bars.t[-1]) == now
     today, previous = m.daily_bars("AAPL")
     minutes = m.day_minutes("AAPL", date(2026, 11, 30))
-    assert today.v[0] == minutes.v.sum() and today.c[0] == minutes.c[-1]   # partial day so far
+    assert today.v[0] == minutes.v.sum() and today.c[0] == minutes.c[-1]  # partial day so far
     assert previous.t[0] == to_ns(ny_midnight(date(2026, 11, 29)))
-    later = market(now=NOW + timedelta(hours=1))   # same seed, later clock: same past
+    later = market(now=NOW + timedelta(hours=1))  # same seed, later clock: same past
     ticks_later, _ = later.ticks("AAPL", now - 3600 * 10**9, now + 1, 100_000)
     assert np.array_equal(ticks_later.t, ticks.t)
 
@@ -200,11 +215,20 @@ def test_paging_and_desc_give_the_same_items():
     assert np.array_equal(desc.pv, asc.pv[::-1][:30])
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("1Min", TimeFrame(1, "Min")), ("15T", TimeFrame(15, "Min")), ("59Min", TimeFrame(59, "Min")),
-    ("2H", TimeFrame(2, "Hour")), ("23Hour", TimeFrame(23, "Hour")), ("1D", TimeFrame(1, "Day")),
-    ("1W", TimeFrame(1, "Week")), ("3M", TimeFrame(3, "Month")), ("12Month", TimeFrame(12, "Month")),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("1Min", TimeFrame(1, "Min")),
+        ("15T", TimeFrame(15, "Min")),
+        ("59Min", TimeFrame(59, "Min")),
+        ("2H", TimeFrame(2, "Hour")),
+        ("23Hour", TimeFrame(23, "Hour")),
+        ("1D", TimeFrame(1, "Day")),
+        ("1W", TimeFrame(1, "Week")),
+        ("3M", TimeFrame(3, "Month")),
+        ("12Month", TimeFrame(12, "Month")),
+    ],
+)
 def test_timeframes_alpaca_accepts(text, expected):
     assert parse_timeframe(text) == expected
 

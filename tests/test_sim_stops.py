@@ -6,12 +6,12 @@ window with the shape it needs, e.g. a spike through a level that comes back bef
 ends, then places the order before the window and steps over it in one go. Each test also
 checks that the last trade at the end of the step alone would not have done it.
 """
+
 from __future__ import annotations
 
 import random
 import sqlite3
-import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 import msgspec
@@ -131,6 +131,7 @@ def _spike(side: str):
         if s * (peak - p0) > 0 and s * (peak - prices[-1]) > 0:
             return peak
         return None
+
     return fits
 
 
@@ -195,8 +196,7 @@ def test_a_triggered_stop_limit_fills_by_its_limit(rig):
     t, stop = rig.find(_spike("sell"))
     rig.go(t)
     rig.order(side="buy")
-    o = rig.order(side="sell", type="stop_limit", stop_price=str(stop),
-                  limit_price=str(stop - 1))
+    o = rig.order(side="sell", type="stop_limit", stop_price=str(stop), limit_price=str(stop - 1))
     rig.step()
     assert rig.last() > stop
     q = rig.quote()
@@ -268,16 +268,17 @@ def _trail_trigger(side: str):
         for v in x:
             mark = max(mark, v)
             marks.append(mark)
-        retreat = [m - v for m, v in zip(marks, x)]
+        retreat = [m - v for m, v in zip(marks, x, strict=False)]
         trail = max(retreat)
         if trail <= 0:
             return None
         k = retreat.index(trail)
-        if max(x[k + 1:], default=marks[k]) <= marks[k]:
+        if max(x[k + 1 :], default=marks[k]) <= marks[k]:
             return None
         if max(s * p0, x[-1]) - x[-1] >= trail:
             return None
         return trail, s * marks[k], prices[k]
+
     return fits
 
 
@@ -300,8 +301,10 @@ def test_a_trailing_stop_triggers_at_the_first_trade_crossing_the_trail(rig, sid
 
 def test_trailing_percent_stop_over_a_step(rig):
     t, (extreme, span) = rig.find(
-        lambda p0, prices: (max(prices), max(prices) - min(prices))
-        if prices and max(prices) > max(p0, prices[-1]) else None)
+        lambda p0, prices: (
+            (max(prices), max(prices) - min(prices)) if prices and max(prices) > max(p0, prices[-1]) else None
+        )
+    )
     rig.go(t)
     rig.order(side="buy")
     percent = D("12.5")  # far wider than a minute's range
@@ -317,8 +320,9 @@ def test_stop_units_match_the_decimal_rule():
     rng = random.Random(5)
     for _ in range(3000):
         side = rng.choice(["buy", "sell"])
-        marks = np.array([rng.randint(1, 30_000), rng.randint(1, 10**7) // 100 * 100,
-                          rng.randint(9_000, 11_000)], dtype=np.int64)
+        marks = np.array(
+            [rng.randint(1, 30_000), rng.randint(1, 10**7) // 100 * 100, rng.randint(9_000, 11_000)], dtype=np.int64
+        )
         if rng.random() < 0.5:
             price, percent = D(rng.randint(1, 900)) / 100, None
         else:
@@ -386,10 +390,10 @@ def test_state_saved_before_stop_windows_still_loads(rig):
 
 def test_nyse_stop_sees_the_last_minutes_of_yesterday_at_the_open(tmp_path):
     # Wednesday 2026-11-25 before the close; Thursday is Thanksgiving, Friday opens at 09:30.
-    r = Rig(tmp_path / "state.sqlite", "nyse", datetime(2026, 11, 25, 20, 30, tzinfo=timezone.utc))
+    r = Rig(tmp_path / "state.sqlite", "nyse", datetime(2026, 11, 25, 20, 30, tzinfo=UTC))
     try:
-        close = datetime(2026, 11, 25, 21, 0, tzinfo=timezone.utc)
-        friday = datetime(2026, 11, 27, 14, 31, tzinfo=timezone.utc)  # 09:31
+        close = datetime(2026, 11, 25, 21, 0, tzinfo=UTC)
+        friday = datetime(2026, 11, 27, 14, 31, tzinfo=UTC)  # 09:31
         after = r.prices(close, friday)
         found = None
         for minutes in range(29, 0, -1):  # a level only Wednesday's last minutes reach
@@ -416,18 +420,18 @@ def test_nyse_stop_sees_the_last_minutes_of_yesterday_at_the_open(tmp_path):
 
 def test_trades_between_slices_the_tape_and_caps_the_window(tmp_path):
     hours = MarketHours("nyse")
-    market = Market(SEED, hours, SimClock(datetime(2026, 12, 1, tzinfo=timezone.utc), manual=True))
-    wed = datetime(2026, 11, 25, 20, 0, tzinfo=timezone.utc)      # 15:00 New York
-    fri = datetime(2026, 11, 27, 15, 0, tzinfo=timezone.utc)      # 10:00, after Thanksgiving
+    market = Market(SEED, hours, SimClock(datetime(2026, 12, 1, tzinfo=UTC), manual=True))
+    wed = datetime(2026, 11, 25, 20, 0, tzinfo=UTC)  # 15:00 New York
+    fri = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)  # 10:00, after Thanksgiving
     t, prices = market.trades_between("AAPL", to_ns(wed), to_ns(fri))
     ticks, _ = market.ticks("AAPL", to_ns(wed) + 1, to_ns(fri) + 1, 1_000_000)
     assert len(t) > 100 and np.array_equal(t, ticks.t) and np.array_equal(prices, ticks.price)
     # Across two trading days: Wednesday's last hour, then Friday's first half hour.
     assert t[0] > to_ns(wed) and t[-1] <= to_ns(fri)
     # A window reaching back to Monday is cut to the two trading days before its end.
-    mon = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
+    mon = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
     capped, _ = market.trades_between("AAPL", to_ns(mon), to_ns(fri))
-    wed_open = to_ns(datetime(2026, 11, 25, 14, 30, tzinfo=timezone.utc))
+    wed_open = to_ns(datetime(2026, 11, 25, 14, 30, tzinfo=UTC))
     assert wed_open <= capped[0] < to_ns(wed) and capped[-1] == t[-1]
     assert len(market.trades_between("AAPL", to_ns(fri), to_ns(fri))[0]) == 0
     # Nothing after the market's now.

@@ -5,13 +5,14 @@ runs its ``_run_forever()`` on a loop thread of its own here and is stopped by c
 Protocol details the clients never exercise (errors, the connection limit, timeouts) are
 checked with a bare aiohttp websocket.
 """
+
 from __future__ import annotations
 
 import asyncio
 import json
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import msgpack
@@ -29,20 +30,32 @@ from alpaca_nb.sim import LocalBroker
 from alpaca_nb.sim.assets import PROFILES
 from alpaca_nb.sim.streams import ensure_streams, streams_of
 
-ALL_EVENTS = {"accepted", "new", "pending_new", "partial_fill", "fill", "canceled", "pending_cancel",
-              "expired", "done_for_day", "replaced", "pending_replace", "rejected"}
-NYSE_PREOPEN = datetime(2026, 11, 24, 14, 0, tzinfo=timezone.utc)   # Tuesday 09:00 New York
+ALL_EVENTS = {
+    "accepted",
+    "new",
+    "pending_new",
+    "partial_fill",
+    "fill",
+    "canceled",
+    "pending_cancel",
+    "expired",
+    "done_for_day",
+    "replaced",
+    "pending_replace",
+    "rejected",
+}
+NYSE_PREOPEN = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)  # Tuesday 09:00 New York
 
 
 def start_broker(request, **kwargs) -> LocalBroker:
     broker = LocalBroker(record=True, rate_limit=None, **kwargs)
-    ensure_streams(broker.sim)   # a no-op once the broker installs its streams itself
+    ensure_streams(broker.sim)  # a no-op once the broker installs its streams itself
     broker.start()
 
     def finish() -> None:
         from alpaca_nb import stream
 
-        stream.stop_all()   # clients first, so that none of them sees the broker go away
+        stream.stop_all()  # clients first, so that none of them sees the broker go away
         broker.stop()
         if getattr(request.node, "rep_call", None) is None or request.node.rep_call.passed:
             validate_recorded(broker)
@@ -141,36 +154,46 @@ def test_trading_stream_sends_every_event_type_in_engine_order(nyse_broker):
     got: list = []
     runner = trading_stream(broker, got)
     try:
-        a = client.submit_order(LimitOrderRequest(symbol="AAPL", qty=1, side="buy", limit_price=1,
-                                                  time_in_force="day"))            # accepted (closed)
-        broker.step(1801)                                                              # 09:30:01: new
-        a2 = client.replace_order_by_id(a.id, ReplaceOrderRequest(limit_price=2))     # pending_replace, replaced
-        c = client.submit_order(LimitOrderRequest(symbol="AAPL", qty=1, side="buy", limit_price=1,
-                                                  time_in_force="day"))
-        client.cancel_order_by_id(c.id)                                                # pending_cancel, canceled
+        a = client.submit_order(
+            LimitOrderRequest(symbol="AAPL", qty=1, side="buy", limit_price=1, time_in_force="day")
+        )  # accepted (closed)
+        broker.step(1801)  # 09:30:01: new
+        a2 = client.replace_order_by_id(a.id, ReplaceOrderRequest(limit_price=2))  # pending_replace, replaced
+        c = client.submit_order(LimitOrderRequest(symbol="AAPL", qty=1, side="buy", limit_price=1, time_in_force="day"))
+        client.cancel_order_by_id(c.id)  # pending_cancel, canceled
         symbol, q = cheap_symbol(broker)
-        client.submit_order(MarketOrderRequest(symbol=symbol, qty=q.ask_size + 1, side="buy",
-                                               time_in_force="day"))                   # partial_fill
-        broker.step(60)                                                                # fill
-        broker.clock.set(datetime(2026, 11, 24, 20, 59, 59, tzinfo=timezone.utc))
+        client.submit_order(
+            MarketOrderRequest(symbol=symbol, qty=q.ask_size + 1, side="buy", time_in_force="day")
+        )  # partial_fill
+        broker.step(60)  # fill
+        broker.clock.set(datetime(2026, 11, 24, 20, 59, 59, tzinfo=UTC))
         broker.engine.tick()
         symbol, q = cheap_symbol(broker)
-        client.submit_order(LimitOrderRequest(symbol=symbol, qty=q.ask_size + 1, side="buy",
-                                              limit_price=float(q.ask), time_in_force="gtc"))
-        broker.step(2)                                          # close: a2 expired, gtc done_for_day
+        client.submit_order(
+            LimitOrderRequest(
+                symbol=symbol, qty=q.ask_size + 1, side="buy", limit_price=float(q.ask), time_in_force="gtc"
+            )
+        )
+        broker.step(2)  # close: a2 expired, gtc done_for_day
         q = broker.market.quote("MSFT")
-        client.submit_order(LimitOrderRequest(symbol="MSFT", qty=int(100_000 / float(q.ask)), side="buy",
-                                              limit_price=float(q.ask), time_in_force="day"))
+        client.submit_order(
+            LimitOrderRequest(
+                symbol="MSFT",
+                qty=int(100_000 / float(q.ask)),
+                side="buy",
+                limit_price=float(q.ask),
+                time_in_force="day",
+            )
+        )
         broker.engine.update_configurations({"max_margin_multiplier": "1"})
-        broker.clock.set(datetime(2026, 11, 25, 14, 30, 1, tzinfo=timezone.utc))
-        broker.engine.tick()                                    # next open: rejected (cash account)
+        broker.clock.set(datetime(2026, 11, 25, 14, 30, 1, tzinfo=UTC))
+        broker.engine.tick()  # next open: rejected (cash account)
         wait_for(lambda: len(got) >= len(emitted), what="every event streamed")
-        time.sleep(0.1)   # nothing extra may follow
+        time.sleep(0.1)  # nothing extra may follow
     finally:
         runner.stop()
     assert {e["event"] for e in emitted} == ALL_EVENTS
-    assert [(event(u), str(u.order.id)) for u in got] == \
-        [(e["event"], e["order"]["id"]) for e in emitted]
+    assert [(event(u), str(u.order.id)) for u in got] == [(e["event"], e["order"]["id"]) for e in emitted]
     by_event = {event(u): u for u in got}
     assert by_event["replaced"].order.replaced_by == a2.id
     fill = by_event["fill"]
@@ -191,9 +214,11 @@ async def _talk(url: str, *messages: dict | str, receive: int = 1) -> list:
                     await ws.send_bytes(json.dumps(message).encode())
             for _ in range(receive):
                 msg = await asyncio.wait_for(ws.receive(), 3)
-                replies.append(json.loads(msg.data) if msg.type in (aiohttp.WSMsgType.TEXT,
-                                                                    aiohttp.WSMsgType.BINARY)
-                               else msg.type.name)
+                replies.append(
+                    json.loads(msg.data)
+                    if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY)
+                    else msg.type.name
+                )
     return replies
 
 
@@ -201,8 +226,10 @@ def test_trading_stream_refuses_bad_keys_and_accepts_text_or_binary(stream_broke
     url = ws_url(stream_broker, "/stream")
     auth = {"action": "authenticate", "data": {"key_id": stream_broker.key, "secret_key": "wrong"}}
     refused = asyncio.run(_talk(url, auth, receive=2))
-    assert refused == [{"stream": "authorization",
-                        "data": {"action": "authenticate", "status": "unauthorized"}}, "CLOSE"]
+    assert refused == [
+        {"stream": "authorization", "data": {"action": "authenticate", "status": "unauthorized"}},
+        "CLOSE",
+    ]
     good = dict(auth, data={"key_id": stream_broker.key, "secret_key": stream_broker.secret})
     listen = {"action": "listen", "data": {"streams": ["trade_updates", "account_updates"]}}
     replies = asyncio.run(_talk(url, json.dumps(good), listen, "not json", receive=3))
@@ -221,10 +248,14 @@ def test_trading_stream_client_reconnects_after_the_broker_drops_it(stream_broke
     try:
         assert server.drop_all() == 1
         # alpaca-py waits about a second, then reconnects and listens again by itself
-        wait_for(lambda: server.opened["trading"] == 2 and
-                 any(c.listening for c in list(server.connections)), timeout=10, what="reconnected")
-        order = broker.engine.submit_order({"symbol": "AAPL", "qty": "1", "side": "buy",
-                                            "type": "market", "time_in_force": "day"})
+        wait_for(
+            lambda: server.opened["trading"] == 2 and any(c.listening for c in list(server.connections)),
+            timeout=10,
+            what="reconnected",
+        )
+        order = broker.engine.submit_order(
+            {"symbol": "AAPL", "qty": "1", "side": "buy", "type": "market", "time_in_force": "day"}
+        )
         wait_for(lambda: any(event(u) == "fill" for u in got), what="fill after reconnect")
     finally:
         runner.stop()
@@ -234,8 +265,7 @@ def test_trading_stream_client_reconnects_after_the_broker_drops_it(stream_broke
 # -- market-data stream --------------------------------------------------------------------------
 def test_stock_data_stream_gets_the_markets_trades_quotes_and_bars(stream_broker):
     broker = stream_broker
-    stream = StockDataStream(broker.key, broker.secret, url_override=ws_url(broker, "/v2/iex"),
-                             feed=DataFeed.IEX)
+    stream = StockDataStream(broker.key, broker.secret, url_override=ws_url(broker, "/v2/iex"), feed=DataFeed.IEX)
     got: dict[str, list] = {"trades": [], "quotes": [], "bars": []}
 
     async def on_trade(t):
@@ -253,26 +283,27 @@ def test_stock_data_stream_gets_the_markets_trades_quotes_and_bars(stream_broker
     runner = OnThread(stream)
     server = streams_of(broker.sim)
     try:
-        wait_for(lambda: any(getattr(c, "subs", {}).get("bars") for c in list(server.connections)),
-                 what="subscribed")
+        wait_for(lambda: any(getattr(c, "subs", {}).get("bars") for c in list(server.connections)), what="subscribed")
         t0 = broker.clock.now()
         broker.step(120)
         t1 = broker.clock.now()
-        wait_for(lambda: got["bars"] and got["trades"] and len({q.symbol for q in got["quotes"]}) == 2,
-                 what="market data")
+        wait_for(
+            lambda: got["bars"] and got["trades"] and len({q.symbol for q in got["quotes"]}) == 2, what="market data"
+        )
         time.sleep(0.2)
     finally:
         runner.stop()
     # exactly the trades the REST API reports for the same two minutes, in order
     rest = StockHistoricalDataClient(broker.key, broker.secret, url_override=broker.url)
-    expected = rest.get_stock_trades(StockTradesRequest(symbol_or_symbols="AAPL", start=t0, end=t1,
-                                                        feed=DataFeed.IEX))["AAPL"]
+    expected = rest.get_stock_trades(StockTradesRequest(symbol_or_symbols="AAPL", start=t0, end=t1, feed=DataFeed.IEX))[
+        "AAPL"
+    ]
     assert [(t.id, t.price, t.size) for t in got["trades"]] == [(t.id, t.price, t.size) for t in expected]
     assert all(t0 <= t.timestamp <= t1 for t in got["trades"])
     assert all(0 < q.bid_price <= q.ask_price and t0 <= q.timestamp <= t1 for q in got["quotes"])
     minute = t0.replace(second=0, microsecond=0)
     assert {b.timestamp for b in got["bars"]} <= {minute, minute + timedelta(minutes=1)}
-    assert len({b.symbol for b in got["bars"]}) > 10          # "*": every symbol that traded
+    assert len({b.symbol for b in got["bars"]}) > 10  # "*": every symbol that traded
     assert all(b.low <= min(b.open, b.close) <= max(b.open, b.close) <= b.high for b in got["bars"])
 
 
@@ -280,6 +311,7 @@ async def _data_session(url: str, script) -> list:
     """Run ``script(send, receive)`` on a raw msgpack connection; return the close state."""
     async with aiohttp.ClientSession() as session:
         async with session.ws_connect(url) as ws:
+
             async def send(msg):
                 if isinstance(msg, str):
                     await ws.send_str(msg)
@@ -305,24 +337,31 @@ def test_data_stream_protocol_and_alpacas_error_codes(stream_broker):
     async def script(send, receive):
         seen = [await receive()]
         await send({"action": "subscribe", "trades": ["AAPL"]})
-        seen.append(await receive())                                       # 401
+        seen.append(await receive())  # 401
         await send(auth)
         seen.append(await receive())
         await send(auth)
-        seen.append(await receive())                                       # 403
+        seen.append(await receive())  # 403
         await send(b"\xc1 not msgpack")
-        seen.append(await receive())                                       # 400
+        seen.append(await receive())  # 400
         await send('{"action": "auth"}')
-        seen.append(await receive())                                       # 400: msgpack only
-        await send({"action": "subscribe", "trades": ["AAPL"], "quotes": ["MSFT", "*"],
-                    "dailyBars": ["SPY"], "statuses": ["*"]})
+        seen.append(await receive())  # 400: msgpack only
+        await send(
+            {
+                "action": "subscribe",
+                "trades": ["AAPL"],
+                "quotes": ["MSFT", "*"],
+                "dailyBars": ["SPY"],
+                "statuses": ["*"],
+            }
+        )
         seen.append(await receive())
         await send({"action": "subscribe", "trades": ["a b c"]})
-        seen.append(await receive())                                       # 400: bad symbol
+        seen.append(await receive())  # 400: bad symbol
         await send({"action": "subscribe", "orderbooks": ["AAPL"]})
-        seen.append(await receive())                                       # 410
+        seen.append(await receive())  # 410
         await send({"action": "subscribe", "quotes": ["NVDA", "TSLA", "AMD"]})
-        seen.append(await receive())                                       # 405
+        seen.append(await receive())  # 405
         await send({"action": "unsubscribe", "quotes": ["*"], "trades": ["AAPL"]})
         seen.append(await receive())
         second = await _data_session(url, second_connection)
@@ -339,13 +378,24 @@ def test_data_stream_protocol_and_alpacas_error_codes(stream_broker):
     assert seen[2] == [{"T": "success", "msg": "authenticated"}]
     assert seen[3] == [{"T": "error", "code": 403, "msg": "already authenticated"}]
     assert seen[4] == seen[5] == [{"T": "error", "code": 400, "msg": "invalid syntax"}]
-    assert seen[6] == [{"T": "subscription", "trades": ["AAPL"], "quotes": ["*", "MSFT"], "bars": [],
-                        "updatedBars": [], "dailyBars": ["SPY"], "statuses": ["*"], "lulds": [],
-                        "corrections": ["AAPL"], "cancelErrors": ["AAPL"]}]
+    assert seen[6] == [
+        {
+            "T": "subscription",
+            "trades": ["AAPL"],
+            "quotes": ["*", "MSFT"],
+            "bars": [],
+            "updatedBars": [],
+            "dailyBars": ["SPY"],
+            "statuses": ["*"],
+            "lulds": [],
+            "corrections": ["AAPL"],
+            "cancelErrors": ["AAPL"],
+        }
+    ]
     assert seen[7] == [{"T": "error", "code": 400, "msg": "invalid syntax"}]
     assert seen[8] == [{"T": "error", "code": 410, "msg": "invalid subscribe action for this feed"}]
     assert seen[9] == [{"T": "error", "code": 405, "msg": "symbol limit exceeded"}]
-    assert seen[10][0]["quotes"] == ["MSFT"] and seen[10][0]["trades"] == []   # 405 changed nothing
+    assert seen[10][0]["quotes"] == ["MSFT"] and seen[10][0]["trades"] == []  # 405 changed nothing
     # one connection per key and feed, as at Alpaca: the second is refused and closed
     assert second == [[{"T": "error", "code": 406, "msg": "connection limit exceeded"}], "CLOSE"]
 
@@ -364,10 +414,8 @@ def test_data_stream_refuses_bad_keys_and_slow_authentication(stream_broker):
         await receive()
         return [await receive(), await receive()]
 
-    assert asyncio.run(_data_session(url, bad_keys)) == \
-        [[{"T": "error", "code": 402, "msg": "auth failed"}], "CLOSE"]
-    assert asyncio.run(_data_session(url, silent)) == \
-        [[{"T": "error", "code": 404, "msg": "auth timeout"}], "CLOSE"]
+    assert asyncio.run(_data_session(url, bad_keys)) == [[{"T": "error", "code": 402, "msg": "auth failed"}], "CLOSE"]
+    assert asyncio.run(_data_session(url, silent)) == [[{"T": "error", "code": 404, "msg": "auth timeout"}], "CLOSE"]
 
 
 def test_data_timestamps_are_msgpack_timestamps_and_delayed_sip_lags(stream_broker):

@@ -4,9 +4,10 @@ Every endpoint, the error answers (status and Alpaca code, state unchanged after
 the 207 multi-status bodies, persistence across a restart. Every response the ``broker``
 fixtures served is checked against Alpaca's OpenAPI spec at teardown (conftest).
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -14,10 +15,17 @@ import requests
 from alpaca.common.exceptions import APIError
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, OrderStatus, QueryOrderStatus, TimeInForce
-from alpaca.trading.requests import (ClosePositionRequest, GetOrderByIdRequest, GetOrdersRequest,
-                                     GetPortfolioHistoryRequest, LimitOrderRequest,
-                                     MarketOrderRequest, ReplaceOrderRequest, StopLossRequest,
-                                     TakeProfitRequest)
+from alpaca.trading.requests import (
+    ClosePositionRequest,
+    GetOrderByIdRequest,
+    GetOrdersRequest,
+    GetPortfolioHistoryRequest,
+    LimitOrderRequest,
+    MarketOrderRequest,
+    ReplaceOrderRequest,
+    StopLossRequest,
+    TakeProfitRequest,
+)
 
 from alpaca_nb.sim import LocalBroker
 
@@ -34,22 +42,26 @@ def _market(symbol="AAPL", qty=1, side=OrderSide.BUY, **kw):
 
 
 def _resting(symbol="AAPL", qty=1, price=1.0, **kw):
-    return LimitOrderRequest(symbol=symbol, qty=qty, side=OrderSide.BUY, limit_price=price,
-                             time_in_force=TimeInForce.GTC, **kw)
+    return LimitOrderRequest(
+        symbol=symbol, qty=qty, side=OrderSide.BUY, limit_price=price, time_in_force=TimeInForce.GTC, **kw
+    )
 
 
 def _state(client: TradingClient) -> tuple:
     """What a refused request must leave as it was."""
     acct = client.get_account()
     orders = client.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL, limit=500))
-    return (acct.cash, acct.buying_power, len(orders),
-            sorted((p.symbol, p.qty) for p in client.get_all_positions()),
-            len(client.get("/account/activities")))
+    return (
+        acct.cash,
+        acct.buying_power,
+        len(orders),
+        sorted((p.symbol, p.qty) for p in client.get_all_positions()),
+        len(client.get("/account/activities")),
+    )
 
 
 def _raw(broker, method: str, path: str, headers: dict | None = None, **kw) -> requests.Response:
-    headers = {"APCA-API-KEY-ID": broker.key, "APCA-API-SECRET-KEY": broker.secret,
-               **(headers or {})}
+    headers = {"APCA-API-KEY-ID": broker.key, "APCA-API-SECRET-KEY": broker.secret, **(headers or {})}
     return requests.request(method, broker.url + path, headers=headers, timeout=10, **kw)
 
 
@@ -119,10 +131,17 @@ def test_replace_order(client):
 
 def test_bracket_order_nested_and_flat(client, manual_broker):
     last = manual_broker.market.trade("AAPL").price
-    order = client.submit_order(MarketOrderRequest(
-        symbol="AAPL", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.GTC,
-        order_class="bracket", take_profit=TakeProfitRequest(limit_price=float(last + 10)),
-        stop_loss=StopLossRequest(stop_price=float(last - 10))))
+    order = client.submit_order(
+        MarketOrderRequest(
+            symbol="AAPL",
+            qty=1,
+            side=OrderSide.BUY,
+            time_in_force=TimeInForce.GTC,
+            order_class="bracket",
+            take_profit=TakeProfitRequest(limit_price=float(last + 10)),
+            stop_loss=StopLossRequest(stop_price=float(last - 10)),
+        )
+    )
     assert order.status == OrderStatus.FILLED and len(order.legs) == 2
     assert {leg.status for leg in order.legs} == {OrderStatus.NEW}
     nested = client.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL, nested=True))
@@ -135,25 +154,25 @@ def test_bracket_order_nested_and_flat(client, manual_broker):
 
 
 def test_order_pagination_by_time(client, manual_broker):
-    manual_broker.engine.submit_orders([
-        {"symbol": "AAPL", "qty": 1, "side": "buy", "type": "limit", "limit_price": "1.00",
-         "time_in_force": "gtc"} for _ in range(120)])
+    manual_broker.engine.submit_orders(
+        [
+            {"symbol": "AAPL", "qty": 1, "side": "buy", "type": "limit", "limit_price": "1.00", "time_in_force": "gtc"}
+            for _ in range(120)
+        ]
+    )
     seen, until = [], None
     while True:
-        page = client.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL, limit=50,
-                                                  until=until))
+        page = client.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL, limit=50, until=until))
         if not page:
             break
         seen += [o.id for o in page]
         until = page[-1].submitted_at
     assert len(seen) == len(set(seen)) == 120
-    asc = client.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL, limit=500,
-                                             direction="asc"))
+    asc = client.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL, limit=500, direction="asc"))
     assert [o.id for o in asc] == seen[::-1]
     after = client.get_orders(GetOrdersRequest(after=asc[99].submitted_at, direction="asc"))
     assert [o.id for o in after] == [o.id for o in asc[100:]]
-    r = _raw(manual_broker, "GET", "/v2/orders", params={"after_order_id": str(asc[117].id),
-                                                         "direction": "asc"})
+    r = _raw(manual_broker, "GET", "/v2/orders", params={"after_order_id": str(asc[117].id), "direction": "asc"})
     assert [o["id"] for o in r.json()] == [str(o.id) for o in asc[118:]]
     r = _raw(manual_broker, "GET", "/v2/orders", params={"limit": "501"})
     assert r.status_code == 422 and "limit" in r.json()["message"]
@@ -168,16 +187,19 @@ def test_order_filters_by_symbol_and_side(client):
 
 
 # ---- refusals over HTTP ----------------------------------------------------------------------
-@pytest.mark.parametrize("body,status,code,words", [
-    ({"symbol": "NOPE", "qty": 1}, 422, 42210000, 'asset "NOPE" not found'),
-    ({"qty": 1, "side": "buy", "type": "limit", "limit_price": 10.001}, 422, 42210000, "sub-penny"),
-    ({"qty": "many"}, 422, 42210000, "qty"),
-    ({"qty": 1, "limit_price": [1]}, 422, 42210000, "limit_price"),
-    ({"qty": 1, "side": 7}, 422, 40010001, "side"),
-    ({"qty": 1, "type": None}, 422, 40010001, "type is required"),
-    ({"qty": 100000}, 403, 40310000, "insufficient buying power"),
-    ({"qty": 1, "side": "sell", "symbol": "AMC"}, 403, 40310000, "short"),
-])
+@pytest.mark.parametrize(
+    "body,status,code,words",
+    [
+        ({"symbol": "NOPE", "qty": 1}, 422, 42210000, 'asset "NOPE" not found'),
+        ({"qty": 1, "side": "buy", "type": "limit", "limit_price": 10.001}, 422, 42210000, "sub-penny"),
+        ({"qty": "many"}, 422, 42210000, "qty"),
+        ({"qty": 1, "limit_price": [1]}, 422, 42210000, "limit_price"),
+        ({"qty": 1, "side": 7}, 422, 40010001, "side"),
+        ({"qty": 1, "type": None}, 422, 40010001, "type is required"),
+        ({"qty": 100000}, 403, 40310000, "insufficient buying power"),
+        ({"qty": 1, "side": "sell", "symbol": "AMC"}, 403, 40310000, "short"),
+    ],
+)
 def test_refused_orders_over_http(client, manual_broker, body, status, code, words):
     client.submit_order(_resting())
     before = _state(client)
@@ -194,8 +216,7 @@ def test_every_engine_refusal_has_alpacas_answer_over_http(client, manual_broker
     client.submit_order(_resting())
     before = _state(client)
     for body, status, words in REFUSALS:
-        full = {"symbol": "AAPL", "qty": 1, "side": "buy", "type": "market",
-                "time_in_force": "day", **body}
+        full = {"symbol": "AAPL", "qty": 1, "side": "buy", "type": "market", "time_in_force": "day", **body}
         full = {k: v for k, v in full.items() if v is not None}
         r = _raw(manual_broker, "POST", "/v2/orders", json=full)
         assert r.status_code == status, (body, r.text)
@@ -219,8 +240,7 @@ def test_duplicate_client_order_id_through_the_client(client):
 def test_malformed_bodies_are_400(client, manual_broker):
     before = _state(client)
     for raw in (b"{not json", b"[1, 2]", b"", b'"text"'):
-        r = _raw(manual_broker, "POST", "/v2/orders", data=raw,
-                 headers={"Content-Type": "application/json"})
+        r = _raw(manual_broker, "POST", "/v2/orders", data=raw, headers={"Content-Type": "application/json"})
         assert r.status_code == 400, raw
         assert r.json() == {"code": 40010000, "message": "request body format is invalid"}
     rest = client.submit_order(_resting())
@@ -260,8 +280,7 @@ def test_positions_and_closing(client, manual_broker):
     client.submit_order(_market(qty=10))
     client.submit_order(_market(symbol="MSFT", qty=4))
     positions = client.get_all_positions()
-    assert [(p.symbol, p.qty, p.side.value) for p in positions] == [("AAPL", "10", "long"),
-                                                                    ("MSFT", "4", "long")]
+    assert [(p.symbol, p.qty, p.side.value) for p in positions] == [("AAPL", "10", "long"), ("MSFT", "4", "long")]
     aapl = client.get_open_position("AAPL")
     assert aapl.qty_available == "10" and aapl.exchange.value == "NASDAQ"
     assert client.get_open_position(str(aapl.asset_id)).symbol == "AAPL"
@@ -279,8 +298,9 @@ def test_positions_and_closing(client, manual_broker):
 def test_close_all_positions_207(client, manual_broker):
     client.submit_order(_market(qty=2))
     client.submit_order(_market(symbol="MSFT", qty=1))
-    client.submit_order(LimitOrderRequest(symbol="MSFT", qty=1, side=OrderSide.SELL,
-                                          limit_price=9999.0, time_in_force=TimeInForce.GTC))
+    client.submit_order(
+        LimitOrderRequest(symbol="MSFT", qty=1, side=OrderSide.SELL, limit_price=9999.0, time_in_force=TimeInForce.GTC)
+    )
     answer = client.close_all_positions()
     by_symbol = {a.symbol: a for a in answer}
     assert by_symbol["AAPL"].status == 200 and by_symbol["AAPL"].body.status == OrderStatus.FILLED
@@ -308,10 +328,12 @@ def test_activities_endpoints(client, manual_broker):
     assert len(client.get("/account/activities", {"category": "trade_activity"})) == 4
     asc = client.get("/account/activities", {"direction": "asc"})
     assert [a["id"] for a in asc] == [a["id"] for a in acts[::-1]]
-    for path, params in (("/v2/account/activities/NOPE", {}),
-                         ("/v2/account/activities", {"page_size": "101"}),
-                         ("/v2/account/activities", {"direction": "sideways"}),
-                         ("/v2/account/activities", {"after": "yesterday"})):
+    for path, params in (
+        ("/v2/account/activities/NOPE", {}),
+        ("/v2/account/activities", {"page_size": "101"}),
+        ("/v2/account/activities", {"direction": "sideways"}),
+        ("/v2/account/activities", {"after": "yesterday"}),
+    ):
         r = _raw(manual_broker, "GET", path, params=params)
         assert r.status_code == 422, (path, params)
 
@@ -347,9 +369,10 @@ def test_partial_fills_through_steps(client, manual_broker):
 
 
 def test_day_order_expires(client, manual_broker):
-    rest = client.submit_order(LimitOrderRequest(symbol="AAPL", qty=1, side=OrderSide.BUY,
-                                                 limit_price=1.0, time_in_force=TimeInForce.DAY))
-    midnight = datetime(2026, 11, 25, 5, 0, tzinfo=timezone.utc)
+    rest = client.submit_order(
+        LimitOrderRequest(symbol="AAPL", qty=1, side=OrderSide.BUY, limit_price=1.0, time_in_force=TimeInForce.DAY)
+    )
+    midnight = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
     assert rest.expires_at == midnight
     manual_broker.clock.set(midnight + timedelta(seconds=1))
     manual_broker.step(0)
@@ -361,23 +384,27 @@ def test_day_order_expires(client, manual_broker):
 def test_state_survives_a_broker_restart(tmp_path):
     from brokers import MANUAL_START, validate_recorded
 
-    with LocalBroker(state_dir=tmp_path, manual_clock=True, start=MANUAL_START, record=True,
-                     rate_limit=None) as first:
+    with LocalBroker(state_dir=tmp_path, manual_clock=True, start=MANUAL_START, record=True, rate_limit=None) as first:
         c = TradingClient(first.key, first.secret, url_override=first.url)
         c.submit_order(_market(qty=3))
         rest = c.submit_order(_resting(client_order_id="survivor"))
-        before = (str(c.get_account().id), c.get_account().cash,
-                  [(p.symbol, p.qty, p.avg_entry_price) for p in c.get_all_positions()],
-                  [o.id for o in c.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL))],
-                  c.get("/account/activities"))
+        before = (
+            str(c.get_account().id),
+            c.get_account().cash,
+            [(p.symbol, p.qty, p.avg_entry_price) for p in c.get_all_positions()],
+            [o.id for o in c.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL))],
+            c.get("/account/activities"),
+        )
     validate_recorded(first)
-    with LocalBroker(state_dir=tmp_path, manual_clock=True, start=MANUAL_START, record=True,
-                     rate_limit=None) as second:
+    with LocalBroker(state_dir=tmp_path, manual_clock=True, start=MANUAL_START, record=True, rate_limit=None) as second:
         c = TradingClient(second.key, second.secret, url_override=second.url)
-        after = (str(c.get_account().id), c.get_account().cash,
-                 [(p.symbol, p.qty, p.avg_entry_price) for p in c.get_all_positions()],
-                 [o.id for o in c.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL))],
-                 c.get("/account/activities"))
+        after = (
+            str(c.get_account().id),
+            c.get_account().cash,
+            [(p.symbol, p.qty, p.avg_entry_price) for p in c.get_all_positions()],
+            [o.id for o in c.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL))],
+            c.get("/account/activities"),
+        )
         assert after == before
         assert c.get_order_by_client_id("survivor").id == rest.id
         c.cancel_order_by_id(rest.id)

@@ -1,4 +1,5 @@
 """alpaca_nb.stream and alpaca_nb.live against the local broker's real websockets."""
+
 from __future__ import annotations
 
 import asyncio
@@ -48,8 +49,9 @@ def _stop_hubs():
 
 
 def buy(broker, symbol="AAPL", qty="1") -> dict:
-    return broker.engine.submit_order({"symbol": symbol, "qty": qty, "side": "buy", "type": "market",
-                                       "time_in_force": "day"})
+    return broker.engine.submit_order(
+        {"symbol": symbol, "qty": qty, "side": "buy", "type": "market", "time_in_force": "day"}
+    )
 
 
 def test_trade_updates_arrive_as_records_over_one_shared_connection(live_broker):
@@ -62,7 +64,7 @@ def test_trade_updates_arrive_as_records_over_one_shared_connection(live_broker)
     hub.on_trade_update(on_update)
     hub.on_trade_update(lambda u: second.append(u))
     assert hub_of(live_broker) is hub
-    assert stream_hub(service_for(live_broker)) is hub          # same account and endpoints
+    assert stream_hub(service_for(live_broker)) is hub  # same account and endpoints
     client = TradingClient(live_broker.key, live_broker.secret, url_override=live_broker.url)
     order = client.submit_order(MarketOrderRequest(symbol="AAPL", qty=2, side="buy", time_in_force="day"))
     wait_for(lambda: any(u.event == "fill" for u in second), what="fill")
@@ -73,7 +75,7 @@ def test_trade_updates_arrive_as_records_over_one_shared_connection(live_broker)
     assert isinstance(fill.timestamp, pd.Timestamp) and str(fill.timestamp.tz) == "UTC"
     assert fill.order["status"] == "filled" and fill.execution_id
     assert streams_of(live_broker.sim).opened["trading"] == 1
-    assert hub.trading.opened == 1 and hub.market_data.opened == 0   # data opens only when needed
+    assert hub.trading.opened == 1 and hub.market_data.opened == 0  # data opens only when needed
 
 
 def test_resubscribing_a_function_of_the_same_name_replaces_it(live_broker):
@@ -105,8 +107,7 @@ def test_market_data_subscriptions_share_one_connection(manual):
     assert conn.subs["bars"] == {"*"}
     manual.step(61)
     wait_for(lambda: quotes and bars and {x.symbol for x in trades} == {"AAPL", "MSFT"}, what="data")
-    assert all(isinstance(x, Quote) and x.symbol == "AAPL" and 0 < x.bid_price <= x.ask_price
-               for x in quotes)
+    assert all(isinstance(x, Quote) and x.symbol == "AAPL" and 0 < x.bid_price <= x.ask_price for x in quotes)
     assert all(isinstance(x, Trade) and x.price > 0 and str(x.timestamp.tz) == "UTC" for x in trades)
     assert all(isinstance(x, Bar) and x.timestamp == MANUAL_START for x in bars)
     assert server.opened["iex"] == 1 and hub.market_data.opened == 1
@@ -116,11 +117,11 @@ def test_market_data_subscriptions_share_one_connection(manual):
     b.cancel()
     wait_for(lambda: "iex" not in server.open_connections(), what="idle connection closed")
     wait_for(lambda: hub.market_data.state == "idle", what="idle client")
-    assert not hub.gaps                                        # closing when idle is not a gap
+    assert not hub.gaps  # closing when idle is not a gap
 
 
 def test_reconnects_by_itself_and_reports_the_gap(live_broker, monkeypatch):
-    monkeypatch.setattr(stream_wire, "BACKOFF_FIRST", 0.5)   # room to trade while it is down
+    monkeypatch.setattr(stream_wire, "BACKOFF_FIRST", 0.5)  # room to trade while it is down
     hub = hub_of(live_broker)
     updates, gaps = [], []
     hub.on_trade_update(updates.append)
@@ -129,18 +130,19 @@ def test_reconnects_by_itself_and_reports_the_gap(live_broker, monkeypatch):
     before = buy(live_broker)
     wait_for(lambda: any(u.order_id == before["id"] and u.event == "fill" for u in updates), what="fill")
     assert server.drop_all() == 1
-    missed = buy(live_broker)            # happens while nobody listens
+    missed = buy(live_broker)  # happens while nobody listens
     wait_for(lambda: gaps, what="gap report")
     gap = gaps[0]
     assert isinstance(gap, Gap) and gap.stream == "trade_updates"
-    assert gap.start == updates[-1].timestamp     # the last update received: all before it arrived
+    assert gap.start == updates[-1].timestamp  # the last update received: all before it arrived
     assert gap.start < gap.noticed < gap.end and gap.attempts == 1
     submitted = pd.Timestamp(missed["submitted_at"])
-    assert gap.start < submitted < gap.end        # a ledger catching up from gap.start finds it
+    assert gap.start < submitted < gap.end  # a ledger catching up from gap.start finds it
     assert not any(u.order_id == missed["id"] for u in updates)
     seen = buy(live_broker)
-    wait_for(lambda: any(u.order_id == seen["id"] and u.event == "fill" for u in updates),
-             what="updates after the reconnect")
+    wait_for(
+        lambda: any(u.order_id == seen["id"] and u.event == "fill" for u in updates), what="updates after the reconnect"
+    )
     assert server.opened["trading"] == 2 and hub.trading.opened == 2 and list(hub.gaps) == gaps
 
 
@@ -196,10 +198,10 @@ def test_stop_takes_well_under_a_second(manual):
     took = hub.stop()
     assert took < 1.0 and not hub._thread.is_alive()
     wait_for(lambda: server.open_connections() == {}, what="closed at the broker")
-    assert hub.stop() == 0.0                     # idempotent
+    assert hub.stop() == 0.0  # idempotent
     with pytest.raises(RuntimeError, match="stopped"):
         hub.on_trade_update(lambda u: None)
-    assert hub_of(manual) is not hub             # a fresh hub for the account
+    assert hub_of(manual) is not hub  # a fresh hub for the account
 
 
 def test_connection_limit_is_waited_out(manual):
@@ -211,8 +213,7 @@ def test_connection_limit_is_waited_out(manual):
         async with aiohttp.ClientSession() as session:
             async with session.ws_connect(ws_url(manual, "/v2/iex")) as ws:
                 await ws.receive()
-                await ws.send_bytes(msgpack.packb({"action": "auth", "key": manual.key,
-                                                   "secret": manual.secret}))
+                await ws.send_bytes(msgpack.packb({"action": "auth", "key": manual.key, "secret": manual.secret}))
                 await ws.receive()
                 holding.set()
                 await asyncio.to_thread(release.wait, 10)
@@ -231,16 +232,16 @@ def test_live_quotes_frame_follows_the_contract(manual):
     hub = hub_of(manual)
     quotes = live_quotes(["AAPL", "MSFT"], hub=hub)
     empty = quotes.df
-    pd.testing.assert_frame_equal(empty, frames.latest_quotes_frame({}))   # as the REST path has it
+    pd.testing.assert_frame_equal(empty, frames.latest_quotes_frame({}))  # as the REST path has it
     errors: list = []
     stop = threading.Event()
 
-    def reader():   # the notebook reading while the stream thread writes
+    def reader():  # the notebook reading while the stream thread writes
         while not stop.is_set():
             try:
                 frame = quotes.df
                 assert frame.index.is_unique
-            except Exception as exc:  # noqa: BLE001 - collected for the assertion below
+            except Exception as exc:
                 errors.append(exc)
             time.sleep(0.001)  # read constantly, but leave the stream thread the GIL to write
 
@@ -257,7 +258,7 @@ def test_live_quotes_frame_follows_the_contract(manual):
             quotes.wait(quotes.updates + 1, timeout=0.2)
         latest = manual.market.quote("AAPL")
         while quotes.df.loc["AAPL", "bid_price"] != float(latest.bid) and time.monotonic() < deadline:
-            time.sleep(0.05)   # the broker publishes what the last step made
+            time.sleep(0.05)  # the broker publishes what the last step made
     finally:  # never leave the reader spinning, whatever failed
         stop.set()
         reading.join(10)
@@ -266,18 +267,18 @@ def test_live_quotes_frame_follows_the_contract(manual):
     assert list(frame.index) == ["AAPL", "MSFT"]
     assert frame.dtypes.equals(empty.dtypes)
     assert str(frame["timestamp"].dt.tz) == "UTC" and (frame["bid_price"] <= frame["ask_price"]).all()
-    assert frame.loc["AAPL", "bid_price"] == float(latest.bid)   # the newest quote wins
-    assert frame.loc["AAPL", "timestamp"].floor("us") == pd.Timestamp(latest.t)   # stream: ns
+    assert frame.loc["AAPL", "bid_price"] == float(latest.bid)  # the newest quote wins
+    assert frame.loc["AAPL", "timestamp"].floor("us") == pd.Timestamp(latest.t)  # stream: ns
     quotes.stop()
     assert not quotes.live and hub.subscriptions("quotes") == []
-    assert quotes.df.equals(frame)               # stopping keeps what it has
+    assert quotes.df.equals(frame)  # stopping keeps what it has
 
 
 def test_live_bars_grow_and_a_forgotten_frame_stops_itself(manual):
     hub = hub_of(manual)
     bars = live_bars(["AAPL", "MSFT"], hub=hub)
-    historical = marketdata.bars_frame({"bars": {}})            # the REST path's empty frame
-    pd.testing.assert_frame_equal(bars.df, historical)          # same columns, dtypes, index
+    historical = marketdata.bars_frame({"bars": {}})  # the REST path's empty frame
+    pd.testing.assert_frame_equal(bars.df, historical)  # same columns, dtypes, index
     bars.tz = "America/New_York"
     manual.step(60)
     assert bars.wait(2, timeout=5)
@@ -293,7 +294,7 @@ def test_live_bars_grow_and_a_forgotten_frame_stops_itself(manual):
     conn = next(c for c in server.connections if c.kind == "iex")
     del bars, frame
     gc.collect()
-    manual.step(60)    # the next bar finds the frame gone and cancels its subscription
+    manual.step(60)  # the next bar finds the frame gone and cancels its subscription
     wait_for(lambda: hub.subscriptions("bars") == [] and conn.subs["bars"] == set(), what="auto-stop")
 
 
@@ -308,11 +309,11 @@ def test_live_trades_keep_the_latest_trades_in_order_and_call_back(manual):
         manual.step(15)
         trades.wait(trades.updates + 1, timeout=0.5)
     frame = trades.df
-    assert trades.updates >= 8 and len(frame) == 5                    # only the last five are kept
+    assert trades.updates >= 8 and len(frame) == 5  # only the last five are kept
     assert frame.dtypes.equals(empty.dtypes) and (frame["symbol"] == "SPY").all()
     assert frame["timestamp"].is_monotonic_increasing and str(frame["timestamp"].dt.tz) == "UTC"
     assert (frame["price"] > 0).all() and (frame["size"] > 0).all()
-    last = manual.market.trade("SPY")                                  # the tape's latest print
+    last = manual.market.trade("SPY")  # the tape's latest print
     wait_for(lambda: trades.df["price"].iloc[-1] == float(last.price), what="the latest trade")
     wait_for(lambda: seen and seen[-1] == trades.updates, what="on_update after each trade")
     assert seen == sorted(seen) and len(seen) == len(set(seen))
@@ -330,5 +331,5 @@ def test_refused_keys_fail_fast_and_say_why(manual, caplog):
     assert not sub.live.is_set() and hub.trading.state == "failed"
     assert hub.market_data.state == "failed" and "auth failed (402)" in hub.market_data.last_error
     assert sum("refused for good" in r.getMessage() for r in caplog.records) == 2
-    assert hub.trading.opened == 1 and hub.market_data.opened == 1    # no retry storm
+    assert hub.trading.opened == 1 and hub.market_data.opened == 1  # no retry storm
     assert not quotes.live.is_set()

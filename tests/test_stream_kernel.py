@@ -4,6 +4,7 @@ The broker runs in this test process; the kernel is another process that reaches
 loopback, as a notebook reaches the user's local broker. The broker counts the websockets it
 accepts, so "re-running the cell opens no second connection" is checked where it matters.
 """
+
 from __future__ import annotations
 
 import nbformat
@@ -53,10 +54,15 @@ def text(cell) -> str:
 
 @pytest.mark.timeout(120)
 def test_notebook_subscribes_sees_updates_and_reruns_without_a_second_connection(request):
-    broker = start_broker(request)          # real time: the engine fills market orders at once
+    broker = start_broker(request)  # real time: the engine fills market orders at once
     server = streams_of(broker.sim)
-    sources = [SETUP.format(key=broker.key, secret=broker.secret, url=broker.url), SUBSCRIBE, PLACE,
-               LIVE_FRAME, "st.stop_all()"]
+    sources = [
+        SETUP.format(key=broker.key, secret=broker.secret, url=broker.url),
+        SUBSCRIBE,
+        PLACE,
+        LIVE_FRAME,
+        "st.stop_all()",
+    ]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
     client = NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=False)
     with client.setup_kernel():
@@ -66,9 +72,9 @@ def test_notebook_subscribes_sees_updates_and_reruns_without_a_second_connection
         client.execute_cell(nb.cells[2], 2)
         assert text(nb.cells[2]) == "events: ['pending_new', 'new', 'fill']\n"
 
-        client.execute_cell(nb.cells[1], 1)          # the user re-runs the subscribe cell
+        client.execute_cell(nb.cells[1], 1)  # the user re-runs the subscribe cell
         assert text(nb.cells[1]) == "live: True subscriptions: 1\n"
-        client.execute_cell(nb.cells[2], 2)          # each event once: no doubled callback
+        client.execute_cell(nb.cells[2], 2)  # each event once: no doubled callback
         assert text(nb.cells[2]) == "events: ['pending_new', 'new', 'fill']\n"
         assert server.opened["trading"] == 1 and server.open_connections() == {"trading": 1}
 

@@ -1,5 +1,6 @@
 """The shape of the package, held by tests: the local broker stands alone, every exported name
 resolves, and every import path the README and the notebooks use keeps importing."""
+
 from __future__ import annotations
 
 import ast
@@ -21,12 +22,18 @@ def _import_nodes(path: Path, *, typing_only: bool = True) -> list[ast.Import | 
     """Every import statement in a file, deferred ones (inside functions) included; those under
     ``if TYPE_CHECKING:`` too unless ``typing_only=False`` (they never run)."""
     tree = ast.parse(path.read_text(), str(path))
-    skip = set() if typing_only else {
-        id(node) for block in ast.walk(tree)
-        if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
-        for statement in block.body for node in ast.walk(statement)}
-    return [node for node in ast.walk(tree)
-            if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in skip]
+    skip = (
+        set()
+        if typing_only
+        else {
+            id(node)
+            for block in ast.walk(tree)
+            if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+            for statement in block.body
+            for node in ast.walk(statement)
+        }
+    )
+    return [node for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in skip]
 
 
 def _imports(path: Path) -> list[tuple[str, int]]:
@@ -61,7 +68,7 @@ def import_graph() -> dict[str, set[str]]:
                 subs = [f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in files]
                 wanted = subs if len(subs) == len(node.names) else [base, *subs]
             for target in wanted:
-                while target and target not in files:   # a name inside a module: that module
+                while target and target not in files:  # a name inside a module: that module
                     target = target.rpartition(".")[0]
                 if target and target != name:
                     targets.add(target)
@@ -105,7 +112,7 @@ def test_the_import_graph_has_no_cycle_deferred_or_not():
     """A cycle held together by an import inside a function still ties the modules together:
     none is allowed. (What only type checkers read does not count.)"""
     graph = import_graph()
-    assert "alpaca_nb.session" in graph["alpaca_nb.stream"]           # the graph sees deferred imports
+    assert "alpaca_nb.session" in graph["alpaca_nb.stream"]  # the graph sees deferred imports
     found = cycles(graph)
     assert not found, "\n".join(" <-> ".join(group) for group in found)
 
@@ -120,7 +127,7 @@ def _absolute(path: Path, module: str, level: int) -> str:
     if level == 0:
         return module
     package = list(path.relative_to(REPO).parts[:-1])  # the folder a file (or __init__) is in
-    base = package[:len(package) - (level - 1)]
+    base = package[: len(package) - (level - 1)]
     return ".".join([*base, module] if module else base)
 
 
@@ -132,7 +139,8 @@ def test_the_local_broker_imports_nothing_else_of_the_package():
         for module, level in _imports(path):
             name = _absolute(path, module, level)
             if (name == "alpaca_nb" or name.startswith("alpaca_nb.")) and not (
-                    name == "alpaca_nb.sim" or name.startswith("alpaca_nb.sim.")):
+                name == "alpaca_nb.sim" or name.startswith("alpaca_nb.sim.")
+            ):
                 offending.append(f"{path.relative_to(REPO)}: {'.' * level}{module} -> {name}")
     assert not offending, "\n".join(offending)
 
@@ -144,8 +152,10 @@ def test_the_import_check_sees_relative_imports():
     assert _absolute(PACKAGE / "sim" / "__init__.py", "", 2) == "alpaca_nb"
 
 
-@pytest.mark.parametrize("module", ["alpaca_nb", "alpaca_nb.ledger", "alpaca_nb.stream", "alpaca_nb.live",
-                                    "alpaca_nb.widgets", "alpaca_nb.sim"])
+@pytest.mark.parametrize(
+    "module",
+    ["alpaca_nb", "alpaca_nb.ledger", "alpaca_nb.stream", "alpaca_nb.live", "alpaca_nb.widgets", "alpaca_nb.sim"],
+)
 def test_every_exported_name_resolves(module):
     imported = importlib.import_module(module)
     names = getattr(imported, "__all__", None)
@@ -160,7 +170,7 @@ def _documented_paths() -> set[str]:
         cells = json.loads(notebook.read_text())["cells"]
         texts += ["".join(cell["source"]) for cell in cells]
     found = {match for text in texts for match in re.findall(r"\balpaca_nb(?:\.\w+)+", text)}
-    for text in texts:   # from alpaca_nb[.x] import a, b
+    for text in texts:  # from alpaca_nb[.x] import a, b
         for module, names in re.findall(r"from (alpaca_nb(?:\.\w+)*) import \(?([\w, ]+)", text):
             found |= {f"{module}.{name.strip()}" for name in names.split(",") if name.strip()}
     return found
@@ -192,8 +202,7 @@ def test_every_import_path_the_readme_and_notebooks_use_still_imports():
 def test_the_package_logger_prints_nothing_unless_the_application_says_so():
     """A NullHandler on ``alpaca_nb``: a warning the application did not ask to see does not
     reach stderr through Python's last-resort handler."""
-    code = ("import logging, alpaca_nb; "
-            "logging.getLogger('alpaca_nb').warning('set aside: one record')")
+    code = "import logging, alpaca_nb; logging.getLogger('alpaca_nb').warning('set aside: one record')"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert run.returncode == 0 and run.stderr == ""
     assert any(isinstance(h, logging.NullHandler) for h in logging.getLogger("alpaca_nb").handlers)
@@ -207,7 +216,7 @@ def test_architecture_md_maps_every_module():
     """ARCHITECTURE.md is the map a newcomer reads first: a module it does not name (or one it
     names that is gone) means the map is out of date."""
     text = (REPO / "ARCHITECTURE.md").read_text()
-    tree = text[text.index("## The tree"):text.index("## Direction of dependencies")]
+    tree = text[text.index("## The tree") : text.index("## Direction of dependencies")]
     words = set(re.findall(r"[A-Za-z_][\w]*", tree))
     modules = {path.stem for path in PACKAGE.rglob("*.py")} - {"__init__"}
     assert not sorted(modules - words), f"not in ARCHITECTURE.md's tree: {sorted(modules - words)}"
@@ -218,6 +227,7 @@ def test_architecture_md_maps_every_module():
 def report() -> str:
     """Sizes (files, lines) per package and which packages import which: the figures in
     ARCHITECTURE.md. ``python -m tests.test_structure``"""
+
     def package_of(module: str) -> str:
         parts = module.split(".")
         return ".".join(parts[:2]) if len(parts) > 1 and (PACKAGE / parts[1]).is_dir() else "alpaca_nb (modules)"

@@ -1,4 +1,5 @@
 """The ledger in step with the broker: write-ahead placement, paged sync, the stream, reconcile."""
+
 from __future__ import annotations
 
 import math
@@ -24,8 +25,9 @@ def market(symbol="AAPL", qty=1, side="buy", **kw):
 
 def far_limit(svc, symbol="MSFT", qty=1):
     bid = svc.get_stock_quote_sync(symbol)["bid_price"]
-    return AlpacaOrderRequest(symbol=symbol, qty=qty, side="buy", type="limit",
-                              limit_price=round(bid * 0.5, 2), time_in_force="gtc")
+    return AlpacaOrderRequest(
+        symbol=symbol, qty=qty, side="buy", type="limit", limit_price=round(bid * 0.5, 2), time_in_force="gtc"
+    )
 
 
 @pytest.fixture
@@ -131,8 +133,18 @@ def test_status_transitions_are_recorded_with_their_source(svc, trading):
 
 def test_sync_of_2000_orders_takes_at_most_ceil_2000_over_500_plus_2_requests(manual_broker):
     svc = service_for(manual_broker)
-    bodies = [{"symbol": "AAPL", "qty": "1", "side": "buy", "type": "limit", "limit_price": "1.00",
-               "time_in_force": "gtc", "client_order_id": f"ext-{i}"} for i in range(2000)]
+    bodies = [
+        {
+            "symbol": "AAPL",
+            "qty": "1",
+            "side": "buy",
+            "type": "limit",
+            "limit_price": "1.00",
+            "time_in_force": "gtc",
+            "client_order_id": f"ext-{i}",
+        }
+        for i in range(2000)
+    ]
     manual_broker.engine.submit_orders(bodies, match=False)
     before = manual_broker.requests[("GET", "/v2/orders")]
     result = svc.sync_orders()
@@ -185,7 +197,8 @@ def test_follow_catches_up_after_the_stream_was_dropped(svc, broker):
         assert follower.catch_ups == 1
         broker.drop_streams()
         TradingClient(broker.key, broker.secret, url_override=broker.url).submit_order(
-            MarketOrderRequest(symbol="SPY", qty=1, side="buy", time_in_force="day"))
+            MarketOrderRequest(symbol="SPY", qty=1, side="buy", time_in_force="day")
+        )
         wait_for(lambda: follower.catch_ups >= 2)
         wait_for(lambda: len(svc.order_service.list(symbol="SPY")) == 1)
         [external] = svc.order_service.list(symbol="SPY")
@@ -198,7 +211,7 @@ def test_follow_catches_up_after_the_stream_was_dropped(svc, broker):
 def test_following_twice_does_not_double_apply(svc):
     assert svc.follower is None
     first = svc.follow()
-    second = svc.follow()                     # a re-run cell, or a widget: the same follower
+    second = svc.follow()  # a re-run cell, or a widget: the same follower
     try:
         assert second is first and first.running and svc.follower is first
         assert svc.streams.status()["subscriptions"] == len(first._subs)
@@ -208,7 +221,7 @@ def test_following_twice_does_not_double_apply(svc):
         assert svc.order_service.fills()["qty"].sum() == 1
     finally:
         first.stop()
-    assert svc.follower is None and svc.follow() is not first   # a stopped follower is replaced
+    assert svc.follower is None and svc.follow() is not first  # a stopped follower is replaced
     svc.follower.stop()
 
 
@@ -220,20 +233,28 @@ def test_reconcile_is_empty_after_a_sync_and_lists_exactly_what_changed_behind_i
     assert svc.reconcile().empty
 
     raw = TradingClient(broker.key, broker.secret, url_override=broker.url)
-    outside = raw.submit_order(LimitOrderRequest(symbol="MSFT", qty=1, side="buy", limit_price=1.0,
-                                                 time_in_force="gtc"))
+    outside = raw.submit_order(
+        LimitOrderRequest(symbol="MSFT", qty=1, side="buy", limit_price=1.0, time_in_force="gtc")
+    )
     raw.cancel_order_by_id(resting.alpaca_order_id)
     raw.submit_order(MarketOrderRequest(symbol="AAPL", qty=1, side="sell", time_in_force="day"))
     wait_for(lambda: svc.positions()["qty"].sum() == 3)
-    ghost = ManagedOrder(client_order_id="ghost-1", user="u", symbol="IBM", side="buy", type="market",
-                         environment=AlpacaEnvironment.LOCAL, account_id=svc.account_id,
-                         status=ManagedOrderStatus.OPEN, alpaca_order_id=str(uuid.uuid4()))
+    ghost = ManagedOrder(
+        client_order_id="ghost-1",
+        user="u",
+        symbol="IBM",
+        side="buy",
+        type="market",
+        environment=AlpacaEnvironment.LOCAL,
+        account_id=svc.account_id,
+        status=ManagedOrderStatus.OPEN,
+        alpaca_order_id=str(uuid.uuid4()),
+    )
     svc.order_service.create(ghost)
 
     diff = svc.reconcile()
     found = {(r.kind, r.client_order_id or r.symbol) for r in diff.fillna("").itertuples()}
-    closed_outside = [o for o in broker.engine.list_orders(status="all", limit=500)
-                      if o["side"] == "sell"]
+    closed_outside = [o for o in broker.engine.list_orders(status="all", limit=500) if o["side"] == "sell"]
     assert found == {
         ("missing_in_ledger", str(outside.client_order_id)),
         ("missing_in_ledger", closed_outside[0]["client_order_id"]),
@@ -245,8 +266,7 @@ def test_reconcile_is_empty_after_a_sync_and_lists_exactly_what_changed_behind_i
     assert (position["ledger"], position["broker"]) == ("4", "3")
     status = diff[diff["kind"] == "status"].iloc[0]
     assert (status["ledger"], status["broker"]) == ("open", "canceled")
-    assert list(diff.columns) == ["kind", "symbol", "client_order_id", "alpaca_order_id", "field",
-                                  "ledger", "broker"]
+    assert list(diff.columns) == ["kind", "symbol", "client_order_id", "alpaca_order_id", "field", "ledger", "broker"]
 
     svc.sync()
     left = svc.reconcile()
@@ -275,9 +295,19 @@ def test_fills_sync_is_paged_and_incremental(manual_broker):
 
 def test_bracket_legs_belong_to_the_user_who_placed_the_entry(svc):
     ask = svc.get_stock_quote_sync("AAPL")["ask_price"]
-    entry = svc.place_order_sync(user="ana", order_request=AlpacaOrderRequest(
-        symbol="AAPL", qty=2, side="buy", type="market", order_class="bracket", tags=["swing"],
-        take_profit={"limit_price": round(ask * 1.2, 2)}, stop_loss={"stop_price": round(ask * 0.8, 2)}))
+    entry = svc.place_order_sync(
+        user="ana",
+        order_request=AlpacaOrderRequest(
+            symbol="AAPL",
+            qty=2,
+            side="buy",
+            type="market",
+            order_class="bracket",
+            tags=["swing"],
+            take_profit={"limit_price": round(ask * 1.2, 2)},
+            stop_loss={"stop_price": round(ask * 0.8, 2)},
+        ),
+    )
     svc.sync()
     legs = [o for o in svc.order_service.list() if o.parent_client_order_id == entry.client_order_id]
     assert len(legs) == 2

@@ -10,13 +10,30 @@ One public class, :class:`Ledger` (in :mod:`.store`), over these parts:
 - :mod:`.replay`: applying a journal batch, a record that cannot be applied set aside alone;
 - :mod:`.rejects`: what is set aside, and :meth:`Ledger.health`.
 """
-from .store import (SCOPE, DuplicateOrderError, Ledger, LedgerHealth, SetAside, UnfitValueError, UpsertResult,
-                    default_ledger_path)
+
+from .store import (
+    SCOPE,
+    DuplicateOrderError,
+    Ledger,
+    LedgerHealth,
+    SetAside,
+    UnfitValueError,
+    UpsertResult,
+    default_ledger_path,
+)
 
 # Shown (and documented) as alpaca_nb.ledger.Ledger, the path users import it from.
 for _public in (Ledger, UpsertResult, LedgerHealth, SetAside):
     _public.__module__ = __name__
 del _public
 
-__all__ = ["Ledger", "UpsertResult", "SCOPE", "default_ledger_path", "DuplicateOrderError", "UnfitValueError",
-           "LedgerHealth", "SetAside"]
+__all__ = [
+    "Ledger",
+    "UpsertResult",
+    "SCOPE",
+    "default_ledger_path",
+    "DuplicateOrderError",
+    "UnfitValueError",
+    "LedgerHealth",
+    "SetAside",
+]

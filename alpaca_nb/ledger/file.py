@@ -36,6 +36,7 @@ bounded wait before it is reported. alpaca_nb itself never exposes a half-built 
 ledger is built under a temporary name and linked into place whole
 (:meth:`LedgerFile.create`).
 """
+
 from __future__ import annotations
 
 import atexit
@@ -46,8 +47,8 @@ import random
 import re
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 
@@ -212,15 +213,16 @@ class LedgerFile:
             raise _busy_error(
                 f"the ledger {self.path} stayed busy in this process (another thread's ledger work) "
                 f"for more than {self.busy_timeout:g} s: wait for it to finish, or raise busy_timeout",
-                self.path, os.getpid())
+                self.path,
+                os.getpid(),
+            )
         try:
             if _session.depth:
                 yield self._nested(write)
                 return
             con = _Engine.connection()
             held = _Engine.held
-            if held is not None and (held != (str(self.path), True) or read_only_file
-                                     or _someone_waits(self.path)):
+            if held is not None and (held != (str(self.path), True) or read_only_file or _someone_waits(self.path)):
                 _Engine.release()  # another file, a read-only block, or another process wants it
                 held = None
             if held is None:
@@ -287,8 +289,10 @@ class LedgerFile:
 
     def _nested(self, write: bool) -> duckdb.DuckDBPyConnection:
         if _session.path != str(self.path):
-            raise LedgerError(f"ledger work on {self.path} was started inside work on {_session.path}: "
-                              "finish one before starting the other")
+            raise LedgerError(
+                f"ledger work on {self.path} was started inside work on {_session.path}: "
+                "finish one before starting the other"
+            )
         if write and not _session.write:
             raise LedgerError("a ledger write was started inside a read-only ledger block")
         return _Engine.connection()
@@ -321,7 +325,10 @@ class LedgerFile:
                         raise _busy_error(
                             f"the ledger {self.path} is open in this very process through another DuckDB "
                             "connection (e.g. duckdb.connect(...)): close that connection (con.close()) "
-                            "and use ledger.sql(...) for queries instead", self.path, os.getpid()) from None
+                            "and use ledger.sql(...) for queries instead",
+                            self.path,
+                            os.getpid(),
+                        ) from None
                     now = time.monotonic()
                     if any(text in message for text in _UNREADABLE):
                         # Being created or rewritten by another program this instant: wait a
@@ -332,7 +339,8 @@ class LedgerFile:
                                 f"the ledger {self.path} cannot be read ({' '.join(message.split())}). If "
                                 "another program is writing it, retry when it is done; otherwise it is not "
                                 "a DuckDB file or it is damaged: move it aside (alpaca_nb starts a new "
-                                "ledger) and keep it for inspection") from None
+                                "ledger) and keep it for inspection"
+                            ) from None
                     elif "Could not set lock" not in message and "Conflicting lock" not in message:
                         raise
                     elif now >= deadline:
@@ -368,8 +376,10 @@ def _detach_quietly(con: duckdb.DuckDBPyConnection) -> None:
 def _ledger_error(path: Path, err: duckdb.Error) -> LedgerError:
     """A DuckDB error met while working on ``path``, as the LedgerError alpaca_nb raises."""
     message = " ".join(str(err).split())
-    return LedgerError(f"the ledger {path} could not be used: DuckDB said {type(err).__name__}: {message}. "
-                       "If this persists, run `alpaca-nb ledger health` and report it with that output")
+    return LedgerError(
+        f"the ledger {path} could not be used: DuckDB said {type(err).__name__}: {message}. "
+        "If this persists, run `alpaca-nb ledger health` and report it with that output"
+    )
 
 
 def _busy_error(message: str, path: Path, pid: int | None) -> LedgerBusyError:
@@ -385,7 +395,10 @@ def _busy(path: Path, message: str, timeout: float) -> LedgerBusyError:
         "process open a file at a time and alpaca_nb holds it only for a moment per call, so a holder "
         "this long is usually a plain duckdb.connect() on the file left open (close it: con.close()), a "
         "DuckDB CLI, or a very long query. Stop or close that, then retry; or wait longer with "
-        f"Ledger(path, busy_timeout=...).", path, pid)
+        f"Ledger(path, busy_timeout=...).",
+        path,
+        pid,
+    )
 
 
 def _quote(path: Path) -> str:
@@ -433,7 +446,10 @@ def _take_turn(path: Path, write: bool, deadline: float, timeout: float):
                         f"has held it for more than {timeout:g} s. alpaca_nb holds it only for a moment per call, "
                         "so a holder this long is stuck in a very long query or paused (a debugger, a stopped "
                         "job). Let it finish or stop it, then retry; or wait longer with "
-                        "Ledger(path, busy_timeout=...).", path, holder) from None
+                        "Ledger(path, busy_timeout=...).",
+                        path,
+                        holder,
+                    ) from None
                 if waiting is None:
                     waiting = _announce_waiting(path)
                 time.sleep(min(delay * random.uniform(0.5, 1.5), max(deadline - now, 0)))

@@ -5,20 +5,22 @@ A sync hands over raw Alpaca JSON by the page. Row-at-a-time inserts cost millis
 DataFrame, registered with DuckDB, and merged with set-based SQL: the whole batch is one
 ``INSERT ... SELECT`` / ``UPDATE ... FROM`` per table, inside the caller's transaction.
 """
+
 from __future__ import annotations
 
 import enum
 import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import duckdb
 import pandas as pd
 
 from ..errors import InvalidArgumentError
-from .schema import MONEY
 from ..models import managed_status
+from .schema import MONEY
 
 log = logging.getLogger("alpaca_nb")
 
@@ -26,13 +28,40 @@ SOURCES = ("submit", "stream", "poll", "reconcile", "sync")
 
 # Progress of an order: a status of lower rank never overwrites one of higher rank that came
 # from the broker (a late POST answer "new" must not undo a "filled" the stream already saw).
-STATUS_RANK = {"pending": 0, "unresolved": 0, "open": 1, "partially_filled": 2, "filled": 3,
-               "canceled": 3, "expired": 3, "replaced": 3, "rejected": 3}
+STATUS_RANK = {
+    "pending": 0,
+    "unresolved": 0,
+    "open": 1,
+    "partially_filled": 2,
+    "filled": 3,
+    "canceled": 3,
+    "expired": 3,
+    "replaced": 3,
+    "rejected": 3,
+}
 _RANK_SQL = "CASE {col} " + " ".join(f"WHEN '{s}' THEN {r}" for s, r in STATUS_RANK.items()) + " END"
 
-_ORDER_FIELDS = ("client_order_id", "id", "symbol", "side", "type", "time_in_force", "order_class",
-                 "qty", "notional", "limit_price", "stop_price", "filled_qty", "filled_avg_price",
-                 "status", "created_at", "updated_at", "submitted_at", "filled_at", "replaces")
+_ORDER_FIELDS = (
+    "client_order_id",
+    "id",
+    "symbol",
+    "side",
+    "type",
+    "time_in_force",
+    "order_class",
+    "qty",
+    "notional",
+    "limit_price",
+    "stop_price",
+    "filled_qty",
+    "filled_avg_price",
+    "status",
+    "created_at",
+    "updated_at",
+    "submitted_at",
+    "filled_at",
+    "replaces",
+)
 
 
 @dataclass(frozen=True)
@@ -66,8 +95,14 @@ def _warn_unreadable(con: duckdb.DuckDBPyConnection, table: str, key: str, count
     """Say which rows had a number that cannot be stored: the row is still merged, with that
     one value NULL (or, for a fill without qty or price, skipped), but never silently."""
     found = con.execute(f"SELECT {key} FROM {table} WHERE unreadable LIMIT 10").fetchall()
-    log.warning("%d %s(s) (%s%s) had a number that could not be read (not a number, or beyond DECIMAL(38,9)): "
-                "stored without it", count, what, ", ".join(str(k) for (k,) in found), ", ..." if count > 10 else "")
+    log.warning(
+        "%d %s(s) (%s%s) had a number that could not be read (not a number, or beyond DECIMAL(38,9)): "
+        "stored without it",
+        count,
+        what,
+        ", ".join(str(k) for (k,) in found),
+        ", ..." if count > 10 else "",
+    )
 
 
 def check_source(source: str) -> str:
@@ -89,8 +124,9 @@ def as_mapping(item: Any) -> Mapping[str, Any]:
         return item
     if hasattr(item, "model_dump"):  # an alpaca-py model
         return item.model_dump()
-    raise InvalidArgumentError(f"expected Alpaca JSON (a dict or an alpaca-py model), got {type(item).__name__}",
-                               "orders")
+    raise InvalidArgumentError(
+        f"expected Alpaca JSON (a dict or an alpaca-py model), got {type(item).__name__}", "orders"
+    )
 
 
 def orders_frame(orders: Iterable[Any]) -> pd.DataFrame:
@@ -109,8 +145,9 @@ def orders_frame(orders: Iterable[Any]) -> pd.DataFrame:
             stack.append((as_mapping(leg), _plain(order.get("client_order_id"))))
     columns = {name: [_plain(o.get(name)) for o in flat] for name in _ORDER_FIELDS}
     # Alpaca sends both "type" and "order_type"; older payloads only the latter.
-    columns["type"] = [t if t is not None else _plain(o.get("order_type"))
-                       for t, o in zip(columns["type"], flat)]
+    columns["type"] = [
+        t if t is not None else _plain(o.get("order_type")) for t, o in zip(columns["type"], flat, strict=False)
+    ]
     columns["parent_client_order_id"] = parents
     frame = pd.DataFrame(columns, dtype=object)
     frame["managed_status"] = frame["status"].map(_managed_or_none)
@@ -127,9 +164,16 @@ def _managed_or_none(status: str | None) -> str | None:
         return None
 
 
-def upsert_orders(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, *, account_id: str,
-                  environment: str, source: str, external_user: str,
-                  at: datetime | None = None) -> UpsertResult:
+def upsert_orders(
+    con: duckdb.DuckDBPyConnection,
+    frame: pd.DataFrame,
+    *,
+    account_id: str,
+    environment: str,
+    source: str,
+    external_user: str,
+    at: datetime | None = None,
+) -> UpsertResult:
     """Merge ``frame`` (from :func:`orders_frame`) into ``managed_orders`` with one event per
     change, using set-based SQL in the caller's transaction. ``at``: when the changes were seen
     (a journaled trade update is applied later), default now."""
@@ -171,14 +215,19 @@ def upsert_orders(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, *, accoun
     old_rank, new_rank = _RANK_SQL.format(col="m.status"), _RANK_SQL.format(col="i.status")
     # client_order_id is unique in the whole file; one already recorded for another account
     # or environment is left alone (and reported) rather than overwritten.
-    skipped = _execute(con, """
+    skipped = _execute(
+        con,
+        """
         DELETE FROM _incoming WHERE client_order_id IN (
             SELECT client_order_id FROM managed_orders
             WHERE environment <> $env OR (account_id IS NOT NULL AND account_id <> $account))""",
-                       {"account": account_id, "env": environment}).fetchall()[0][0]
+        {"account": account_id, "env": environment},
+    ).fetchall()[0][0]
     if skipped:
-        log.warning("%d order(s) skipped: their client_order_id is recorded for another account or "
-                    "environment in this ledger", skipped)
+        log.warning(
+            "%d order(s) skipped: their client_order_id is recorded for another account or environment in this ledger",
+            skipped,
+        )
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _changes AS
         SELECT i.*, m.client_order_id IS NULL AS is_new, m.status AS old_status,
@@ -204,22 +253,33 @@ def upsert_orders(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, *, accoun
                  OR i.alpaca_order_id IS DISTINCT FROM m.alpaca_order_id
                  OR (m.parent_client_order_id IS NULL AND i.parent_client_order_id IS NOT NULL)))""")
     changed, inserted = con.execute("SELECT count(*), count(*) FILTER (WHERE is_new) FROM _changes").fetchall()[0]
-    total, latest, unreadable = con.execute("SELECT count(*), max(alpaca_updated_at), count(*) FILTER (unreadable) "
-                                            "FROM _incoming").fetchall()[0]
+    total, latest, unreadable = con.execute(
+        "SELECT count(*), max(alpaca_updated_at), count(*) FILTER (unreadable) FROM _incoming"
+    ).fetchall()[0]
     if unreadable:
         _warn_unreadable(con, "_incoming", "client_order_id", unreadable, "order")
     if changed:
-        _write_order_changes(con, account_id=account_id, environment=environment, source=source,
-                             external_user=external_user, at=at)
+        _write_order_changes(
+            con, account_id=account_id, environment=environment, source=source, external_user=external_user, at=at
+        )
     con.execute("DROP TABLE temp._changes")
     con.execute("DROP TABLE temp._incoming")
     return UpsertResult(inserted, changed - inserted, total - changed, latest, skipped)
 
 
-def _write_order_changes(con: duckdb.DuckDBPyConnection, *, account_id: str, environment: str,
-                         source: str, external_user: str, at: datetime | None) -> None:
+def _write_order_changes(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    account_id: str,
+    environment: str,
+    source: str,
+    external_user: str,
+    at: datetime | None,
+) -> None:
     params = {"account": account_id, "env": environment, "source": source, "user": external_user, "at": at}
-    _execute(con, """
+    _execute(
+        con,
+        """
         INSERT INTO order_events
         SELECT (SELECT coalesce(max(id), 0) FROM order_events)
                    + row_number() OVER (ORDER BY alpaca_updated_at, client_order_id),
@@ -235,8 +295,12 @@ def _write_order_changes(con: duckdb.DuckDBPyConnection, *, account_id: str, env
                            'previous_filled_qty', old_filled_qty::VARCHAR,
                            'filled_avg_price', filled_avg_price::VARCHAR,
                            'alpaca_updated_at', alpaca_updated_at::VARCHAR)
-        FROM _changes""", params)
-    _execute(con, """
+        FROM _changes""",
+        params,
+    )
+    _execute(
+        con,
+        """
         INSERT INTO managed_orders (client_order_id, "user", environment, account_id, alpaca_order_id,
             symbol, side, type, time_in_force, order_class, parent_client_order_id, qty, notional,
             limit_price, stop_price, filled_qty, filled_avg_price, status, alpaca_status, tags, notes,
@@ -255,8 +319,12 @@ def _write_order_changes(con: duckdb.DuckDBPyConnection, *, account_id: str, env
                c.submitted_at,
                c.filled_at
         FROM _changes AS c LEFT JOIN managed_orders AS p ON p.client_order_id = c.parent_client_order_id
-        WHERE c.is_new""", params)
-    _execute(con, """
+        WHERE c.is_new""",
+        params,
+    )
+    _execute(
+        con,
+        """
         UPDATE managed_orders AS m SET
             status = coalesce(c.status, m.status), alpaca_status = c.alpaca_status,
             alpaca_order_id = coalesce(c.alpaca_order_id, m.alpaca_order_id),
@@ -270,7 +338,9 @@ def _write_order_changes(con: duckdb.DuckDBPyConnection, *, account_id: str, env
             submitted_at = coalesce(c.submitted_at, m.submitted_at),
             filled_at = coalesce(c.filled_at, m.filled_at), updated_at = coalesce($at::TIMESTAMPTZ, now())
         FROM _changes AS c
-        WHERE m.client_order_id = c.client_order_id AND NOT c.is_new""", {"at": at})
+        WHERE m.client_order_id = c.client_order_id AND NOT c.is_new""",
+        {"at": at},
+    )
     # Fills that arrived before their order was known get its client_order_id now.
     con.execute("""
         UPDATE fills SET client_order_id = c.client_order_id FROM _changes AS c
@@ -279,8 +349,21 @@ def _write_order_changes(con: duckdb.DuckDBPyConnection, *, account_id: str, env
 
 # -- fills ---------------------------------------------------------------------------------------
 
-_FILL_COLUMNS = ("execution_id", "activity_id", "alpaca_order_id", "client_order_id", "symbol", "side",
-                 "qty", "price", "filled_at", "type", "cum_qty", "leaves_qty", "order_qty")
+_FILL_COLUMNS = (
+    "execution_id",
+    "activity_id",
+    "alpaca_order_id",
+    "client_order_id",
+    "symbol",
+    "side",
+    "qty",
+    "price",
+    "filled_at",
+    "type",
+    "cum_qty",
+    "leaves_qty",
+    "order_qty",
+)
 
 
 def _fill_row(item: Mapping[str, Any]) -> tuple | None:
@@ -289,31 +372,63 @@ def _fill_row(item: Mapping[str, Any]) -> tuple | None:
         if item.get("event") not in ("fill", "partial_fill") or item.get("execution_id") is None:
             return None
         order = as_mapping(item["order"])
-        return (item["execution_id"], None, order.get("id"), order.get("client_order_id"),
-                order.get("symbol"), order.get("side"), item.get("qty"), item.get("price"),
-                item.get("timestamp"), item.get("event"), order.get("filled_qty"), None, order.get("qty"))
+        return (
+            item["execution_id"],
+            None,
+            order.get("id"),
+            order.get("client_order_id"),
+            order.get("symbol"),
+            order.get("side"),
+            item.get("qty"),
+            item.get("price"),
+            item.get("timestamp"),
+            item.get("event"),
+            order.get("filled_qty"),
+            None,
+            order.get("qty"),
+        )
     if "transaction_time" in item:  # an account activity (FILL)
         if item.get("activity_type", "FILL") != "FILL":
             return None
         activity_id = item.get("id")
         # Activity ids are "<time>::<uuid>"; the uuid names the execution.
         execution_id = str(activity_id).split("::")[-1] if activity_id is not None else None
-        return (execution_id, activity_id, item.get("order_id"), None, item.get("symbol"), item.get("side"),
-                item.get("qty"), item.get("price"), item.get("transaction_time"), item.get("type"),
-                item.get("cum_qty"), item.get("leaves_qty"), None)
+        return (
+            execution_id,
+            activity_id,
+            item.get("order_id"),
+            None,
+            item.get("symbol"),
+            item.get("side"),
+            item.get("qty"),
+            item.get("price"),
+            item.get("transaction_time"),
+            item.get("type"),
+            item.get("cum_qty"),
+            item.get("leaves_qty"),
+            None,
+        )
     return tuple(item.get(name) for name in _FILL_COLUMNS[:-1]) + (None,)
 
 
 def fills_frame(fills: Iterable[Any]) -> pd.DataFrame:
     """Trade updates and FILL activities as one row per execution, all strings."""
     rows = [row for row in (_fill_row(as_mapping(f)) for f in fills) if row is not None]
-    columns = list(zip(*rows)) if rows else [[] for _ in _FILL_COLUMNS]
-    return pd.DataFrame({name: [_plain(v) for v in values] for name, values in zip(_FILL_COLUMNS, columns)},
-                        dtype=object)
+    columns = list(zip(*rows, strict=False)) if rows else [[] for _ in _FILL_COLUMNS]
+    return pd.DataFrame(
+        {name: [_plain(v) for v in values] for name, values in zip(_FILL_COLUMNS, columns, strict=False)}, dtype=object
+    )
 
 
-def insert_fills(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, *, account_id: str,
-                 environment: str, source: str, at: datetime | None = None) -> int:
+def insert_fills(
+    con: duckdb.DuckDBPyConnection,
+    frame: pd.DataFrame,
+    *,
+    account_id: str,
+    environment: str,
+    source: str,
+    at: datetime | None = None,
+) -> int:
     """Add the fills of ``frame`` not yet recorded; returns how many were new (``at``: when
     they were seen, their ``recorded_at``; default now).
 
@@ -341,20 +456,27 @@ def insert_fills(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, *, account
         con.unregister("_fills_df")
     bad, unreadable = con.execute(
         "SELECT count(*) FILTER (qty IS NULL OR price IS NULL OR filled_at IS NULL OR symbol IS NULL "
-        "OR side NOT IN ('buy', 'sell')), count(*) FILTER (unreadable) FROM _new_fills").fetchall()[0]
+        "OR side NOT IN ('buy', 'sell')), count(*) FILTER (unreadable) FROM _new_fills"
+    ).fetchall()[0]
     if unreadable:
         _warn_unreadable(con, "_new_fills", "execution_id", unreadable, "fill")
     if bad:
         log.warning("%d fill(s) without qty, price, time, symbol or side were skipped", bad)
     params = {"account": account_id, "env": environment, "source": source, "at": at}
     # An activity seen after the stream's copy of the same fill still lends its id (a paging token).
-    _execute(con, """
+    _execute(
+        con,
+        """
         UPDATE fills SET activity_id = n.activity_id FROM _new_fills AS n
         WHERE fills.activity_id IS NULL AND n.activity_id IS NOT NULL
           AND fills.account_id = $account AND fills.environment = $env
           AND (fills.execution_id = n.execution_id
-               OR (fills.alpaca_order_id = n.alpaca_order_id AND fills.cum_qty = n.cum_qty))""", params)
-    inserted = _execute(con, """
+               OR (fills.alpaca_order_id = n.alpaca_order_id AND fills.cum_qty = n.cum_qty))""",
+        params,
+    )
+    inserted = _execute(
+        con,
+        """
         INSERT INTO fills (execution_id, seq, account_id, environment, alpaca_order_id, client_order_id,
                            symbol, side, qty, price, filled_at, type, cum_qty, leaves_qty, source,
                            recorded_at, activity_id)
@@ -375,6 +497,8 @@ def insert_fills(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, *, account
         -- the same execution twice in one batch (by either key) goes in once
         QUALIFY row_number() OVER (PARTITION BY n.execution_id ORDER BY n.activity_id NULLS LAST) = 1
             AND (n.cum_qty IS NULL OR row_number() OVER (
-                PARTITION BY n.alpaca_order_id, n.cum_qty ORDER BY n.execution_id) = 1)""", params).fetchall()[0][0]
+                PARTITION BY n.alpaca_order_id, n.cum_qty ORDER BY n.execution_id) = 1)""",
+        params,
+    ).fetchall()[0][0]
     con.execute("DROP TABLE temp._new_fills")
     return inserted

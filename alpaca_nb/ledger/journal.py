@@ -46,6 +46,7 @@ order that the ledger could not record is refused before it can be sent.
 
 Without ``fcntl`` (Windows) there is no journal: the ledger writes DuckDB directly.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -55,13 +56,14 @@ import os
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from . import ingest, rejects, replay, rows
 from ..errors import LedgerBusyError
+from . import ingest, rejects, replay, rows
 from .file import LedgerFile
 
 try:
@@ -129,8 +131,7 @@ class Journal:
         the ledger could not record.
         """
         rows.check_order(order)
-        self._append({"kind": "intent", "at": _now(), "source": source, "order": rows.order_to_json(order)},
-                     sync=True)
+        self._append({"kind": "intent", "at": _now(), "source": source, "order": rows.order_to_json(order)}, sync=True)
 
     def update(self, order: Any, source: str) -> None:
         """Journal an order's new state: applied as :meth:`Ledger.update` would."""
@@ -138,8 +139,16 @@ class Journal:
 
     def trade_updates(self, updates: list, *, account_id: str, environment: str, source: str) -> None:
         """Journal trade updates: applied as :meth:`Ledger.apply_trade_updates` would."""
-        self._append({"kind": "trade_updates", "at": _now(), "source": source, "account_id": account_id,
-                      "environment": environment, "updates": [dict(ingest.as_mapping(u)) for u in updates]})
+        self._append(
+            {
+                "kind": "trade_updates",
+                "at": _now(),
+                "source": source,
+                "account_id": account_id,
+                "environment": environment,
+                "updates": [dict(ingest.as_mapping(u)) for u in updates],
+            }
+        )
 
     def _append(self, record: dict[str, Any], sync: bool = False) -> None:
         """Append one record; ``sync`` waits for the disk (fdatasync), else for the OS page cache.
@@ -210,8 +219,7 @@ class Journal:
     def _batches(self) -> list[Path]:
         """Batch files waiting (and older versions' ``.failed`` ones), oldest first."""
         try:
-            found = [p for p in self.folder.iterdir()
-                     if p.name != ACTIVE and p.suffix in (".jsonl", LEGACY_FAILED)]
+            found = [p for p in self.folder.iterdir() if p.name != ACTIVE and p.suffix in (".jsonl", LEGACY_FAILED)]
         except FileNotFoundError:
             return []
         return sorted(found, key=lambda p: p.stem)
@@ -234,8 +242,9 @@ class Journal:
         except FileNotFoundError:
             return []
 
-    def drain_into(self, con, *, refused: dict[str, str] | None = None, one_by_one: bool = False,
-                   retry_all: bool = False) -> list[Path]:
+    def drain_into(
+        self, con, *, refused: dict[str, str] | None = None, one_by_one: bool = False, retry_all: bool = False
+    ) -> list[Path]:
         """Apply every journaled record to the ledger inside the caller's write transaction, and
         retry the records set aside earlier that are due (all of them with ``retry_all``).
 
@@ -254,7 +263,7 @@ class Journal:
         applied = {name for (name,) in con.execute("SELECT name FROM journal_applied").fetchall()}
         # A batch recorded here but no longer on disk was deleted after its commit: forget it.
         con.execute("DELETE FROM journal_applied WHERE NOT list_contains(?, name)", [names])
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         entries = [replay.retried(key, raw) for key, raw in rejects.due(con, now, everything=retry_all)]
         todo: list[tuple[Path, int]] = []
         for batch in batches:
@@ -272,14 +281,20 @@ class Journal:
         failed = {entry.key for entry, _ in refused_now}
         for entry, why in refused_now:
             rejects.set_aside(con, entry.key, entry.raw, entry.record, why, now)
-            log.error("ledger journal: record %s (%s %s) could not be applied and is set aside: %s. The other "
-                      "records are applied; later drains retry it; ledger.health() lists it",
-                      entry.key, entry.kind or "?", rejects.describe(entry.record)[1] or "", why)
+            log.error(
+                "ledger journal: record %s (%s %s) could not be applied and is set aside: %s. The other "
+                "records are applied; later drains retry it; ledger.health() lists it",
+                entry.key,
+                entry.kind or "?",
+                rejects.describe(entry.record)[1] or "",
+                why,
+            )
         back = sorted({entry.key for entry in good if entry.retry} - failed)
         if back:
             rejects.resolved(con, back)
-            log.warning("ledger journal: %d record(s) set aside earlier applied on a retry: %s",
-                        len(back), ", ".join(back))
+            log.warning(
+                "ledger journal: %d record(s) set aside earlier applied on a retry: %s", len(back), ", ".join(back)
+            )
         for batch, count in todo:
             con.execute("INSERT INTO journal_applied VALUES (?, ?, now())", [batch.name, count])
         return [p for p in batches if p.exists()]
@@ -290,9 +305,13 @@ class Journal:
             batch.rename(kept)
         except OSError:
             kept = batch
-        log.error("ledger journal: %s cannot be read (%s); kept as %s and left out. Its orders are at the "
-                  "broker if they were placed, and a sync imports them; ledger.health() lists the file",
-                  batch.name, err, kept)
+        log.error(
+            "ledger journal: %s cannot be read (%s); kept as %s and left out. Its orders are at the "
+            "broker if they were placed, and a sync imports them; ledger.health() lists the file",
+            batch.name,
+            err,
+            kept,
+        )
 
     @staticmethod
     def settle(batches: list[Path]) -> None:
@@ -319,8 +338,11 @@ class Journal:
                     batches = self.drain_into(con, refused=refused, one_by_one=one_by_one, retry_all=retry_all)
             except replay.BatchFailed as failed:
                 # DuckDB refused a statement and lost the transaction: find the record to blame.
-                log.warning("ledger journal: a batch of records failed (%s); applying them one at a time to "
-                            "find the one to set aside", failed)
+                log.warning(
+                    "ledger journal: a batch of records failed (%s); applying them one at a time to "
+                    "find the one to set aside",
+                    failed,
+                )
                 one_by_one = True
                 continue
             except replay.RecordFailed as failed:
@@ -378,9 +400,8 @@ class Journal:
                 log.info("ledger journal: %s; retrying in a second", err)
                 with self._wake:
                     self._due = self._due or time.monotonic() + 1.0
-            except Exception:  # noqa: BLE001 - reported; the records stay journaled for the next drain
-                log.exception("ledger journal: draining %s failed; the records stay in the journal",
-                              self.folder)
+            except Exception:
+                log.exception("ledger journal: draining %s failed; the records stay in the journal", self.folder)
                 with self._wake:
                     self._due = self._due or time.monotonic() + 5.0
 
@@ -394,17 +415,21 @@ def _sync_folder(folder: Path) -> None:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 def _drain_all_at_exit(journals: Callable[[], list[Journal]]) -> None:
     for journal in journals():
         try:
             journal.drain(timeout=EXIT_TIMEOUT)
-        except Exception as err:  # noqa: BLE001 - the records stay journaled; the next use applies them
-            log.warning("ledger journal %s: not drained at exit (%s); the next use of the ledger applies it",
-                        journal.folder, err)
+        except Exception as err:
+            log.warning(
+                "ledger journal %s: not drained at exit (%s); the next use of the ledger applies it",
+                journal.folder,
+                err,
+            )
 
 
-atexit.register(_drain_all_at_exit, lambda: [j for (pid, _), j in list(Journal._registry.items())
-                                             if pid == os.getpid()])
+atexit.register(
+    _drain_all_at_exit, lambda: [j for (pid, _), j in list(Journal._registry.items()) if pid == os.getpid()]
+)

@@ -21,6 +21,7 @@ says so); one that fails again stays, with its new reason. Nothing leaves the jo
 either landing in the ledger or landing here: :meth:`~alpaca_nb.ledger.Ledger.health` and
 ``alpaca-nb ledger health`` list what is here.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,8 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
-RETRY_FIRST = 1.0   # seconds before the first retry
-RETRY_MAX = 600.0   # the longest wait between two retries
+RETRY_FIRST = 1.0  # seconds before the first retry
+RETRY_MAX = 600.0  # the longest wait between two retries
 
 
 class SetAside(NamedTuple):
@@ -76,11 +77,15 @@ def set_aside(con, key: str, raw: str, record: Any, error: str, now: datetime) -
     attempts = found[0][0] + 1 if found else 1
     retry_after = now + timedelta(seconds=retry_delay(attempts))
     if found:
-        con.execute("UPDATE journal_rejects SET error = ?, attempts = ?, last_failed_at = ?, retry_after = ? "
-                    "WHERE id = ?", [error, attempts, now, retry_after, key])
+        con.execute(
+            "UPDATE journal_rejects SET error = ?, attempts = ?, last_failed_at = ?, retry_after = ? WHERE id = ?",
+            [error, attempts, now, retry_after, key],
+        )
     else:
-        con.execute("INSERT INTO journal_rejects VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?)",
-                    [key, kind, cid, raw, error, now, now, retry_after])
+        con.execute(
+            "INSERT INTO journal_rejects VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?)",
+            [key, kind, cid, raw, error, now, now, retry_after],
+        )
 
 
 def resolved(con, keys: list[str]) -> None:
@@ -92,14 +97,17 @@ def resolved(con, keys: list[str]) -> None:
 def due(con, now: datetime, everything: bool = False) -> list[tuple[str, str]]:
     """``(id, record)`` of the records to retry now (all of them with ``everything``), oldest first."""
     where = "true" if everything else "retry_after <= ?"
-    return con.execute(f"SELECT id, record FROM journal_rejects WHERE {where} ORDER BY first_failed_at, id",
-                       [] if everything else [now]).fetchall()
+    return con.execute(
+        f"SELECT id, record FROM journal_rejects WHERE {where} ORDER BY first_failed_at, id",
+        [] if everything else [now],
+    ).fetchall()
 
 
 def listing(con) -> tuple[SetAside, ...]:
     """Every record set aside, oldest first."""
-    found = con.execute(f"SELECT {', '.join(SetAside._fields)} FROM journal_rejects "
-                        "ORDER BY first_failed_at, id").fetchall()
+    found = con.execute(
+        f"SELECT {', '.join(SetAside._fields)} FROM journal_rejects ORDER BY first_failed_at, id"
+    ).fetchall()
     return tuple(SetAside(*row) for row in found)
 
 
@@ -132,17 +140,25 @@ class LedgerHealth:
         return pd.DataFrame(list(self.set_aside), columns=list(SetAside._fields))
 
     def __str__(self) -> str:
-        lines = [f"ledger {self.path} (schema version {self.schema_version})",
-                 f"journal backlog: {self.journal_backlog} record(s) not yet in the file",
-                 f"set aside: {len(self.set_aside)} record(s) that could not be applied"]
+        lines = [
+            f"ledger {self.path} (schema version {self.schema_version})",
+            f"journal backlog: {self.journal_backlog} record(s) not yet in the file",
+            f"set aside: {len(self.set_aside)} record(s) that could not be applied",
+        ]
         for item in self.set_aside:
-            lines.append(f"  {item.id}: {item.kind or '?'} {item.client_order_id or '(no client_order_id)'}, "
-                         f"{item.attempts} attempt(s), last {item.last_failed_at:%Y-%m-%d %H:%M:%S}Z: {item.error}")
+            lines.append(
+                f"  {item.id}: {item.kind or '?'} {item.client_order_id or '(no client_order_id)'}, "
+                f"{item.attempts} attempt(s), last {item.last_failed_at:%Y-%m-%d %H:%M:%S}Z: {item.error}"
+            )
         for path in self.failed_batches:
             lines.append(f"unreadable journal file: {path}")
-        lines.append("ok" if self.ok else "NOT OK: the records above are not in the ledger yet; later drains retry "
-                     "them (alpaca-nb ledger drain retries now). Their orders are at the broker if they were "
-                     "placed, and a sync imports those.")
+        lines.append(
+            "ok"
+            if self.ok
+            else "NOT OK: the records above are not in the ledger yet; later drains retry "
+            "them (alpaca-nb ledger drain retries now). Their orders are at the broker if they were "
+            "placed, and a sync imports those."
+        )
         return "\n".join(lines)
 
 

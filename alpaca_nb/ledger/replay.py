@@ -21,19 +21,21 @@ applied never costs another record anything:
 Whatever is refused, with its reason, the drainer sets aside in ``journal_rejects``
 (:mod:`alpaca_nb.ledger.rejects`), to be retried by later drains.
 """
+
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
-from . import ingest, rows
 from ..errors import AlpacaNbError
-from .rejects import record_text
 from ..models import ManagedOrder
+from . import ingest, rows
+from .rejects import record_text
 
 log = logging.getLogger("alpaca_nb")
 
@@ -97,8 +99,12 @@ def read_batch(batch: Path) -> Iterator[Entry]:
         try:
             record = json.loads(text)
         except ValueError:
-            log.warning("ledger journal %s line %d is unreadable (a write cut short by a crash, so "
-                        "its order was never sent): skipped", batch.name, number)
+            log.warning(
+                "ledger journal %s line %d is unreadable (a write cut short by a crash, so "
+                "its order was never sent): skipped",
+                batch.name,
+                number,
+            )
             continue
         yield Entry(f"{batch.name}:{number}", text, record)
 
@@ -124,7 +130,7 @@ def prepare(entries: list[Entry], refused: Mapping[str, str]) -> tuple[list[Entr
             continue
         try:
             split = _check(entry)
-        except Exception as err:  # noqa: BLE001 - whatever it is, it is this record's alone
+        except Exception as err:
             bad.append((entry, reason(err)))
             continue
         for part, why in split:
@@ -163,11 +169,11 @@ def _check(entry: Entry) -> list[tuple[Entry, str | None]]:
         return [(entry, None)]
     # Only some updates are unfit: the others are applied, each unfit one is set aside alone.
     parts: list[tuple[Entry, str | None]] = []
-    fit = [u for u, why in zip(updates, problems) if why is None]
+    fit = [u for u, why in zip(updates, problems, strict=False) if why is None]
     if fit:
         kept = {**record, "updates": fit}
         parts.append((Entry(entry.key, record_text(kept), kept, entry.retry, source=entry.source, at=entry.at), None))
-    for number, (update, why) in enumerate(zip(updates, problems), 1):
+    for number, (update, why) in enumerate(zip(updates, problems, strict=False), 1):
         if why is not None:
             alone = {**record, "updates": [update]}
             key = entry.key if len(updates) == 1 else f"{entry.key}/{number}"
@@ -219,13 +225,13 @@ def apply(con, entries: list[Entry], *, one_by_one: bool = False) -> list[tuple[
     if not one_by_one:
         try:
             return _apply(con, entries)
-        except Exception as err:  # noqa: BLE001 - one of them, unknown which: find it
+        except Exception as err:
             raise BatchFailed(err) from err
     refused: list[tuple[Entry, str]] = []
     for entry in entries:
         try:
             refused.extend(_apply(con, [entry]))
-        except Exception as err:  # noqa: BLE001 - this record's alone
+        except Exception as err:
             raise RecordFailed(entry.key, err) from err
     return refused
 
@@ -242,8 +248,12 @@ def _apply(con, entries: list[Entry]) -> list[tuple[Entry, str]]:
         run = []
         record = entry.record
         updates = record["updates"]
-        scope = {"account_id": record["account_id"], "environment": rows.env_value(record["environment"]),
-                 "source": entry.source, "at": entry.at}
+        scope = {
+            "account_id": record["account_id"],
+            "environment": rows.env_value(record["environment"]),
+            "source": entry.source,
+            "at": entry.at,
+        }
         orders = ingest.orders_frame(u["order"] for u in updates if u.get("order"))
         ingest.upsert_orders(con, orders, external_user="external", **scope)
         ingest.insert_fills(con, ingest.fills_frame(updates), **scope)

@@ -14,22 +14,30 @@ Errors (both are :class:`~alpaca_nb.errors.LedgerError` and ``ValueError``):
 :class:`DuplicateOrderError` (the ``client_order_id`` is recorded for another order) and
 :class:`UnfitValueError`.
 """
+
 from __future__ import annotations
 
 import enum
 import json
 import logging
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DuplicateOrderError, LedgerError, UnfitValueError  # noqa: F401 (re-exported)
+from ..models import (
+    AlpacaEnvironment,
+    AlpacaOrderClass,
+    AlpacaOrderSide,
+    AlpacaOrderType,
+    AlpacaTimeInForce,
+    ManagedOrder,
+    ManagedOrderStatus,
+)
 from .ingest import STATUS_RANK
 from .schema import MONEY as _MONEY
 from .schema import MONEY_LIMIT
-from ..models import (AlpacaEnvironment, AlpacaOrderClass, AlpacaOrderSide, AlpacaOrderType,
-                     AlpacaTimeInForce, ManagedOrder, ManagedOrderStatus)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -41,8 +49,14 @@ ORDER_COLUMNS = tuple(f.name for f in fields(ManagedOrder))
 _SELECT_ORDER = ", ".join('"user"' if c == "user" else c for c in ORDER_COLUMNS)
 _DECIMALS = {f.name for f in fields(ManagedOrder) if "Decimal" in str(f.type)}
 _TIMES = {f.name for f in fields(ManagedOrder) if "datetime" in str(f.type)}
-_ENUMS = {"side": AlpacaOrderSide, "type": AlpacaOrderType, "environment": AlpacaEnvironment,
-          "status": ManagedOrderStatus, "time_in_force": AlpacaTimeInForce, "order_class": AlpacaOrderClass}
+_ENUMS = {
+    "side": AlpacaOrderSide,
+    "type": AlpacaOrderType,
+    "environment": AlpacaEnvironment,
+    "status": ManagedOrderStatus,
+    "time_in_force": AlpacaTimeInForce,
+    "order_class": AlpacaOrderClass,
+}
 
 
 def env_value(value: Any) -> str | None:
@@ -89,7 +103,7 @@ def order_row(order: ManagedOrder) -> dict[str, Any]:
     return row
 
 
-def frame(result) -> "pd.DataFrame":
+def frame(result) -> pd.DataFrame:
     """A query result as a DataFrame with the dtypes of every other alpaca_nb frame, whether
     it holds values, only nulls, or no rows: text as pandas ``string``, times as
     ``datetime64[ns, UTC]`` (DuckDB gives microseconds)."""
@@ -105,13 +119,14 @@ def frame(result) -> "pd.DataFrame":
 
 def fetch_orders(con, where: str, params: list) -> list[ManagedOrder]:
     """The orders matching ``where``, oldest first."""
-    rows = con.execute(f"SELECT {_SELECT_ORDER} FROM managed_orders WHERE {where} "
-                       "ORDER BY created_at, client_order_id", params).fetchall()
+    rows = con.execute(
+        f"SELECT {_SELECT_ORDER} FROM managed_orders WHERE {where} ORDER BY created_at, client_order_id", params
+    ).fetchall()
     return [_to_order(row) for row in rows]
 
 
 def _to_order(row: tuple) -> ManagedOrder:
-    values = dict(zip(ORDER_COLUMNS, row))
+    values = dict(zip(ORDER_COLUMNS, row, strict=False))
     for name, kind in _ENUMS.items():
         if values[name] is not None:
             try:
@@ -155,8 +170,9 @@ def check_order(order: ManagedOrder, *, complete: bool = True) -> ManagedOrder:
     cid = getattr(order, "client_order_id", None)
 
     def unfit(column: str, why: str) -> UnfitValueError:
-        return UnfitValueError(f"order {cid!r} cannot be recorded: {column} is {why}", column,
-                               cid if isinstance(cid, str) else None)
+        return UnfitValueError(
+            f"order {cid!r} cannot be recorded: {column} is {why}", column, cid if isinstance(cid, str) else None
+        )
 
     for name in _TEXT_REQUIRED:
         value = getattr(order, name)
@@ -205,8 +221,19 @@ def same_order(a: ManagedOrder, b: ManagedOrder) -> bool:
     return all(plain(getattr(a, name)) == plain(getattr(b, name)) for name in _DEFINING)
 
 
-_DEFINING = ("user", "symbol", "side", "type", "time_in_force", "order_class", "qty", "notional",
-             "limit_price", "stop_price", "environment")
+_DEFINING = (
+    "user",
+    "symbol",
+    "side",
+    "type",
+    "time_in_force",
+    "order_class",
+    "qty",
+    "notional",
+    "limit_price",
+    "stop_price",
+    "environment",
+)
 
 
 def copy_stored(stored: ManagedOrder, order: ManagedOrder) -> None:
@@ -229,8 +256,17 @@ def is_stale(old: ManagedOrder, new: ManagedOrder) -> bool:
 # -- writing: what changes, then one batch of statements -----------------------------------------
 
 # What update_change() compares to decide whether an order changed, and what its event reports.
-TRACKED = ("status", "alpaca_status", "alpaca_order_id", "filled_qty", "filled_avg_price",
-           "parent_client_order_id", "notes", "tags", "user")
+TRACKED = (
+    "status",
+    "alpaca_status",
+    "alpaca_order_id",
+    "filled_qty",
+    "filled_avg_price",
+    "parent_client_order_id",
+    "notes",
+    "tags",
+    "user",
+)
 _BROKER_FIELDS = ("status", "alpaca_status", "filled_qty", "filled_avg_price")
 
 
@@ -244,20 +280,35 @@ class Change:
     event: dict[str, Any]
 
 
-def event_values(order: ManagedOrder, source: str, event: str, previous: Any,
-                 changes: dict[str, tuple[Any, Any]], at: datetime | None) -> dict[str, Any]:
+def event_values(
+    order: ManagedOrder,
+    source: str,
+    event: str,
+    previous: Any,
+    changes: dict[str, tuple[Any, Any]],
+    at: datetime | None,
+) -> dict[str, Any]:
     """An ``order_events`` row but its id, JSON-ready; ``changes`` (field: (before, after))
     becomes ``detail``; ``at`` None means now."""
     detail = {name: [_jsonable(a), _jsonable(b)] for name, (a, b) in changes.items()}
-    return {"client_order_id": order.client_order_id, "account_id": order.account_id,
-            "environment": env_value(order.environment), "event_at": at.isoformat() if at else None,
-            "source": source, "event": event, "status": plain(order.status), "previous_status": plain(previous),
-            "alpaca_status": order.alpaca_status, "filled_qty": _jsonable(order.filled_qty),
-            "detail": json.dumps(detail)}
+    return {
+        "client_order_id": order.client_order_id,
+        "account_id": order.account_id,
+        "environment": env_value(order.environment),
+        "event_at": at.isoformat() if at else None,
+        "source": source,
+        "event": event,
+        "status": plain(order.status),
+        "previous_status": plain(previous),
+        "alpaca_status": order.alpaca_status,
+        "filled_qty": _jsonable(order.filled_qty),
+        "detail": json.dumps(detail),
+    }
 
 
-def intent_change(old: ManagedOrder | None, order: ManagedOrder, source: str,
-                  at: datetime | None = None) -> Change | None:
+def intent_change(
+    old: ManagedOrder | None, order: ManagedOrder, source: str, at: datetime | None = None
+) -> Change | None:
     """The change a journaled intent makes (its ``client_order_id`` was generated for it).
 
     A sync or the stream may have imported the order (as ``external``) before its intent was
@@ -276,42 +327,51 @@ def intent_change(old: ManagedOrder | None, order: ManagedOrder, source: str,
             f"client_order_id {order.client_order_id!r} is already recorded for another order "
             f"({old.user}: {plain(old.side)} {old.qty if old.qty is not None else '$' + str(old.notional)} "
             f"{old.symbol}, {plain(old.status)}); this intent ({order.user}: {plain(order.side)} "
-            f"{order.symbol}) is not applied", order.client_order_id)
+            f"{order.symbol}) is not applied",
+            order.client_order_id,
+        )
     claimed = ManagedOrder(**{name: getattr(old, name) for name in ORDER_COLUMNS})
     claimed.user, claimed.external = order.user, False
     claimed.tags = tuple(dict.fromkeys((*order.tags, *(t for t in old.tags if t != "external"))))
     claimed.notes = "; ".join(n for n in (order.notes, old.notes) if n)
     claimed.parent_client_order_id = order.parent_client_order_id or old.parent_client_order_id
     claimed.created_at = min(filter(None, (order.created_at, old.created_at)))
-    claimed.updated_at = at or datetime.now(timezone.utc)
-    changes = {name: (getattr(old, name), getattr(claimed, name)) for name in ("user", "tags", "notes")
-               if plain(getattr(old, name)) != plain(getattr(claimed, name))}
+    claimed.updated_at = at or datetime.now(UTC)
+    changes = {
+        name: (getattr(old, name), getattr(claimed, name))
+        for name in ("user", "tags", "notes")
+        if plain(getattr(old, name)) != plain(getattr(claimed, name))
+    }
     changes["external"] = (True, False)
     return Change(claimed, True, event_values(claimed, source, "updated", old.status, changes, at))
 
 
-def update_change(old: ManagedOrder | None, order: ManagedOrder, source: str,
-                  at: datetime | None = None) -> Change | None:
+def update_change(
+    old: ManagedOrder | None, order: ManagedOrder, source: str, at: datetime | None = None
+) -> Change | None:
     """The change ``order``'s state makes to the stored ``old`` (see :meth:`Ledger.update`);
     None when nothing changed. ``order`` is brought to what the ledger will hold."""
     if old is None:
         log.warning("ledger: update() of unrecorded order %s: recording it", order.client_order_id)
-        order.created_at = order.created_at or at or datetime.now(timezone.utc)
-        order.updated_at = at or datetime.now(timezone.utc)
+        order.created_at = order.created_at or at or datetime.now(UTC)
+        order.updated_at = at or datetime.now(UTC)
         return Change(order, False, event_values(order, source, "created", None, {}, at))
     if is_stale(old, order):
         log.debug("ledger: kept %s %s over an older %s", order.client_order_id, old.status, order.status)
         for name in _BROKER_FIELDS:
             setattr(order, name, getattr(old, name))
         order.alpaca_order_id = order.alpaca_order_id or old.alpaca_order_id
-    changes = {name: (getattr(old, name), getattr(order, name)) for name in TRACKED
-               if plain(getattr(old, name)) != plain(getattr(order, name))}
+    changes = {
+        name: (getattr(old, name), getattr(order, name))
+        for name in TRACKED
+        if plain(getattr(old, name)) != plain(getattr(order, name))
+    }
     if not changes:
         copy_stored(old, order)
         return None
-    order.updated_at = at or datetime.now(timezone.utc)
+    order.updated_at = at or datetime.now(UTC)
     order.created_at = old.created_at
-    event = ("status" if "status" in changes else "fill" if "filled_qty" in changes else "updated")
+    event = "status" if "status" in changes else "fill" if "filled_qty" in changes else "updated"
     return Change(order, True, event_values(order, source, event, old.status, changes, at))
 
 
@@ -341,21 +401,44 @@ def write_changes(con, changes: list[Change], *, checked: bool = False) -> None:
 # A few rows go in as plain parameters (one order: 2 ms); many as one JSON parameter, which
 # DuckDB parses far faster than it binds thousands of separate ones (300 orders: 10 ms, not 75).
 _FEW = 4
+
+
 def _json_rows(columns: dict[str, str]) -> str:
     struct = ", ".join(f'"{name}": "{kind}"' for name, kind in columns.items())
     select = ", ".join(f'r."{name}"' for name in columns)
     return f"SELECT {select} FROM (SELECT unnest(from_json(?::JSON, '[{{{struct}}}]')) AS r)"
 
 
-_ORDER_TYPES = {name: ("VARCHAR[]" if name == "tags" else "BOOLEAN" if name == "external" else
-                       _MONEY if name in _DECIMALS else "TIMESTAMPTZ" if name in _TIMES else "VARCHAR")
-                for name in ORDER_COLUMNS}
+_ORDER_TYPES = {
+    name: (
+        "VARCHAR[]"
+        if name == "tags"
+        else "BOOLEAN"
+        if name == "external"
+        else _MONEY
+        if name in _DECIMALS
+        else "TIMESTAMPTZ"
+        if name in _TIMES
+        else "VARCHAR"
+    )
+    for name in ORDER_COLUMNS
+}
 _INSERT_ORDERS_INTO = f"INSERT INTO managed_orders ({', '.join(chr(34) + c + chr(34) for c in ORDER_COLUMNS)})"
 _INSERT_ORDERS = f"{_INSERT_ORDERS_INTO} {_json_rows(_ORDER_TYPES)}"
-_EVENT_TYPES = {"n": "BIGINT", "client_order_id": "VARCHAR", "account_id": "VARCHAR", "environment": "VARCHAR",
-                "event_at": "TIMESTAMPTZ", "source": "VARCHAR", "event": "VARCHAR", "status": "VARCHAR",
-                "previous_status": "VARCHAR", "alpaca_status": "VARCHAR", "filled_qty": _MONEY,
-                "detail": "VARCHAR"}
+_EVENT_TYPES = {
+    "n": "BIGINT",
+    "client_order_id": "VARCHAR",
+    "account_id": "VARCHAR",
+    "environment": "VARCHAR",
+    "event_at": "TIMESTAMPTZ",
+    "source": "VARCHAR",
+    "event": "VARCHAR",
+    "status": "VARCHAR",
+    "previous_status": "VARCHAR",
+    "alpaca_status": "VARCHAR",
+    "filled_qty": _MONEY,
+    "detail": "VARCHAR",
+}
 _INSERT_EVENTS = f"""
     INSERT INTO order_events
     SELECT (SELECT coalesce(max(id), 0) FROM order_events) + n, client_order_id,
@@ -387,6 +470,7 @@ def insert_events(con, events: list[dict[str, Any]]) -> None:
 
 
 # -- ManagedOrder as JSON (the journal's form) ----------------------------------------------------
+
 
 def order_to_json(order: ManagedOrder) -> dict[str, Any]:
     """``order`` as JSON-ready values (enums, Decimals and times as text): the journal's form,

@@ -29,9 +29,10 @@ accounts and environments side by side; money and quantities are ``DECIMAL(38,9)
 ``journal_rejects`` journal records that could not be applied, each set aside alone with its
                     reason and retried by later drains (:mod:`alpaca_nb.ledger.rejects`).
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import duckdb
 
@@ -40,7 +41,7 @@ from ..errors import LedgerError
 #: Money and quantities: 29 digits before the point and 9 after.
 MONEY = "DECIMAL(38,9)"
 #: The largest magnitude a :data:`MONEY` column holds (anything below 10**29 once rounded to 9 places).
-MONEY_LIMIT = 10 ** 29 - 1
+MONEY_LIMIT = 10**29 - 1
 _MONEY_V1 = "DECIMAL(18,9)"  # what versions 1-3 stored: below 10**9, too small for some orders
 
 
@@ -129,13 +130,17 @@ def _v2_sync(con: duckdb.DuckDBPyConnection) -> None:
 
 def _v3_journal(con: duckdb.DuckDBPyConnection) -> None:
     """The journal batches applied but not yet deleted (see :mod:`alpaca_nb.ledger.journal`)."""
-    con.execute("CREATE TABLE journal_applied (name VARCHAR NOT NULL, records INTEGER NOT NULL, "
-                "applied_at TIMESTAMPTZ NOT NULL)")
+    con.execute(
+        "CREATE TABLE journal_applied (name VARCHAR NOT NULL, records INTEGER NOT NULL, "
+        "applied_at TIMESTAMPTZ NOT NULL)"
+    )
 
 
-_MONEY_COLUMNS = {"managed_orders": ("qty", "notional", "limit_price", "stop_price", "filled_qty", "filled_avg_price"),
-                  "order_events": ("filled_qty",),
-                  "fills": ("qty", "price", "cum_qty", "leaves_qty")}
+_MONEY_COLUMNS = {
+    "managed_orders": ("qty", "notional", "limit_price", "stop_price", "filled_qty", "filled_avg_price"),
+    "order_events": ("filled_qty",),
+    "fills": ("qty", "price", "cum_qty", "leaves_qty"),
+}
 
 
 def _v4_isolation(con: duckdb.DuckDBPyConnection) -> None:
@@ -173,7 +178,8 @@ def current_version(con: duckdb.DuckDBPyConnection) -> int:
     """The file's schema version: 0 for an empty file."""
     exists = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-        "AND table_name = 'schema_version'").fetchall()[0][0]
+        "AND table_name = 'schema_version'"
+    ).fetchall()[0][0]
     if not exists:
         return 0
     return con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()[0][0]
@@ -189,10 +195,12 @@ def migrate(con: duckdb.DuckDBPyConnection, target: int = LATEST) -> tuple[int, 
     if before > LATEST:
         raise SchemaTooNewError(
             f"this ledger has schema version {before} but this alpaca_nb knows only up to {LATEST}: "
-            "upgrade alpaca_nb to open it")
+            "upgrade alpaca_nb to open it"
+        )
     if before == 0:
-        con.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, "
-                    "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+        con.execute(
+            "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
     for version in range(before + 1, target + 1):
         MIGRATIONS[version - 1](con)
         con.execute("INSERT INTO schema_version (version) VALUES (?)", [version])

@@ -42,33 +42,43 @@ whole file: filter on ``account_id`` / ``environment`` yourself.
 
 Secrets never go in the ledger: it holds orders, fills and sync cursors, never keys.
 """
+
 from __future__ import annotations
 
 import contextlib
 import enum
 import logging
 import os
-from datetime import datetime, timezone
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import duckdb
 import pandas as pd
 
-from . import ingest, rejects, rows
 from ..errors import InvalidArgumentError, LedgerError
+from ..models import AlpacaEnvironment, ManagedOrder
+from . import ingest, rejects, rows
 from .file import LedgerFile
-from .journal import Journal
 from .ingest import UpsertResult
+from .journal import Journal
 from .rejects import LedgerHealth, SetAside
 from .rows import DuplicateOrderError, UnfitValueError
 from .schema import LATEST, current_version, migrate
-from ..models import AlpacaEnvironment, ManagedOrder
 
 log = logging.getLogger("alpaca_nb")
 
-__all__ = ["Ledger", "UpsertResult", "SCOPE", "default_ledger_path", "DuplicateOrderError", "UnfitValueError",
-           "LedgerHealth", "SetAside"]
+__all__ = [
+    "Ledger",
+    "UpsertResult",
+    "SCOPE",
+    "default_ledger_path",
+    "DuplicateOrderError",
+    "UnfitValueError",
+    "LedgerHealth",
+    "SetAside",
+]
 
 
 class _Scope(enum.Enum):
@@ -123,9 +133,16 @@ class Ledger:
     still gets it at once.
     """
 
-    def __init__(self, path: str | os.PathLike | None = None, *, account_id: str | None = None,
-                 environment: AlpacaEnvironment | str | None = None, busy_timeout: float = 10.0,
-                 linger: float = 0.0, _file: LedgerFile | None = None):
+    def __init__(
+        self,
+        path: str | os.PathLike | None = None,
+        *,
+        account_id: str | None = None,
+        environment: AlpacaEnvironment | str | None = None,
+        busy_timeout: float = 10.0,
+        linger: float = 0.0,
+        _file: LedgerFile | None = None,
+    ):
         # Set first, so that a Ledger whose opening failed part way still has a repr (tracebacks
         # with locals show it).
         self.file: LedgerFile | None = _file
@@ -151,12 +168,19 @@ class Ledger:
     def __repr__(self) -> str:
         file = getattr(self, "file", None)
         where = repr(str(file.path)) if file is not None else "<not opened>"
-        scope = ", ".join(f"{k}={v!r}" for k, v in (("account_id", getattr(self, "account_id", None)),
-                                                    ("environment", getattr(self, "environment", None))) if v)
+        scope = ", ".join(
+            f"{k}={v!r}"
+            for k, v in (
+                ("account_id", getattr(self, "account_id", None)),
+                ("environment", getattr(self, "environment", None)),
+            )
+            if v
+        )
         return f"Ledger({where}{', ' + scope if scope else ''})"
 
-    def scoped(self, account_id: str | None | _Scope = SCOPE,
-               environment: AlpacaEnvironment | str | None | _Scope = SCOPE) -> Ledger:
+    def scoped(
+        self, account_id: str | None | _Scope = SCOPE, environment: AlpacaEnvironment | str | None | _Scope = SCOPE
+    ) -> Ledger:
         """The same file seen through another default scope (no reopening, no migration)."""
         account, env = self._scope(account_id, environment)
         return Ledger(account_id=account, environment=env, _file=self.file)
@@ -199,8 +223,13 @@ class Ledger:
             version = current_version(con)
             set_aside = rejects.listing(con) if version >= 4 else ()
         journal = self.journal
-        return LedgerHealth(self.path, version, set_aside, journal.backlog() if journal else 0,
-                            tuple(journal.unreadable()) if journal else ())
+        return LedgerHealth(
+            self.path,
+            version,
+            set_aside,
+            journal.backlog() if journal else 0,
+            tuple(journal.unreadable()) if journal else (),
+        )
 
     @contextlib.contextmanager
     def _open(self, *, write: bool, read_only_file: bool = False):
@@ -237,7 +266,8 @@ class Ledger:
             raise InvalidArgumentError(
                 "say which account and environment these rows belong to: pass account_id= and "
                 "environment=, or open the ledger with them (Ledger(path, account_id=..., environment=...))",
-                "account_id" if account is None else "environment")
+                "account_id" if account is None else "environment",
+            )
         return account, env
 
     # -- the OrderStore protocol ------------------------------------------------------------------
@@ -259,7 +289,7 @@ class Ledger:
         ingest.check_source(source)
         if order.account_id is None:
             order.account_id = self.account_id
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         order.created_at = order.created_at or now
         order.updated_at = now
         if new_id and self.journal is not None:
@@ -269,11 +299,14 @@ class Ledger:
         rows.check_order(order)
         with self._open(write=True) as con:
             # Looked up inside the write transaction, under the file lock: nobody can record it meanwhile.
-            if con.execute("SELECT count(*) FROM managed_orders WHERE client_order_id = ?",
-                           [order.client_order_id]).fetchall()[0][0]:
+            if con.execute(
+                "SELECT count(*) FROM managed_orders WHERE client_order_id = ?", [order.client_order_id]
+            ).fetchall()[0][0]:
                 raise DuplicateOrderError(
                     f"client_order_id {order.client_order_id!r} is already recorded: "
-                    f"ledger.get({order.client_order_id!r}) returns that order", order.client_order_id)
+                    f"ledger.get({order.client_order_id!r}) returns that order",
+                    order.client_order_id,
+                )
             rows.write_changes(con, [change])
         return order
 
@@ -306,22 +339,28 @@ class Ledger:
         """The managed order with this ``client_order_id`` (within scope), or None."""
         clauses, params = self._where(account_id, environment)
         with self._open(write=False) as con:
-            found = rows.fetch_orders(con, " AND ".join(["client_order_id = ?", *clauses]),
-                                      [client_order_id, *params])
+            found = rows.fetch_orders(con, " AND ".join(["client_order_id = ?", *clauses]), [client_order_id, *params])
         return found[0] if found else None
 
-    def by_alpaca_id(self, alpaca_order_id: str, *, account_id: Any = SCOPE,
-                     environment: Any = SCOPE) -> ManagedOrder | None:
+    def by_alpaca_id(
+        self, alpaca_order_id: str, *, account_id: Any = SCOPE, environment: Any = SCOPE
+    ) -> ManagedOrder | None:
         """The managed order Alpaca knows as ``alpaca_order_id``, or None."""
         clauses, params = self._where(account_id, environment)
         with self._open(write=False) as con:
-            found = rows.fetch_orders(con, " AND ".join(["alpaca_order_id = ?", *clauses]),
-                                      [alpaca_order_id, *params])
+            found = rows.fetch_orders(con, " AND ".join(["alpaca_order_id = ?", *clauses]), [alpaca_order_id, *params])
         return found[0] if found else None
 
-    def list(self, user: str | None = None, *, status: str | Sequence[str] | None = None,
-             symbol: str | None = None, tag: str | None = None, account_id: Any = SCOPE,
-             environment: Any = SCOPE) -> list[ManagedOrder]:
+    def list(
+        self,
+        user: str | None = None,
+        *,
+        status: str | Sequence[str] | None = None,
+        symbol: str | None = None,
+        tag: str | None = None,
+        account_id: Any = SCOPE,
+        environment: Any = SCOPE,
+    ) -> list[ManagedOrder]:
         """Managed orders, oldest first, filtered by user, managed status (one or several),
         symbol and tag.
 
@@ -334,18 +373,29 @@ class Ledger:
 
     # -- frames -----------------------------------------------------------------------------------
 
-    def orders(self, user: str | None = None, *, status: str | Sequence[str] | None = None,
-               symbol: str | None = None, tag: str | None = None, account_id: Any = SCOPE,
-               environment: Any = SCOPE) -> pd.DataFrame:
+    def orders(
+        self,
+        user: str | None = None,
+        *,
+        status: str | Sequence[str] | None = None,
+        symbol: str | None = None,
+        tag: str | None = None,
+        account_id: Any = SCOPE,
+        environment: Any = SCOPE,
+    ) -> pd.DataFrame:
         """``managed_orders`` as a DataFrame (same filters as :meth:`list`): one row per order,
         DECIMAL columns as float64, times as ``datetime64[us, UTC]``, ``tags`` as lists."""
         clauses, params = self._where(account_id, environment)
         clauses, params = rows.filters(clauses, params, user, status, symbol, tag)
-        return self._frame(f"SELECT * FROM managed_orders WHERE {' AND '.join(clauses) or 'true'} "
-                           "ORDER BY created_at, client_order_id", params)
+        return self._frame(
+            f"SELECT * FROM managed_orders WHERE {' AND '.join(clauses) or 'true'} "
+            "ORDER BY created_at, client_order_id",
+            params,
+        )
 
-    def events(self, client_order_id: str | None = None, *, account_id: Any = SCOPE,
-               environment: Any = SCOPE) -> pd.DataFrame:
+    def events(
+        self, client_order_id: str | None = None, *, account_id: Any = SCOPE, environment: Any = SCOPE
+    ) -> pd.DataFrame:
         """The history of one order (or of every order in scope), oldest first.
 
         Columns: ``id, client_order_id, account_id, environment, event_at, source`` (submit,
@@ -356,11 +406,9 @@ class Ledger:
         if client_order_id is not None:
             clauses.insert(0, "client_order_id = ?")
             params.insert(0, client_order_id)
-        return self._frame(f"SELECT * FROM order_events WHERE {' AND '.join(clauses) or 'true'} ORDER BY id",
-                           params)
+        return self._frame(f"SELECT * FROM order_events WHERE {' AND '.join(clauses) or 'true'} ORDER BY id", params)
 
-    def fills(self, *, symbol: str | None = None, account_id: Any = SCOPE,
-              environment: Any = SCOPE) -> pd.DataFrame:
+    def fills(self, *, symbol: str | None = None, account_id: Any = SCOPE, environment: Any = SCOPE) -> pd.DataFrame:
         """Recorded fills in time order: ``execution_id, seq, account_id, environment,
         alpaca_order_id, client_order_id, symbol, side, qty, price, filled_at, type, cum_qty,
         leaves_qty, source, recorded_at, activity_id``."""
@@ -368,8 +416,9 @@ class Ledger:
         if symbol is not None:
             clauses.append("symbol = ?")
             params.append(symbol.upper())
-        return self._frame(f"SELECT * FROM fills WHERE {' AND '.join(clauses) or 'true'} ORDER BY filled_at, seq",
-                           params)
+        return self._frame(
+            f"SELECT * FROM fills WHERE {' AND '.join(clauses) or 'true'} ORDER BY filled_at, seq", params
+        )
 
     def _frame(self, query: str, params: list | None = None) -> pd.DataFrame:
         with self._open(write=False) as con:
@@ -377,9 +426,15 @@ class Ledger:
 
     # -- sync -------------------------------------------------------------------------------------
 
-    def upsert_from_alpaca(self, orders: Iterable[Any], *, account_id: Any = SCOPE,
-                           environment: Any = SCOPE, source: str = "sync",
-                           external_user: str = "external") -> UpsertResult:
+    def upsert_from_alpaca(
+        self,
+        orders: Iterable[Any],
+        *,
+        account_id: Any = SCOPE,
+        environment: Any = SCOPE,
+        source: str = "sync",
+        external_user: str = "external",
+    ) -> UpsertResult:
         """Merge Alpaca order JSON (a page of ``GET /v2/orders``, ``nested=true`` legs included)
         into the ledger in one transaction.
 
@@ -394,11 +449,13 @@ class Ledger:
         account, env = self._write_scope(account_id, environment)
         frame = ingest.orders_frame(orders)
         with self._open(write=True) as con:
-            return ingest.upsert_orders(con, frame, account_id=account, environment=env, source=source,
-                                        external_user=external_user)
+            return ingest.upsert_orders(
+                con, frame, account_id=account, environment=env, source=source, external_user=external_user
+            )
 
-    def record_fills(self, fills: Iterable[Any], *, source: str, account_id: Any = SCOPE,
-                     environment: Any = SCOPE) -> int:
+    def record_fills(
+        self, fills: Iterable[Any], *, source: str, account_id: Any = SCOPE, environment: Any = SCOPE
+    ) -> int:
         """Store fills not seen before; returns how many were new.
 
         ``fills`` are FILL account activities (``id, order_id, symbol, side, qty, price,
@@ -412,9 +469,15 @@ class Ledger:
         with self._open(write=True) as con:
             return ingest.insert_fills(con, frame, account_id=account, environment=env, source=source)
 
-    def apply_trade_updates(self, updates: Iterable[Any], *, account_id: Any = SCOPE,
-                            environment: Any = SCOPE, source: str = "stream",
-                            defer: bool = False) -> tuple[UpsertResult, int] | None:
+    def apply_trade_updates(
+        self,
+        updates: Iterable[Any],
+        *,
+        account_id: Any = SCOPE,
+        environment: Any = SCOPE,
+        source: str = "stream",
+        defer: bool = False,
+    ) -> tuple[UpsertResult, int] | None:
         """Trade updates from the stream in one transaction: their orders through
         :meth:`upsert_from_alpaca`, their fills through :meth:`record_fills`. Returns both results.
 
@@ -430,20 +493,21 @@ class Ledger:
         orders = ingest.orders_frame(u["order"] for u in updates if u.get("order"))
         fills = ingest.fills_frame(updates)
         with self._open(write=True) as con:
-            result = ingest.upsert_orders(con, orders, account_id=account, environment=env, source=source,
-                                          external_user="external")
+            result = ingest.upsert_orders(
+                con, orders, account_id=account, environment=env, source=source, external_user="external"
+            )
             return result, ingest.insert_fills(con, fills, account_id=account, environment=env, source=source)
 
     def sync_state(self, key: str, *, account_id: Any = SCOPE, environment: Any = SCOPE) -> str | None:
         """The value last stored under ``key`` for this account and environment, or None."""
         account, env = self._write_scope(account_id, environment)
         with self._open(write=False) as con:
-            found = con.execute("SELECT value FROM sync_state WHERE account_id = ? AND environment = ? "
-                                "AND key = ?", [account, env, key]).fetchall()
+            found = con.execute(
+                "SELECT value FROM sync_state WHERE account_id = ? AND environment = ? AND key = ?", [account, env, key]
+            ).fetchall()
         return found[0][0] if found else None
 
-    def set_sync_state(self, key: str, value: str | None, *, account_id: Any = SCOPE,
-                       environment: Any = SCOPE) -> None:
+    def set_sync_state(self, key: str, value: str | None, *, account_id: Any = SCOPE, environment: Any = SCOPE) -> None:
         """Store ``value`` (a string, e.g. an RFC 3339 cursor) under ``key`` for this account."""
         account, env = self._write_scope(account_id, environment)
         with self._open(write=True) as con:
@@ -464,9 +528,16 @@ class Ledger:
         with self._open(write=False, read_only_file=True) as con:
             return rows.frame(_user_query(con, query, params if params is not None else []))
 
-    def export(self, path: str | os.PathLike, what: str = "managed_orders", *, format: str | None = None,
-               params: Sequence[Any] | dict | None = None, account_id: Any = SCOPE,
-               environment: Any = SCOPE) -> Path:
+    def export(
+        self,
+        path: str | os.PathLike,
+        what: str = "managed_orders",
+        *,
+        format: str | None = None,
+        params: Sequence[Any] | dict | None = None,
+        account_id: Any = SCOPE,
+        environment: Any = SCOPE,
+    ) -> Path:
         """Write a table (within scope) or the result of a SELECT to Parquet or CSV.
 
         ``format`` is ``"parquet"`` or ``"csv"``; by default it follows the file's suffix.
@@ -480,12 +551,12 @@ class Ledger:
         target = Path(path).expanduser().resolve()
         fmt = (format or target.suffix.lstrip(".")).lower()
         if fmt not in ("parquet", "csv"):
-            raise InvalidArgumentError(f"format={fmt!r}: use 'parquet' or 'csv' (or a .parquet / .csv path)",
-                                       "format")
+            raise InvalidArgumentError(f"format={fmt!r}: use 'parquet' or 'csv' (or a .parquet / .csv path)", "format")
         if what in TABLES:
             if params is not None:
-                raise InvalidArgumentError("params= fill a SELECT's placeholders; a table is exported as it is",
-                                           "params")
+                raise InvalidArgumentError(
+                    "params= fill a SELECT's placeholders; a table is exported as it is", "params"
+                )
             clauses, params = self._where(account_id, environment)
             query = f"SELECT * FROM {what} WHERE {' AND '.join(clauses) or 'true'}"
         else:
@@ -494,18 +565,37 @@ class Ledger:
         target.parent.mkdir(parents=True, exist_ok=True)
         with self._open(write=False, read_only_file=True) as con:
             try:
-                _user_query(con, f"COPY ({query}) TO '{str(target).replace(chr(39), chr(39) * 2)}' ({options})",
-                            params, argument="what")
+                _user_query(
+                    con,
+                    f"COPY ({query}) TO '{str(target).replace(chr(39), chr(39) * 2)}' ({options})",
+                    params,
+                    argument="what",
+                )
             except duckdb.IOException as err:
                 raise InvalidArgumentError(f"could not write {target}: {' '.join(str(err).split())}", "path") from None
         return target
 
 
 # DuckDB errors that say the query itself is wrong (the caller's to fix), not the file.
-_QUERY_ERRORS = tuple(getattr(duckdb, name) for name in (
-    "ParserException", "BinderException", "CatalogException", "PermissionException", "ConversionException",
-    "InvalidInputException", "NotImplementedException", "OutOfRangeException", "TypeMismatchException",
-    "ConstraintException", "SyntaxException", "DataError", "ProgrammingError") if hasattr(duckdb, name))
+_QUERY_ERRORS = tuple(
+    getattr(duckdb, name)
+    for name in (
+        "ParserException",
+        "BinderException",
+        "CatalogException",
+        "PermissionException",
+        "ConversionException",
+        "InvalidInputException",
+        "NotImplementedException",
+        "OutOfRangeException",
+        "TypeMismatchException",
+        "ConstraintException",
+        "SyntaxException",
+        "DataError",
+        "ProgrammingError",
+    )
+    if hasattr(duckdb, name)
+)
 
 
 def _user_query(con, query: str, params, argument: str = "query"):

@@ -8,6 +8,7 @@ It depends on nothing else in ``alpaca_nb`` and could ship alone. In-process::
 
 As a process: ``alpaca-nb sim --port 8765 --seed 7`` (or ``python -m alpaca_nb.sim``).
 """
+
 from __future__ import annotations
 
 from .home import LOCAL_KEY, LOCAL_SECRET

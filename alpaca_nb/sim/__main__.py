@@ -1,4 +1,5 @@
 """``python -m alpaca_nb.sim`` / ``alpaca-nb sim``: run and manage the local broker."""
+
 from __future__ import annotations
 
 import argparse
@@ -19,10 +20,12 @@ def build_parser(prog: str = "alpaca-nb sim") -> argparse.ArgumentParser:
         p.add_argument("--state-dir", type=Path, help="where the account is kept (default: ~/.alpaca_nb/sim)")
         p.add_argument("--market-hours", choices=("continuous", "nyse"), default="continuous")
         p.add_argument("--rate-limit", type=int, default=200, help="requests per minute per key; 0 = none")
-    for name, text in (("start", "start detached in the background (or show the running one)"),
-                       ("stop", "stop the background broker"),
-                       ("status", "show the running broker"),
-                       ("reset", "start the local account afresh")):
+    for name, text in (
+        ("start", "start detached in the background (or show the running one)"),
+        ("stop", "stop the background broker"),
+        ("status", "show the running broker"),
+        ("reset", "start the local account afresh"),
+    ):
         p = sub.add_parser(name, help=text)
         p.add_argument("--state-dir", type=Path)
     return parser
@@ -39,10 +42,16 @@ def main(argv: list[str] | None = None, prog: str = "alpaca-nb sim") -> int:
             print("give both --key and --secret, or neither", file=sys.stderr)
             return 2
         try:
-            process.serve_forever(host=args.host, port=args.port, seed=args.seed, key=args.key,
-                                  secret=args.secret, state_dir=args.state_dir,
-                                  market_hours=args.market_hours,
-                                  rate_limit=args.rate_limit or None)
+            process.serve_forever(
+                host=args.host,
+                port=args.port,
+                seed=args.seed,
+                key=args.key,
+                secret=args.secret,
+                state_dir=args.state_dir,
+                market_hours=args.market_hours,
+                rate_limit=args.rate_limit or None,
+            )
         except KeyboardInterrupt:
             pass
         return 0
@@ -53,8 +62,7 @@ def main(argv: list[str] | None = None, prog: str = "alpaca-nb sim") -> int:
         print("stopped" if process.stop(args.state_dir) else "no local broker was running")
     elif command == "status":
         info = read_registry(args.state_dir)
-        print(f"running at {info['url']} (pid {info['pid']}, seed {info['seed']})" if info
-              else "not running")
+        print(f"running at {info['url']} (pid {info['pid']}, seed {info['seed']})" if info else "not running")
         return 0 if info else 1
     elif command == "reset":
         print(process.reset(args.state_dir))

@@ -5,12 +5,13 @@ on marginable stock (100% otherwise), so ``buying_power = multiplier x (equity -
 margin) - what open opening orders reserve`` with ``multiplier`` 2 (1 makes it a cash
 account). Maintenance margin: 25% of longs, 30% of shorts. No commissions, as on Alpaca.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Callable
 
 from .http import fmt_num, fmt_time
 
@@ -38,19 +39,32 @@ class Position:
         return "long" if self.qty > 0 else "short"
 
     def to_row(self) -> dict:
-        return {"symbol": self.symbol, "asset_id": self.asset_id, "exchange": self.exchange,
-                "qty": str(self.qty), "avg_entry_price": str(self.avg_entry_price),
-                "opened_at": self.opened_at.isoformat(), "marginable": self.marginable}
+        return {
+            "symbol": self.symbol,
+            "asset_id": self.asset_id,
+            "exchange": self.exchange,
+            "qty": str(self.qty),
+            "avg_entry_price": str(self.avg_entry_price),
+            "opened_at": self.opened_at.isoformat(),
+            "marginable": self.marginable,
+        }
 
     @classmethod
     def from_row(cls, row: dict) -> Position:
-        return cls(row["symbol"], row["asset_id"], row["exchange"], Decimal(row["qty"]),
-                   Decimal(row["avg_entry_price"]), datetime.fromisoformat(row["opened_at"]),
-                   row.get("marginable", True))
+        return cls(
+            row["symbol"],
+            row["asset_id"],
+            row["exchange"],
+            Decimal(row["qty"]),
+            Decimal(row["avg_entry_price"]),
+            datetime.fromisoformat(row["opened_at"]),
+            row.get("marginable", True),
+        )
 
 
-def apply_fill(positions: dict[str, Position], asset: dict, side: str, qty: Decimal,
-               price: Decimal, at: datetime) -> Decimal:
+def apply_fill(
+    positions: dict[str, Position], asset: dict, side: str, qty: Decimal, price: Decimal, at: datetime
+) -> Decimal:
     """Book one execution into ``positions``; returns the symbol's new signed quantity.
 
     Adding to a position averages the entry price; reducing it keeps the entry price (the
@@ -60,8 +74,9 @@ def apply_fill(positions: dict[str, Position], asset: dict, side: str, qty: Deci
     signed = qty if side == "buy" else -qty
     pos = positions.get(symbol)
     if pos is None:
-        positions[symbol] = Position(symbol, asset["id"], _exchange(asset), signed, price, at,
-                                     bool(asset.get("marginable", True)))
+        positions[symbol] = Position(
+            symbol, asset["id"], _exchange(asset), signed, price, at, bool(asset.get("marginable", True))
+        )
         return signed
     new_qty = pos.qty + signed
     if new_qty == 0:
@@ -123,10 +138,20 @@ def buying_power(val: Valuation, multiplier: Decimal, reserved: Decimal) -> Deci
     return max(ZERO, multiplier * (val.equity - val.initial_margin) - reserved)
 
 
-def account_json(*, account_id: str, account_number: str, created_at: datetime, val: Valuation,
-                 bp: Decimal, multiplier: Decimal, last_equity: Decimal,
-                 last_maintenance_margin: Decimal, shorting_enabled: bool, balance_asof: str,
-                 trading_blocked: bool) -> dict:
+def account_json(
+    *,
+    account_id: str,
+    account_number: str,
+    created_at: datetime,
+    val: Valuation,
+    bp: Decimal,
+    multiplier: Decimal,
+    last_equity: Decimal,
+    last_maintenance_margin: Decimal,
+    shorting_enabled: bool,
+    balance_asof: str,
+    trading_blocked: bool,
+) -> dict:
     """The ``Account`` JSON with every field the OpenAPI schema lists."""
     equity = val.equity
     return {
@@ -170,8 +195,9 @@ def account_json(*, account_id: str, account_number: str, created_at: datetime, 
     }
 
 
-def position_json(pos: Position, current: Decimal, lastday: Decimal, qty_available: Decimal,
-                  intraday_ref: Decimal) -> dict:
+def position_json(
+    pos: Position, current: Decimal, lastday: Decimal, qty_available: Decimal, intraday_ref: Decimal
+) -> dict:
     """The ``Position`` JSON: values at ``current`` (last trade), change vs ``lastday``.
 
     ``intraday_ref`` is the price today's P&L is measured from: yesterday's close for a lot

@@ -4,6 +4,7 @@ The ones the engine honours: ``suspend_trade`` (refuse new orders), ``no_shortin
 ``fractional_trading``, ``max_margin_multiplier`` ("1" makes a cash account, "2" Reg T
 margin). The others are kept and echoed, as Alpaca's paper accounts do.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -23,11 +24,20 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "disable_overnight_trading": False,
 }
 
-_BOOLEANS = ("suspend_trade", "no_shorting", "fractional_trading", "ptp_no_exception_entry",
-             "disable_overnight_trading")
-_CHOICES = {"dtbp_check": ("both", "entry", "exit"), "pdt_check": ("both", "entry", "exit"),
-            "trade_confirm_email": ("all", "none"), "max_margin_multiplier": ("1", "2"),
-            "max_options_trading_level": (0, 1, 2, 3)}
+_BOOLEANS = (
+    "suspend_trade",
+    "no_shorting",
+    "fractional_trading",
+    "ptp_no_exception_entry",
+    "disable_overnight_trading",
+)
+_CHOICES = {
+    "dtbp_check": ("both", "entry", "exit"),
+    "pdt_check": ("both", "entry", "exit"),
+    "trade_confirm_email": ("all", "none"),
+    "max_margin_multiplier": ("1", "2"),
+    "max_options_trading_level": (0, 1, 2, 3),
+}
 
 
 def update_config(config: dict, patch: Any) -> dict:
@@ -41,8 +51,12 @@ def update_config(config: dict, patch: Any) -> dict:
             if not isinstance(value, bool):
                 raise unprocessable(f"invalid {key}: expected a boolean, got {value!r}")
         elif key in _CHOICES:
-            if key == "max_margin_multiplier" and isinstance(value, (int, float)) \
-                    and not isinstance(value, bool) and value == int(value):
+            if (
+                key == "max_margin_multiplier"
+                and isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and value == int(value)
+            ):
                 value = str(int(value))
             if value not in _CHOICES[key] or isinstance(value, bool):
                 allowed = ", ".join(str(c) for c in _CHOICES[key])

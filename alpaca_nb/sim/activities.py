@@ -4,12 +4,13 @@ Alpaca's activity id is ``<YYYYMMDDhhmmssSSS>::<uuid>`` (UTC time to the millise
 the page token is simply the id of the last activity of the previous page. Activities are
 kept in the order they happened; each stores its instant under the private key ``_t``.
 """
+
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Iterable
 
 from .http import fmt_num, fmt_time, unprocessable
 from .orders import Order
@@ -17,7 +18,7 @@ from .orders import Order
 
 def sort_key(at: datetime) -> str:
     """A fixed-width UTC string: compares like the instant it encodes."""
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
 def activity_id(at: datetime, execution_id: str | None = None) -> str:
@@ -25,8 +26,9 @@ def activity_id(at: datetime, execution_id: str | None = None) -> str:
     return f"{at:%Y%m%d%H%M%S}{at.microsecond // 1000:03d}::{execution_id or uuid.uuid4()}"
 
 
-def fill_activity(account_id: str, order: Order, event: str, qty: Decimal, price: Decimal,
-                  at: datetime, execution_id: str) -> dict:
+def fill_activity(
+    account_id: str, order: Order, event: str, qty: Decimal, price: Decimal, at: datetime, execution_id: str
+) -> dict:
     """A FILL trade activity (``type`` fill or partial_fill) for one execution: its id carries
     the execution id the trade-update stream reports for the same fill."""
     return {
@@ -47,8 +49,7 @@ def fill_activity(account_id: str, order: Order, event: str, qty: Decimal, price
     }
 
 
-def cash_activity(account_id: str, activity_type: str, amount: Decimal, at: datetime,
-                  description: str) -> dict:
+def cash_activity(account_id: str, activity_type: str, amount: Decimal, at: datetime, description: str) -> dict:
     """A non-trade activity moving cash (the opening deposit is a CSD, cash deposit)."""
     return {
         "id": activity_id(at),
@@ -68,10 +69,17 @@ def public(activity: dict) -> dict:
     return {k: v for k, v in activity.items() if not k.startswith("_")}
 
 
-def page(activities: list[dict], *, activity_types: Iterable[str] | None = None,
-         after: datetime | None = None, until: datetime | None = None,
-         date: datetime | None = None, direction: str = "desc", page_size: int = 100,
-         page_token: str | None = None) -> list[dict]:
+def page(
+    activities: list[dict],
+    *,
+    activity_types: Iterable[str] | None = None,
+    after: datetime | None = None,
+    until: datetime | None = None,
+    date: datetime | None = None,
+    direction: str = "desc",
+    page_size: int = 100,
+    page_token: str | None = None,
+) -> list[dict]:
     """One page of ``activities`` (oldest first in the list) filtered as Alpaca does.
 
     ``date`` selects one UTC calendar day; ``after``/``until`` are exclusive; ``page_token``

@@ -13,6 +13,7 @@ AMC), not marginable (AMC), and inactive / not tradable (TWTR, BBBY)::
     >>> asset("NOPE") is None
     True
 """
+
 from __future__ import annotations
 
 import uuid
@@ -29,10 +30,10 @@ TAPE = {"NYSE": "A", "NASDAQ": "C", "ARCA": "B", "BATS": "B", "AMEX": "B", "NYSE
 class Profile:
     """How the synthetic market moves a symbol (not part of Alpaca's asset JSON)."""
 
-    base_price: float      # price level around 2026-01-01
-    daily_vol: float       # standard deviation of daily log returns
+    base_price: float  # price level around 2026-01-01
+    daily_vol: float  # standard deviation of daily log returns
     trades_per_min: float  # mean extra trades per regular-hours minute (each minute has >= 1)
-    lot: int               # typical round lot (1 for very high-priced shares)
+    lot: int  # typical round lot (1 for very high-priced shares)
 
 
 # symbol, name, exchange, base price, daily vol, trades/min, flags
@@ -73,8 +74,7 @@ _UNIVERSE: list[tuple[str, str, str, float, float, float, str]] = [
     ("BRK.B", "Berkshire Hathaway Inc. Class B", "NYSE", 490.00, 0.009, 1.5, "o"),
     ("BRK.A", "Berkshire Hathaway Inc. Class A", "NYSE", 735000.00, 0.009, 0.5, "f"),
     ("GME", "GameStop Corporation Common Stock", "NYSE", 24.00, 0.045, 2.5, "ho"),
-    ("AMC", "AMC Entertainment Holdings, Inc. Class A Common Stock", "NYSE", 3.00, 0.050, 4.0,
-     "fshm"),
+    ("AMC", "AMC Entertainment Holdings, Inc. Class A Common Stock", "NYSE", 3.00, 0.050, 4.0, "fshm"),
     ("SPY", "SPDR S&P 500 ETF Trust", "ARCA", 670.00, 0.010, 6.0, "o"),
     ("IWM", "iShares Russell 2000 ETF", "ARCA", 240.00, 0.014, 3.0, "o"),
     ("GLD", "SPDR Gold Trust, SPDR Gold Shares", "ARCA", 380.00, 0.010, 2.0, "o"),
@@ -119,11 +119,8 @@ def _sort_key(a: dict) -> tuple:
     return (a["class"], a["exchange"], a["symbol"])  # Alpaca's documented order
 
 
-ASSETS: list[dict] = sorted((_asset_json(s, n, x, f) for s, n, x, _p, _v, _t, f in _UNIVERSE),
-                            key=_sort_key)
-PROFILES: dict[str, Profile] = {
-    s: Profile(p, v, t, 1 if p >= 5000 else 100) for s, _n, _x, p, v, t, _f in _UNIVERSE
-}
+ASSETS: list[dict] = sorted((_asset_json(s, n, x, f) for s, n, x, _p, _v, _t, f in _UNIVERSE), key=_sort_key)
+PROFILES: dict[str, Profile] = {s: Profile(p, v, t, 1 if p >= 5000 else 100) for s, _n, _x, p, v, t, _f in _UNIVERSE}
 SYMBOLS: tuple[str, ...] = tuple(a["symbol"] for a in ASSETS)
 
 _BY_KEY: dict[str, dict] = {a["symbol"]: a for a in ASSETS} | {a["id"]: a for a in ASSETS}
@@ -150,8 +147,13 @@ def tape(symbol: str) -> str:
     return TAPE[found["exchange"]] if found else "B"
 
 
-def filter_assets(*, status: str | None = None, asset_class: str | None = None,
-                  exchange: str | None = None, attributes: list[str] | None = None) -> list[dict]:
+def filter_assets(
+    *,
+    status: str | None = None,
+    asset_class: str | None = None,
+    exchange: str | None = None,
+    attributes: list[str] | None = None,
+) -> list[dict]:
     """``GET /v2/assets`` filtering: all statuses by default, class ``us_equity`` by default;
     with ``attributes``, assets having any of them."""
     wanted_class = asset_class or "us_equity"

@@ -13,11 +13,12 @@ sends the long forms. Where a bar starts (its ``t``):
 A bar with ``t`` in ``[start, end]`` is returned whole, with every trade of its interval up
 to the clock, so a bar at ``end`` may contain trades after ``end``.
 """
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 
@@ -25,9 +26,19 @@ from .calendar import ny_midnight
 from .tape import EMPTY_BARS, MINUTE_NS, Bars
 
 DAY_NS = 86_400_000_000_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_UNITS = {"Min": "Min", "T": "Min", "Hour": "Hour", "H": "Hour", "Day": "Day", "D": "Day",
-          "Week": "Week", "W": "Week", "Month": "Month", "M": "Month"}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_UNITS = {
+    "Min": "Min",
+    "T": "Min",
+    "Hour": "Hour",
+    "H": "Hour",
+    "Day": "Day",
+    "D": "Day",
+    "Week": "Week",
+    "W": "Week",
+    "Month": "Month",
+    "M": "Month",
+}
 _PATTERN = re.compile(r"(\d{1,2})(Min|T|Hour|H|Day|D|Week|W|Month|M)")
 _MONTHS = (1, 2, 3, 4, 6, 12)
 
@@ -94,11 +105,18 @@ def parse_timeframe(text: str) -> TimeFrame:
     if not match:
         raise ValueError(f"invalid timeframe {text!r}")
     amount, unit = int(match.group(1)), _UNITS[match.group(2)]
-    ok = {"Min": 1 <= amount <= 59, "Hour": 1 <= amount <= 23, "Day": amount == 1,
-          "Week": amount == 1, "Month": amount in _MONTHS}[unit]
+    ok = {
+        "Min": 1 <= amount <= 59,
+        "Hour": 1 <= amount <= 23,
+        "Day": amount == 1,
+        "Week": amount == 1,
+        "Month": amount in _MONTHS,
+    }[unit]
     if not ok:
-        raise ValueError(f"invalid timeframe {text!r}: Min takes 1-59, Hour 1-23, Day and Week 1, "
-                         f"Month {', '.join(map(str, _MONTHS))}")
+        raise ValueError(
+            f"invalid timeframe {text!r}: Min takes 1-59, Hour 1-23, Day and Week 1, "
+            f"Month {', '.join(map(str, _MONTHS))}"
+        )
     return TimeFrame(amount, unit)
 
 
@@ -120,9 +138,14 @@ def aggregate(bars: Bars, keys: np.ndarray) -> Bars:
     first = np.flatnonzero(np.diff(keys, prepend=keys[0] - 1))
     last = np.append(first[1:], len(keys)) - 1
     return Bars(
-        t=keys[first], o=bars.o[first], h=np.maximum.reduceat(bars.h, first),
-        l=np.minimum.reduceat(bars.l, first), c=bars.c[last], v=np.add.reduceat(bars.v, first),
-        n=np.add.reduceat(bars.n, first), pv=np.add.reduceat(bars.pv, first),
+        t=keys[first],
+        o=bars.o[first],
+        h=np.maximum.reduceat(bars.h, first),
+        l=np.minimum.reduceat(bars.l, first),
+        c=bars.c[last],
+        v=np.add.reduceat(bars.v, first),
+        n=np.add.reduceat(bars.n, first),
+        pv=np.add.reduceat(bars.pv, first),
     )
 
 

@@ -7,12 +7,13 @@
   submission order: matching and quantity checks never look at closed orders;
 * what open opening orders reserve of buying power, kept as a running total.
 """
+
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from decimal import Decimal
-from typing import Callable, Iterator
 
 from .orders import Order
 
@@ -30,10 +31,10 @@ class OrderBook:
         self.open: dict[str, Order] = {}
         self.open_by_symbol: dict[str, dict[str, Order]] = {}
         self._reserved: dict[str, Decimal] = {}
-        self._working_sides: dict[str, dict[str, int]] = {}   # symbol -> side -> count
+        self._working_sides: dict[str, dict[str, int]] = {}  # symbol -> side -> count
         self._counted: set[str] = set()
         self.reserved_total = ZERO
-        self.version: dict[str, int] = {}   # per symbol: bumps when its open orders change
+        self.version: dict[str, int] = {}  # per symbol: bumps when its open orders change
 
     def __len__(self) -> int:
         return len(self.orders)
@@ -90,14 +91,21 @@ class OrderBook:
         self.__init__(self._reserve_of)
 
     # ---- queries -----------------------------------------------------------------------------
-    def select(self, *, status: str = "open", after: datetime | None = None,
-               until: datetime | None = None, direction: str = "desc",
-               symbols: set[str] | None = None, side: str | None = None,
-               top_level_only: bool = False) -> Iterator[Order]:
+    def select(
+        self,
+        *,
+        status: str = "open",
+        after: datetime | None = None,
+        until: datetime | None = None,
+        direction: str = "desc",
+        symbols: set[str] | None = None,
+        side: str | None = None,
+        top_level_only: bool = False,
+    ) -> Iterator[Order]:
         """Orders matching the filters, newest first for ``desc``; ``after``/``until`` are
         exclusive bounds on ``submitted_at``."""
         if status == "open":
-            pool = list(self.open.values())   # already in submission order
+            pool = list(self.open.values())  # already in submission order
         else:
             pool = self.all
         lo = 0 if after is None else bisect_right(pool, after, key=_submitted)

@@ -18,14 +18,15 @@ Two modes, chosen once per broker:
 Unscheduled closures (storms, national days of mourning) are not modelled. Every datetime
 returned is aware UTC; every ``date`` is a New York calendar date.
 """
+
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
-from functools import lru_cache
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
 NY = ZoneInfo("America/New_York")
-UTC = timezone.utc
+UTC = UTC
 
 REGULAR_OPEN = time(9, 30)
 REGULAR_CLOSE = time(16, 0)
@@ -38,6 +39,7 @@ MODES = ("continuous", "nyse")
 
 
 # --------------------------------------------------------------------------- NYSE rules
+
 
 def _nth_weekday(year: int, month: int, weekday: int, n: int) -> date:
     """The n-th (1-based) ``weekday`` (Mon=0) of a month; n=-1 for the last one."""
@@ -55,7 +57,7 @@ def _easter(year: int) -> date:
     g = (8 * b + 13) // 25
     h = (19 * a + b - d - g + 15) % 30
     i, k = divmod(c, 4)
-    l = (32 + 2 * e + 2 * i - h - k) % 7
+    l = (32 + 2 * e + 2 * i - h - k) % 7  # noqa: E741
     m = (a + 11 * h + 19 * l) // 433
     month = (h + l - 7 * m + 90) // 25
     return date(year, month, (h + l - 7 * m + 33 * month + 19) % 32)
@@ -70,7 +72,7 @@ def _observed(d: date) -> date:
     return d
 
 
-@lru_cache(maxsize=None)
+@cache
 def nyse_holidays(year: int) -> frozenset[date]:
     """The weekdays of ``year`` on which NYSE is closed for a holiday."""
     days = set()
@@ -80,20 +82,20 @@ def nyse_holidays(year: int) -> frozenset[date]:
     if new_year.weekday() != 5:
         days.add(_observed(new_year))
     if year >= 1998:
-        days.add(_nth_weekday(year, 1, 0, 3))                      # Martin Luther King Jr. Day
+        days.add(_nth_weekday(year, 1, 0, 3))  # Martin Luther King Jr. Day
     days.add(_nth_weekday(year, 2, 0, 3) if year >= 1971 else _observed(date(year, 2, 22)))
-    days.add(_easter(year) - timedelta(days=2))                     # Good Friday
+    days.add(_easter(year) - timedelta(days=2))  # Good Friday
     days.add(_nth_weekday(year, 5, 0, -1) if year >= 1971 else _observed(date(year, 5, 30)))
     if year >= 2022:
-        days.add(_observed(date(year, 6, 19)))                      # Juneteenth
+        days.add(_observed(date(year, 6, 19)))  # Juneteenth
     days.add(_observed(date(year, 7, 4)))
-    days.add(_nth_weekday(year, 9, 0, 1))                           # Labor Day
-    days.add(_nth_weekday(year, 11, 3, 4))                          # Thanksgiving
+    days.add(_nth_weekday(year, 9, 0, 1))  # Labor Day
+    days.add(_nth_weekday(year, 11, 3, 4))  # Thanksgiving
     days.add(_observed(date(year, 12, 25)))
     return frozenset(d for d in days if d.year == year)
 
 
-@lru_cache(maxsize=None)
+@cache
 def nyse_early_closes(year: int) -> frozenset[date]:
     """Days closing at 13:00 ET: the day after Thanksgiving, and Christmas Eve and July 3
     when they are ordinary weekdays (not themselves the observed holiday)."""
@@ -140,6 +142,7 @@ def _at(d: date, clock_time: time) -> datetime:
 
 
 # --------------------------------------------------------------------------- MarketHours
+
 
 class MarketHours:
     """The trading schedule the local broker follows (``"continuous"`` or ``"nyse"``).
@@ -231,8 +234,14 @@ class MarketHours:
             close = (EARLY_CLOSE if early else REGULAR_CLOSE).strftime("%H:%M")
             s_open = EXTENDED_OPEN.strftime("%H%M")
             s_close = (EARLY_EXTENDED_CLOSE if early else EXTENDED_CLOSE).strftime("%H%M")
-        return {"date": d.isoformat(), "open": open_, "close": close, "session_open": s_open,
-                "session_close": s_close, "settlement_date": settlement_date(d).isoformat()}
+        return {
+            "date": d.isoformat(),
+            "open": open_,
+            "close": close,
+            "session_open": s_open,
+            "session_close": s_close,
+            "settlement_date": settlement_date(d).isoformat(),
+        }
 
 
 @lru_cache(maxsize=8192)

@@ -3,11 +3,12 @@
 The synthetic market and the matching engine read time only from here, so a test that uses a
 manual clock gets the same prices and fills on every run.
 """
+
 from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 
 class SimClock:
@@ -20,17 +21,17 @@ class SimClock:
     def __init__(self, start: datetime | None = None, *, manual: bool = False):
         self.manual = manual
         self._lock = threading.Lock()
-        origin = start or datetime.now(timezone.utc)
+        origin = start or datetime.now(UTC)
         if origin.tzinfo is None:
-            origin = origin.replace(tzinfo=timezone.utc)
-        self._now = origin.astimezone(timezone.utc)
-        self._offset = (self._now - datetime.now(timezone.utc)) if start else timedelta(0)
+            origin = origin.replace(tzinfo=UTC)
+        self._now = origin.astimezone(UTC)
+        self._offset = (self._now - datetime.now(UTC)) if start else timedelta(0)
 
     def now(self) -> datetime:
         if self.manual:
             with self._lock:
                 return self._now
-        return datetime.now(timezone.utc) + self._offset
+        return datetime.now(UTC) + self._offset
 
     def advance(self, seconds: float) -> datetime:
         """Move a manual clock forward by ``seconds``; returns the new time."""
@@ -43,11 +44,11 @@ class SimClock:
         """Move a manual clock to ``t`` (never backwards: fills cannot be undone)."""
         self._require_manual()
         if t.tzinfo is None:
-            t = t.replace(tzinfo=timezone.utc)
+            t = t.replace(tzinfo=UTC)
         with self._lock:
             if t < self._now:
                 raise ValueError(f"cannot move the clock back from {self._now} to {t}")
-            self._now = t.astimezone(timezone.utc)
+            self._now = t.astimezone(UTC)
 
     def sleep(self, seconds: float) -> None:
         """Let ``seconds`` of market time pass (advance a manual clock, else really sleep)."""

@@ -1,6 +1,7 @@
 """One websocket of the local broker's streams, either stream: a bounded send queue drained by
 a writer task. Its own module so that the trading stream (:mod:`.streams`) and the market-data
 stream (:mod:`.data_stream`) both build on it without importing each other's module."""
+
 from __future__ import annotations
 
 import asyncio
@@ -8,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-SEND_QUEUE_LIMIT = 10_000   # frames buffered per connection before it counts as a slow client
+SEND_QUEUE_LIMIT = 10_000  # frames buffered per connection before it counts as a slow client
 _HANG_UP: Any = object()  # queue marker: abort once the frames queued before it are out
 
 
@@ -17,10 +18,10 @@ class StreamConnection:
 
     def __init__(self, ws: web.WebSocketResponse, request: web.Request, kind: str):
         self.ws = ws
-        self.kind = kind             # "trading" or a feed name
+        self.kind = kind  # "trading" or a feed name
         self.transport = request.transport
         self.key: str | None = None  # set once authenticated
-        self.listening = False       # trading stream: listens to trade_updates
+        self.listening = False  # trading stream: listens to trade_updates
         self.queue: asyncio.Queue[Any] = asyncio.Queue()  # bytes, None (close) or _HANG_UP
         self.writer: asyncio.Task | None = None
 
@@ -54,7 +55,7 @@ class StreamConnection:
         if self.writer is not None:
             try:
                 await asyncio.wait_for(self.writer, 1.0)
-            except (asyncio.TimeoutError, asyncio.CancelledError):
+            except (TimeoutError, asyncio.CancelledError):
                 pass
         await self.ws.close()
 

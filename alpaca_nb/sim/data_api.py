@@ -17,6 +17,7 @@ feeds and all serve the same data, except ``delayed_sip``, which ends 15 minutes
 ``adjustment`` and ``asof`` are checked and otherwise have no effect (the synthetic market has
 no corporate actions); ``currency`` must be USD.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -46,8 +47,13 @@ _KIND_LETTER = {"bars": "B", "trades": "T", "quotes": "Q"}
 
 _COMMON = {"feed", "currency"}
 _HISTORICAL = _COMMON | {"start", "end", "limit", "asof", "page_token", "sort"}
-_ALLOWED = {"bars": _HISTORICAL | {"timeframe", "adjustment"}, "trades": _HISTORICAL,
-            "quotes": _HISTORICAL, "latest": _COMMON, "snapshots": _COMMON}
+_ALLOWED = {
+    "bars": _HISTORICAL | {"timeframe", "adjustment"},
+    "trades": _HISTORICAL,
+    "quotes": _HISTORICAL,
+    "latest": _COMMON,
+    "snapshots": _COMMON,
+}
 
 
 @dataclass(frozen=True)
@@ -56,8 +62,8 @@ class _Request:
 
     symbols: list[str]
     start_ns: int
-    end_ns: int            # inclusive
-    until_ns: int          # exclusive end of what the feed may show
+    end_ns: int  # inclusive
+    until_ns: int  # exclusive end of what the feed may show
     limit: int
     desc: bool
     timeframe: TimeFrame | None
@@ -66,6 +72,7 @@ class _Request:
 
 
 # ---------------------------------------------------------------------- parameters
+
 
 def _check_names(request: web.Request, kind: str, multi: bool) -> None:
     allowed = _ALLOWED[kind] | ({"symbols"} if multi else set())
@@ -151,12 +158,21 @@ def _historical_request(request: web.Request, kind: str, multi: bool) -> _Reques
         start = to_ns(ny_midnight(ny_date(from_ns(until - 1))))
     if start > end:
         raise bad_request("invalid start: start must not be after end")
-    return _Request(symbols, start, end, until, _limit(request), sort == "desc", timeframe,
-                    _decode_token(request.query.get("page_token"), kind, symbols),
-                    _currency(request))
+    return _Request(
+        symbols,
+        start,
+        end,
+        until,
+        _limit(request),
+        sort == "desc",
+        timeframe,
+        _decode_token(request.query.get("page_token"), kind, symbols),
+        _currency(request),
+    )
 
 
 # ---------------------------------------------------------------------- page tokens
+
 
 def _encode_token(symbol: str, kind: str, ns: int) -> str:
     text = f"{symbol}|{_KIND_LETTER[kind]}|{rfc3339(np.array([ns]))[0]}"
@@ -178,13 +194,14 @@ def _decode_token(token: str | None, kind: str, symbols: list[str]) -> tuple[str
 
 # ---------------------------------------------------------------------- historical
 
+
 def _page(market: Market, kind: str, q: _Request) -> tuple[dict[str, list], str | None]:
     """One page: items per symbol (at most ``q.limit`` in all) and the next page's token."""
     out: dict[str, list] = {}
     remaining = q.limit
     symbols = q.symbols
     if q.cursor is not None:
-        symbols = symbols[symbols.index(q.cursor[0]):]
+        symbols = symbols[symbols.index(q.cursor[0]) :]
     known = [s for s in symbols if market.has(s)]
     for i, symbol in enumerate(known):
         lo, hi = q.start_ns, q.end_ns
@@ -194,12 +211,12 @@ def _page(market: Market, kind: str, q: _Request) -> tuple[dict[str, list], str 
             else:
                 lo = max(lo, q.cursor[1] + 1)
         if kind == "bars":
-            bars, more = market.bars(symbol, q.timeframe, lo, hi, remaining, q.desc,
-                                     until_ns=q.until_ns)
+            bars, more = market.bars(symbol, q.timeframe, lo, hi, remaining, q.desc, until_ns=q.until_ns)
             items, last = bar_items(bars), (int(bars.t[-1]) if len(bars) else None)
         else:
-            ticks, more = market.ticks(symbol, lo, hi + 1, remaining, q.desc,
-                                       by_quote=kind == "quotes", until_ns=q.until_ns)
+            ticks, more = market.ticks(
+                symbol, lo, hi + 1, remaining, q.desc, by_quote=kind == "quotes", until_ns=q.until_ns
+            )
             items = quote_items(ticks) if kind == "quotes" else trade_items(ticks, PROFILES[symbol].lot)
             last = int((ticks.qt if kind == "quotes" else ticks.t)[-1]) if len(ticks) else None
         if items:
@@ -245,6 +262,7 @@ for _kind in ("bars", "trades", "quotes"):
 
 # ---------------------------------------------------------------------- latest & snapshots
 
+
 def _latest_item(market: Market, kind: str, symbol: str, until: int):
     if kind == "bars":
         bars = market.latest_minute_bar(symbol, until)
@@ -260,8 +278,11 @@ def _snapshot(market: Market, symbol: str, until: int) -> dict | None:
     trade = _latest_item(market, "trades", symbol, until)
     if trade is None:
         return None
-    snap = {"latestTrade": trade, "latestQuote": _latest_item(market, "quotes", symbol, until),
-            "minuteBar": _latest_item(market, "bars", symbol, until)}
+    snap = {
+        "latestTrade": trade,
+        "latestQuote": _latest_item(market, "quotes", symbol, until),
+        "minuteBar": _latest_item(market, "bars", symbol, until),
+    }
     daily, previous = market.daily_bars(symbol, until)
     if len(daily):
         snap["dailyBar"] = bar_items(daily)[0]
@@ -280,8 +301,9 @@ def _latest_route(kind: str, multi: bool):
         currency = _currency(request)
         found = {}
         for symbol in _symbols(request, multi):
-            item = (_snapshot(market, symbol, until) if kind == "snapshots"
-                    else _latest_item(market, kind, symbol, until))
+            item = (
+                _snapshot(market, symbol, until) if kind == "snapshots" else _latest_item(market, kind, symbol, until)
+            )
             if item is not None:
                 found[symbol] = item
         extra = {"currency": "USD"} if currency else {}

@@ -6,10 +6,11 @@ RFC 3339 in UTC (bars to the second, trades and quotes to the nanosecond, as Alp
 them). Building one struct per row from ``tolist()`` columns is the fast path: about 1 us a
 bar, so a 10,000-bar page encodes in ~10 ms.
 """
+
 from __future__ import annotations
 
-import numpy as np
 import msgspec
+import numpy as np
 
 from .tape import PRICE_SCALE, QUOTE_VENUES, VENUES, Bars
 
@@ -63,24 +64,54 @@ def _prices(units: np.ndarray) -> list[float]:
 
 def bar_items(bars: Bars) -> list[BarJSON]:
     vw = np.round(bars.pv / np.maximum(bars.v, 1) / PRICE_SCALE, 6)
-    return list(map(BarJSON, rfc3339(bars.t, "s"), _prices(bars.o), _prices(bars.h),
-                    _prices(bars.l), _prices(bars.c), bars.v.tolist(), bars.n.tolist(),
-                    vw.tolist()))
+    return list(
+        map(
+            BarJSON,
+            rfc3339(bars.t, "s"),
+            _prices(bars.o),
+            _prices(bars.h),
+            _prices(bars.l),
+            _prices(bars.c),
+            bars.v.tolist(),
+            bars.n.tolist(),
+            vw.tolist(),
+        )
+    )
 
 
 def trade_items(ticks, lot: int) -> list[TradeJSON]:
     """Trades of a :class:`~alpaca_nb.sim.market.Ticks`; sizes below ``lot`` are odd lots ("I")."""
     n = len(ticks)
-    conditions = [_ODD_LOT if odd else _ROUND_LOT for odd in (ticks.size < lot).tolist()] \
-        if lot > 1 else [_ROUND_LOT] * n
-    return list(map(TradeJSON, rfc3339(ticks.t), VENUES[ticks.venue].tolist(),
-                    _prices(ticks.price), ticks.size.tolist(), conditions, ticks.id.tolist(),
-                    [ticks.tape] * n))
+    conditions = (
+        [_ODD_LOT if odd else _ROUND_LOT for odd in (ticks.size < lot).tolist()] if lot > 1 else [_ROUND_LOT] * n
+    )
+    return list(
+        map(
+            TradeJSON,
+            rfc3339(ticks.t),
+            VENUES[ticks.venue].tolist(),
+            _prices(ticks.price),
+            ticks.size.tolist(),
+            conditions,
+            ticks.id.tolist(),
+            [ticks.tape] * n,
+        )
+    )
 
 
 def quote_items(ticks) -> list[QuoteJSON]:
     n = len(ticks)
-    return list(map(QuoteJSON, rfc3339(ticks.qt), QUOTE_VENUES[ticks.bid_venue].tolist(),
-                    _prices(ticks.bid), ticks.bid_size.tolist(),
-                    QUOTE_VENUES[ticks.ask_venue].tolist(), _prices(ticks.ask),
-                    ticks.ask_size.tolist(), [_QUOTE_CONDITIONS] * n, [ticks.tape] * n))
+    return list(
+        map(
+            QuoteJSON,
+            rfc3339(ticks.qt),
+            QUOTE_VENUES[ticks.bid_venue].tolist(),
+            _prices(ticks.bid),
+            ticks.bid_size.tolist(),
+            QUOTE_VENUES[ticks.ask_venue].tolist(),
+            _prices(ticks.ask),
+            ticks.ask_size.tolist(),
+            [_QUOTE_CONDITIONS] * n,
+            [ticks.tape] * n,
+        )
+    )

@@ -26,14 +26,16 @@ and in time order however the clock moves (real time, or a manual clock stepped 
 ``delayed_sip`` runs 15 minutes behind, as Alpaca's does. ``updatedBars`` (late trades) and
 ``statuses`` (halts) can be subscribed to but the synthetic market never produces them.
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
 import re
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 import numpy as np
@@ -53,22 +55,21 @@ log = logging.getLogger("alpaca_nb.sim")
 FEEDS = ("iex", "sip", "delayed_sip", "test", "otc", "boats", "overnight")
 FEED_DELAY_NS = {"delayed_sip": 15 * 60 * 10**9}
 CHANNELS = ("trades", "quotes", "bars", "updatedBars", "dailyBars", "statuses", "lulds")
-_FOLLOW_TRADES = ("corrections", "cancelErrors")   # implied by trades, reported with them
-_OTHER_STREAMS = ("orderbooks", "news")            # channels of the crypto / news streams
-_LIMITED = ("trades", "quotes")                    # what Alpaca's symbol limit counts
+_FOLLOW_TRADES = ("corrections", "cancelErrors")  # implied by trades, reported with them
+_OTHER_STREAMS = ("orderbooks", "news")  # channels of the crypto / news streams
+_LIMITED = ("trades", "quotes")  # what Alpaca's symbol limit counts
 _SYMBOL = re.compile(r"^(\*|[A-Z0-9][A-Z0-9.\-/]{0,20})$")
-MAX_TICKS_PER_POLL = 5_000   # per symbol and channel: a clock jump of hours sends the latest
-FRAME_MESSAGES = 1_000       # messages per frame, as Alpaca batches them
+MAX_TICKS_PER_POLL = 5_000  # per symbol and channel: a clock jump of hours sends the latest
+FRAME_MESSAGES = 1_000  # messages per frame, as Alpaca batches them
 _ONE_MINUTE = parse_timeframe("1Min")
 _SCALE = float(PRICE_SCALE)
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class DataStreamConnection(StreamConnection):
     """One market-data websocket: authentication, subscriptions, and what it is sent."""
 
-    def __init__(self, server: StreamServer, ws: web.WebSocketResponse, request: web.Request,
-                 feed: str):
+    def __init__(self, server: StreamServer, ws: web.WebSocketResponse, request: web.Request, feed: str):
         super().__init__(ws, request, feed)
         self.server = server
         self.feed = feed
@@ -89,13 +90,14 @@ class DataStreamConnection(StreamConnection):
     async def serve(self, headers: Mapping[str, str]) -> None:
         self.reply({"T": "success", "msg": "connected"})
         if "APCA-API-KEY-ID" in headers and not self._authenticate(
-                headers.get("APCA-API-KEY-ID"), headers.get("APCA-API-SECRET-KEY")):
+            headers.get("APCA-API-KEY-ID"), headers.get("APCA-API-SECRET-KEY")
+        ):
             return
         timer = asyncio.get_running_loop().call_later(self.server.auth_timeout, self._auth_timeout)
         try:
             async for msg in self.ws:
                 if msg.type is WSMsgType.TEXT:
-                    self.error(400, "invalid syntax")   # msgpack only
+                    self.error(400, "invalid syntax")  # msgpack only
                     continue
                 if msg.type is not WSMsgType.BINARY:
                     continue
@@ -155,8 +157,11 @@ class DataStreamConnection(StreamConnection):
             if channel in _OTHER_STREAMS:
                 self.error(410, "invalid subscribe action for this feed")
                 return
-            if (channel not in CHANNELS or not isinstance(symbols, list)
-                    or not all(isinstance(s, str) and _SYMBOL.match(s) for s in symbols)):
+            if (
+                channel not in CHANNELS
+                or not isinstance(symbols, list)
+                or not all(isinstance(s, str) and _SYMBOL.match(s) for s in symbols)
+            ):
                 self.error(400, "invalid syntax")
                 return
             changes[channel] = symbols
@@ -191,13 +196,13 @@ class MarketPublisher:
     def __init__(self, server: StreamServer, poll_interval: float = 0.05):
         self.server = server
         self.poll_interval = poll_interval
-        self.cursors: dict[str, tuple[int, int]] = {}   # feed -> (next tick ns, next bar minute ns)
-        self.sent = 0                                    # data messages sent, for tests and benches
+        self.cursors: dict[str, tuple[int, int]] = {}  # feed -> (next tick ns, next bar minute ns)
+        self.sent = 0  # data messages sent, for tests and benches
 
     async def run(self) -> None:
         while True:
             try:
-                self.publish()   # the first call, before anyone connects, sets the cursors to now
+                self.publish()  # the first call, before anyone connects, sets the cursors to now
             except Exception:  # a bad tick must not end the stream for everyone
                 log.exception("local broker: market-data publisher failed")
             await asyncio.sleep(self.poll_interval)
@@ -207,8 +212,7 @@ class MarketPublisher:
         now = to_ns(self.server.sim.clock.now()) + 1
         by_feed: dict[str, list[DataStreamConnection]] = defaultdict(list)
         for conn in list(self.server.connections):
-            if isinstance(conn, DataStreamConnection) and conn.key is not None \
-                    and any(conn.subs.values()):
+            if isinstance(conn, DataStreamConnection) and conn.key is not None and any(conn.subs.values()):
                 by_feed[conn.feed].append(conn)
         for feed in FEEDS:
             end = now - FEED_DELAY_NS.get(feed, 0)
@@ -221,11 +225,10 @@ class MarketPublisher:
                 self._publish(by_feed[feed], cursor[0], end, cursor[1], end // MINUTE_NS * MINUTE_NS)
             self.cursors[feed] = (end, end // MINUTE_NS * MINUTE_NS)
 
-    def _publish(self, conns: list[DataStreamConnection], lo: int, hi: int,
-                 bar_lo: int, bar_hi: int) -> None:
+    def _publish(self, conns: list[DataStreamConnection], lo: int, hi: int, bar_lo: int, bar_hi: int) -> None:
         market = self.server.sim.market
         wanted = {ch: _symbols(c.subs[ch] for c in conns) for ch in ("trades", "quotes", "bars", "dailyBars")}
-        ticks: list[tuple[int, str, str, dict]] = []     # (t, channel, symbol, message)
+        ticks: list[tuple[int, str, str, dict]] = []  # (t, channel, symbol, message)
         for symbol in wanted["trades"]:
             got, _ = market.ticks(symbol, lo, hi, MAX_TICKS_PER_POLL, desc=True)
             ticks.extend(_trade_messages(symbol, got))
@@ -236,8 +239,7 @@ class MarketPublisher:
         bars: list[tuple[int, str, str, dict]] = []
         if bar_hi > bar_lo:
             for symbol in wanted["bars"] | wanted["dailyBars"]:
-                minute, _ = market.bars(symbol, _ONE_MINUTE, bar_lo, bar_hi - 1, MAX_TICKS_PER_POLL,
-                                        until_ns=bar_hi)
+                minute, _ = market.bars(symbol, _ONE_MINUTE, bar_lo, bar_hi - 1, MAX_TICKS_PER_POLL, until_ns=bar_hi)
                 if not len(minute):
                     continue
                 if symbol in wanted["bars"]:
@@ -251,7 +253,7 @@ class MarketPublisher:
         for conn in conns:
             mine = [msg for _t, channel, symbol, msg in rows if conn.wants(channel, symbol)]
             for i in range(0, len(mine), FRAME_MESSAGES):
-                if not conn.send(msgpack.packb(mine[i:i + FRAME_MESSAGES])):
+                if not conn.send(msgpack.packb(mine[i : i + FRAME_MESSAGES])):
                     break
             self.sent += len(mine)
 
@@ -272,12 +274,33 @@ def _trade_messages(symbol: str, ticks) -> list[tuple[int, str, str, dict]]:
         return []
     lot = PROFILES[symbol].lot
     out = []
-    for t, stamp, i, x, p, s in zip(ticks.t.tolist(), _stamps(ticks.t), ticks.id.tolist(),
-                                    VENUES[ticks.venue].tolist(), (ticks.price / _SCALE).tolist(),
-                                    ticks.size.tolist()):
-        out.append((t, "trades", symbol, {"T": "t", "S": symbol, "i": i, "x": x, "p": p, "s": s,
-                                          "c": ["@", "I"] if s < lot else ["@"], "z": ticks.tape,
-                                          "t": stamp}))
+    for t, stamp, i, x, p, s in zip(
+        ticks.t.tolist(),
+        _stamps(ticks.t),
+        ticks.id.tolist(),
+        VENUES[ticks.venue].tolist(),
+        (ticks.price / _SCALE).tolist(),
+        ticks.size.tolist(),
+        strict=False,
+    ):
+        out.append(
+            (
+                t,
+                "trades",
+                symbol,
+                {
+                    "T": "t",
+                    "S": symbol,
+                    "i": i,
+                    "x": x,
+                    "p": p,
+                    "s": s,
+                    "c": ["@", "I"] if s < lot else ["@"],
+                    "z": ticks.tape,
+                    "t": stamp,
+                },
+            )
+        )
     return out
 
 
@@ -286,13 +309,36 @@ def _quote_messages(symbol: str, ticks) -> list[tuple[int, str, str, dict]]:
         return []
     out = []
     for t, stamp, bx, bp, bs, ax, ap, as_ in zip(
-            ticks.qt.tolist(), _stamps(ticks.qt), QUOTE_VENUES[ticks.bid_venue].tolist(),
-            (ticks.bid / _SCALE).tolist(), ticks.bid_size.tolist(),
-            QUOTE_VENUES[ticks.ask_venue].tolist(), (ticks.ask / _SCALE).tolist(),
-            ticks.ask_size.tolist()):
-        out.append((t, "quotes", symbol, {"T": "q", "S": symbol, "bx": bx, "bp": bp, "bs": bs,
-                                          "ax": ax, "ap": ap, "as": as_, "c": ["R"],
-                                          "z": ticks.tape, "t": stamp}))
+        ticks.qt.tolist(),
+        _stamps(ticks.qt),
+        QUOTE_VENUES[ticks.bid_venue].tolist(),
+        (ticks.bid / _SCALE).tolist(),
+        ticks.bid_size.tolist(),
+        QUOTE_VENUES[ticks.ask_venue].tolist(),
+        (ticks.ask / _SCALE).tolist(),
+        ticks.ask_size.tolist(),
+        strict=False,
+    ):
+        out.append(
+            (
+                t,
+                "quotes",
+                symbol,
+                {
+                    "T": "q",
+                    "S": symbol,
+                    "bx": bx,
+                    "bp": bp,
+                    "bs": bs,
+                    "ax": ax,
+                    "ap": ap,
+                    "as": as_,
+                    "c": ["R"],
+                    "z": ticks.tape,
+                    "t": stamp,
+                },
+            )
+        )
     return out
 
 
@@ -300,11 +346,25 @@ def _bar_messages(symbol: str, bars, kind: str, channel: str) -> list[tuple[int,
     vw = np.round(bars.pv / np.maximum(bars.v, 1) / _SCALE, 6).tolist()
     out = []
     for t, stamp, o, h, l, c, v, n, w in zip(  # noqa: E741 (Alpaca's field names)
-            bars.t.tolist(), _stamps(bars.t), (bars.o / _SCALE).tolist(),
-            (bars.h / _SCALE).tolist(), (bars.l / _SCALE).tolist(), (bars.c / _SCALE).tolist(),
-            bars.v.tolist(), bars.n.tolist(), vw):
-        out.append((t, channel, symbol, {"T": kind, "S": symbol, "o": o, "h": h, "l": l, "c": c,
-                                         "v": v, "n": n, "vw": w, "t": stamp}))
+        bars.t.tolist(),
+        _stamps(bars.t),
+        (bars.o / _SCALE).tolist(),
+        (bars.h / _SCALE).tolist(),
+        (bars.l / _SCALE).tolist(),
+        (bars.c / _SCALE).tolist(),
+        bars.v.tolist(),
+        bars.n.tolist(),
+        vw,
+        strict=False,
+    ):
+        out.append(
+            (
+                t,
+                channel,
+                symbol,
+                {"T": kind, "S": symbol, "o": o, "h": h, "l": l, "c": c, "v": v, "n": n, "vw": w, "t": stamp},
+            )
+        )
     return out
 
 

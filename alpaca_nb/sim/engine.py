@@ -14,16 +14,17 @@ trade update the operation produced. Order transitions live in ``lifecycle.py``.
 Bulk creation for tests and benchmarks: :meth:`Engine.submit_orders` submits many bodies in
 one operation and one commit (10,000 orders in about a second).
 """
+
 from __future__ import annotations
 
 import logging
 import threading
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable, Iterator
 
 from . import account as acct
 from . import activities as acts
@@ -49,8 +50,15 @@ _MAX_ORDERS_PAGE = 500
 class Engine(OrderFlow, Schedule):
     """The account and its order lifecycle (see the module docstring)."""
 
-    def __init__(self, market, hours: MarketHours, clock: SimClock,
-                 state_path: Path | None = None, *, initial_cash: Decimal = Decimal("100000")):
+    def __init__(
+        self,
+        market,
+        hours: MarketHours,
+        clock: SimClock,
+        state_path: Path | None = None,
+        *,
+        initial_cash: Decimal = Decimal("100000"),
+    ):
         self.market, self.hours, self.clock = market, hours, clock
         self.initial_cash = Decimal(initial_cash)
         self._lock = threading.RLock()
@@ -119,18 +127,23 @@ class Engine(OrderFlow, Schedule):
         self._day_key = self._session_key(now)
         self._seq = 0
         self._last_stamp = now
-        self._add_activity(acts.cash_activity(self.account_id, "CSD", self.initial_cash, now,
-                                              "initial deposit"))
+        self._add_activity(acts.cash_activity(self.account_id, "CSD", self.initial_cash, now, "initial deposit"))
         self._meta_dirty = True
         self._flush()
 
     def _meta(self) -> dict:
-        return {"account_id": self.account_id, "account_number": self.account_number,
-                "created_at": self.created_at.isoformat(), "cash": str(self.cash),
-                "config": self.config, "last_equity": str(self.last_equity),
-                "last_maintenance_margin": str(self.last_maintenance_margin),
-                "day_key": self._day_key, "seq": self._seq,
-                "last_stamp": self._last_stamp.isoformat()}
+        return {
+            "account_id": self.account_id,
+            "account_number": self.account_number,
+            "created_at": self.created_at.isoformat(),
+            "cash": str(self.cash),
+            "config": self.config,
+            "last_equity": str(self.last_equity),
+            "last_maintenance_margin": str(self.last_maintenance_margin),
+            "day_key": self._day_key,
+            "seq": self._seq,
+            "last_stamp": self._last_stamp.isoformat(),
+        }
 
     # ---- operations, persistence, events -----------------------------------------------------
     @contextmanager
@@ -153,12 +166,15 @@ class Engine(OrderFlow, Schedule):
     def _flush(self) -> None:
         changed = bool(self._dirty or self._dirty_positions or self._new_activities)
         if changed or self._meta_dirty:
-            positions = [self._positions[s].to_row() for s in self._dirty_positions
-                         if s in self._positions]
+            positions = [self._positions[s].to_row() for s in self._dirty_positions if s in self._positions]
             deleted = [s for s in self._dirty_positions if s not in self._positions]
-            self._store.write(meta=self._meta(), orders=[o.to_row() for o in self._dirty.values()],
-                              positions=positions, deleted_positions=deleted,
-                              activities=self._new_activities)
+            self._store.write(
+                meta=self._meta(),
+                orders=[o.to_row() for o in self._dirty.values()],
+                positions=positions,
+                deleted_positions=deleted,
+                activities=self._new_activities,
+            )
         self._dirty, self._dirty_positions, self._new_activities = {}, set(), []
         self._meta_dirty = False
         events, self._events = self._events, []
@@ -172,8 +188,9 @@ class Engine(OrderFlow, Schedule):
     def _emit(self, event: str, order: Order, at: datetime, **extra) -> None:
         if not self._listeners:
             return  # building the order JSON costs; nobody listens
-        self._events.append({"event": event, "order": self._order_json(order, nested=True),
-                             "timestamp": fmt_time(at), **extra})
+        self._events.append(
+            {"event": event, "order": self._order_json(order, nested=True), "timestamp": fmt_time(at), **extra}
+        )
 
     def add_listener(self, fn: Callable[[dict], None]) -> None:
         """Call ``fn(update)`` for every trade update, in order, after it is persisted.
@@ -212,8 +229,7 @@ class Engine(OrderFlow, Schedule):
         key = (symbol, now)
         found = self._marks_cache.get(key)
         if found is None:
-            found = self._marks_cache[key] = (self.market.quote(symbol, now),
-                                              self.market.trade(symbol, now))
+            found = self._marks_cache[key] = (self.market.quote(symbol, now), self.market.trade(symbol, now))
         return found
 
     def _mark(self, symbol: str) -> Decimal:
@@ -234,15 +250,15 @@ class Engine(OrderFlow, Schedule):
     def _reserve_of(self, order: Order) -> Decimal:
         return opening_reserve(order, self._asset(order.symbol), self.limits.multiplier)
 
-    def _book_fill(self, asset: dict, side: str, qty: Decimal, price: Decimal,
-                   at: datetime) -> Decimal:
+    def _book_fill(self, asset: dict, side: str, qty: Decimal, price: Decimal, at: datetime) -> Decimal:
         self.cash += -qty * price if side == "buy" else qty * price
         self._dirty_positions.add(asset["symbol"])
         self._meta_dirty = True
         return acct.apply_fill(self._positions, asset, side, qty, price, at)
 
-    def _record_fill_activity(self, order: Order, event: str, qty: Decimal, price: Decimal,
-                              at: datetime, execution_id: str) -> None:
+    def _record_fill_activity(
+        self, order: Order, event: str, qty: Decimal, price: Decimal, at: datetime, execution_id: str
+    ) -> None:
         self._add_activity(acts.fill_activity(self.account_id, order, event, qty, price, at, execution_id))
 
     def _add_activity(self, activity: dict) -> None:
@@ -261,17 +277,31 @@ class Engine(OrderFlow, Schedule):
         with self._op() as now:
             val = self._valuation()
             return acct.account_json(
-                account_id=self.account_id, account_number=self.account_number,
-                created_at=self.created_at, val=val, bp=self._buying_power(),
-                multiplier=self.limits.multiplier, last_equity=self.last_equity,
+                account_id=self.account_id,
+                account_number=self.account_number,
+                created_at=self.created_at,
+                val=val,
+                bp=self._buying_power(),
+                multiplier=self.limits.multiplier,
+                last_equity=self.last_equity,
                 last_maintenance_margin=self.last_maintenance_margin,
                 shorting_enabled=self.limits.multiplier > 1 and not self.limits.no_shorting,
                 balance_asof=(now.date() - timedelta(days=1)).isoformat(),
-                trading_blocked=self.limits.suspend_trade)
+                trading_blocked=self.limits.suspend_trade,
+            )
 
-    def list_orders(self, *, status: str = "open", limit: int = 50, after: datetime | None = None,
-                    until: datetime | None = None, direction: str = "desc", nested: bool = False,
-                    symbols: list[str] | None = None, side: str | None = None) -> list[dict]:
+    def list_orders(
+        self,
+        *,
+        status: str = "open",
+        limit: int = 50,
+        after: datetime | None = None,
+        until: datetime | None = None,
+        direction: str = "desc",
+        nested: bool = False,
+        symbols: list[str] | None = None,
+        side: str | None = None,
+    ) -> list[dict]:
         """``GET /v2/orders``: newest first by default; ``after``/``until`` exclusive on
         ``submitted_at``; ``nested`` rolls legs up under their parent."""
         if status not in ("open", "closed", "all"):
@@ -285,9 +315,15 @@ class Engine(OrderFlow, Schedule):
         with self._lock:
             wanted = set(symbols) if symbols else None
             out = []
-            for order in self.book.select(status=status, after=after, until=until,
-                                          direction=direction, symbols=wanted, side=side,
-                                          top_level_only=nested):
+            for order in self.book.select(
+                status=status,
+                after=after,
+                until=until,
+                direction=direction,
+                symbols=wanted,
+                side=side,
+                top_level_only=nested,
+            ):
                 out.append(self._order_json(order, nested))
                 if len(out) >= limit:
                     break
@@ -334,15 +370,29 @@ class Engine(OrderFlow, Schedule):
         ref = pos.avg_entry_price if opened_today else lastday
         return acct.position_json(pos, current, lastday, available, ref)
 
-    def activities(self, *, activity_types: list[str] | None = None,
-                        after: datetime | None = None, until: datetime | None = None,
-                        date: datetime | None = None, direction: str = "desc",
-                        page_size: int = 100, page_token: str | None = None) -> list[dict]:
+    def activities(
+        self,
+        *,
+        activity_types: list[str] | None = None,
+        after: datetime | None = None,
+        until: datetime | None = None,
+        date: datetime | None = None,
+        direction: str = "desc",
+        page_size: int = 100,
+        page_token: str | None = None,
+    ) -> list[dict]:
         """``GET /v2/account/activities``: FILL and cash activities, newest first."""
         with self._lock:
-            return acts.page(self._activities, activity_types=activity_types, after=after,
-                             until=until, date=date, direction=direction, page_size=page_size,
-                             page_token=page_token)
+            return acts.page(
+                self._activities,
+                activity_types=activity_types,
+                after=after,
+                until=until,
+                date=date,
+                direction=direction,
+                page_size=page_size,
+                page_token=page_token,
+            )
 
     def portfolio_history(self, **params) -> dict:
         """``GET /v2/account/portfolio/history`` from the fills and the market's prices."""
@@ -350,7 +400,11 @@ class Engine(OrderFlow, Schedule):
             return portfolio_history(
                 activities=self._activities,
                 price_at=lambda symbol, t: self.market.trade(symbol, t).price,
-                hours=self.hours, now=now, created_at=self.created_at, params=params)
+                hours=self.hours,
+                now=now,
+                created_at=self.created_at,
+                params=params,
+            )
 
     def configurations(self) -> dict:
         with self._lock:
@@ -415,8 +469,7 @@ class Engine(OrderFlow, Schedule):
             for order in list(self.book.open.values()):
                 if order.is_open:
                     self._cancel(order, now)
-            return [{"id": o.id, "status": 200, "body": self._order_json(o, False)}
-                    for o in self._cancelled]
+            return [{"id": o.id, "status": 200, "body": self._order_json(o, False)} for o in self._cancelled]
 
     def close_position(self, symbol_or_asset_id: str, qty=None, percentage=None) -> dict:
         """Market order closing all, ``qty`` shares or ``percentage`` % of a position."""
@@ -435,12 +488,16 @@ class Engine(OrderFlow, Schedule):
                 raise unprocessable("percentage must be > 0 and <= 100")
             qty = size * percentage / 100
             fractionable = self._asset(pos.symbol).get("fractionable", False) and size % 1 != 0
-            qty = qty.quantize(Decimal("0.000000001") if fractionable else Decimal(1),
-                               rounding="ROUND_DOWN")
+            qty = qty.quantize(Decimal("0.000000001") if fractionable else Decimal(1), rounding="ROUND_DOWN")
             if qty <= 0:
                 raise unprocessable(f"percentage {percentage} of {fmt_num(size)} shares is less than one share")
-        body = {"symbol": pos.symbol, "qty": qty if qty is not None else size,
-                "side": "sell" if pos.qty > 0 else "buy", "type": "market", "time_in_force": "day"}
+        body = {
+            "symbol": pos.symbol,
+            "qty": qty if qty is not None else size,
+            "side": "sell" if pos.qty > 0 else "buy",
+            "type": "market",
+            "time_in_force": "day",
+        }
         return self._submit(body, now)
 
     def close_all_positions(self, cancel_orders: bool = False) -> list[dict]:
@@ -459,8 +516,9 @@ class Engine(OrderFlow, Schedule):
                     body = err.body()
                     out.append({"symbol": symbol, "status": err.status, "body": body})
                 else:
-                    out.append({"symbol": symbol, "status": 200, "order_id": order.id,
-                                "body": self._order_json(order, False)})
+                    out.append(
+                        {"symbol": symbol, "status": 200, "order_id": order.id, "body": self._order_json(order, False)}
+                    )
             return out
 
     # ---- lifecycle of the engine -------------------------------------------------------------
@@ -478,7 +536,9 @@ class Engine(OrderFlow, Schedule):
 
 
 def _limits(config: dict) -> AccountLimits:
-    return AccountLimits(multiplier=Decimal(str(config["max_margin_multiplier"])),
-                         no_shorting=bool(config["no_shorting"]),
-                         suspend_trade=bool(config["suspend_trade"]),
-                         fractional_trading=bool(config["fractional_trading"]))
+    return AccountLimits(
+        multiplier=Decimal(str(config["max_margin_multiplier"])),
+        no_shorting=bool(config["no_shorting"]),
+        suspend_trade=bool(config["suspend_trade"]),
+        fractional_trading=bool(config["fractional_trading"]),
+    )

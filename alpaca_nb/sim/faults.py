@@ -69,6 +69,7 @@ add...}], "stream": [{"kind": "drop", ...}]}`` (a bad rule is a 422 and adds not
 ``faults.clear()`` removes every rule (REST and stream), ``len(faults)`` counts rules with
 firings left.
 """
+
 from __future__ import annotations
 
 import collections
@@ -102,8 +103,9 @@ class Fault:
         if sum(after) > 1:
             raise ValueError("give at most one of status_after, drop_after and cut_body")
         if self.status is not None and any(after):
-            raise ValueError("status answers before processing: it cannot be combined with "
-                             "status_after, drop_after or cut_body")
+            raise ValueError(
+                "status answers before processing: it cannot be combined with status_after, drop_after or cut_body"
+            )
 
     @property
     def cut_mode(self) -> str | None:
@@ -129,13 +131,16 @@ class Fault:
 
     def rate_limit_headers(self, now: float) -> dict[str, str]:
         """The headers a 429 answer carries, as Alpaca sends them."""
-        return {"X-RateLimit-Limit": "200", "X-RateLimit-Remaining": "0",
-                "X-RateLimit-Reset": str(int(now + self.reset_in))}
+        return {
+            "X-RateLimit-Limit": "200",
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": str(int(now + self.reset_in)),
+        }
 
     def matches(self, method: str, path: str) -> bool:
-        return ((self.method is None or self.method.upper() == method)
-                and (self.path is None or self.path == path or
-                     (self.path.endswith("*") and path.startswith(self.path[:-1]))))
+        return (self.method is None or self.method.upper() == method) and (
+            self.path is None or self.path == path or (self.path.endswith("*") and path.startswith(self.path[:-1]))
+        )
 
 
 @dataclass
@@ -150,8 +155,7 @@ class StreamFault:
 
     def __post_init__(self) -> None:
         if self.kind not in STREAM_KINDS:
-            raise ValueError(f"stream fault kind must be one of {', '.join(STREAM_KINDS)}, "
-                             f"not {self.kind!r}")
+            raise ValueError(f"stream fault kind must be one of {', '.join(STREAM_KINDS)}, not {self.kind!r}")
         if self.hold < 2:
             raise ValueError("hold must be at least 2 (a group of one cannot be reordered)")
 

@@ -9,13 +9,14 @@ Parameters follow ``GET /v2/account/portfolio/history``: ``period`` (``<n>D|W|M|
 ``intraday_reporting`` (market_hours, extended_hours, continuous), ``extended_hours``
 (deprecated alias of extended_hours reporting) and ``pnl_reset`` (per_day, no_reset).
 """
+
 from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from datetime import date, datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Callable
 
 from .calendar import MarketHours, ny_date, ny_midnight
 from .http import parse_bool, parse_time, unprocessable
@@ -33,9 +34,15 @@ def _period_days(period: str) -> int:
     return int(m.group(1)) * _UNIT_DAYS[m.group(2)]
 
 
-def portfolio_history(*, activities: list[dict], price_at: Callable[[str, datetime], Decimal],
-                      hours: MarketHours, now: datetime, created_at: datetime,
-                      params: dict) -> dict:
+def portfolio_history(
+    *,
+    activities: list[dict],
+    price_at: Callable[[str, datetime], Decimal],
+    hours: MarketHours,
+    now: datetime,
+    created_at: datetime,
+    params: dict,
+) -> dict:
     """The ``PortfolioHistory`` JSON for query ``params`` (strings, as they arrive)."""
     period = params.get("period") or None
     timeframe = params.get("timeframe") or None
@@ -89,13 +96,14 @@ def portfolio_history(*, activities: list[dict], price_at: Callable[[str, dateti
     base_value = closing_equity(points[0][0] if points else start)
     if step < 86400 and pnl_reset == "per_day":
         # Intraday P&L restarts each trading day from the previous close.
-        day_base = {day: closing_equity(_day_start(hours, day, reporting))
-                    for day in dict.fromkeys(day for _, _, day in points)}
+        day_base = {
+            day: closing_equity(_day_start(hours, day, reporting)) for day in dict.fromkeys(day for _, _, day in points)
+        }
         bases = [day_base[day] for _, _, day in points]
     else:
         bases = [base_value] * len(points)
-    profit_loss = [round(float(e - b), 4) for e, b in zip(equity, bases)]
-    profit_loss_pct = [round(float((e - b) / b), 6) if b else 0.0 for e, b in zip(equity, bases)]
+    profit_loss = [round(float(e - b), 4) for e, b in zip(equity, bases, strict=False)]
+    profit_loss_pct = [round(float((e - b) / b), 6) if b else 0.0 for e, b in zip(equity, bases, strict=False)]
     return {
         "timestamp": [int(label.timestamp()) for label, _, _ in points],
         "equity": [round(float(e), 2) for e in equity],
@@ -112,7 +120,7 @@ def _time(value, field: str) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     return parse_time(str(value), field)
 
 
@@ -151,8 +159,7 @@ def _window(hours: MarketHours, day: date, reporting: str) -> tuple[datetime, da
     return session
 
 
-def _intraday_points(hours: MarketHours, start: datetime, end: datetime, step: int,
-                     reporting: str):
+def _intraday_points(hours: MarketHours, start: datetime, end: datetime, step: int, reporting: str):
     """Left-labelled windows of ``step`` seconds inside the reporting windows of each day,
     each valued at its end (or ``end``)."""
     out = []
@@ -204,7 +211,7 @@ class _EquityCurve:
             self._holdings.append(holdings)
 
     def at(self, t: datetime) -> Decimal:
-        key = t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
+        key = t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
         i = bisect_right(self._times, key) - 1
         if i < 0:
             return Decimal(0)
@@ -212,4 +219,3 @@ class _EquityCurve:
         for symbol, qty in self._holdings[i].items():
             equity += qty * self._price_at(symbol, t)
         return equity
-

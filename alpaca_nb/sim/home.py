@@ -6,6 +6,7 @@ Layout under ``$ALPACA_NB_HOME`` (default ``~/.alpaca_nb``)::
     sim/broker.json    the running broker process: pid, url, seed (removed on clean stop)
     sim/broker.log     that process's output
 """
+
 from __future__ import annotations
 
 import json

@@ -4,9 +4,10 @@ Alpaca answers every error with ``{"code": int, "message": str}`` and a status; 
 raises :class:`SimError` and the server's middleware turns it into that body. The parsers here
 raise the 422 / 400 answers Alpaca gives for a bad parameter, naming the field.
 """
+
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -52,8 +53,7 @@ def bad_request(message: str) -> SimError:
 
 def json_response(body: Any, status: int = 200, headers: dict | None = None) -> web.Response:
     """Encode ``body`` with msgspec (Decimals as strings, datetimes as RFC 3339)."""
-    return web.Response(body=_encoder.encode(body), status=status, headers=headers,
-                        content_type="application/json")
+    return web.Response(body=_encoder.encode(body), status=status, headers=headers, content_type="application/json")
 
 
 def encode_json(body: Any) -> bytes:
@@ -85,7 +85,7 @@ def parse_time(value: str | None, field: str) -> datetime | None:
     try:
         if len(text) == 10:
             d = date.fromisoformat(text)
-            return datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
+            return datetime(d.year, d.month, d.day, tzinfo=UTC)
         text = text.replace("Z", "+00:00").replace("z", "+00:00")
         # Python parses at most microseconds: drop nanosecond digits.
         if "." in text:
@@ -97,12 +97,13 @@ def parse_time(value: str | None, field: str) -> datetime | None:
     except ValueError:
         raise unprocessable(f"invalid {field}: {value!r} is not an RFC 3339 timestamp or date") from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
 
 
-def parse_int(value: Any, field: str, default: int | None = None, lo: int | None = None,
-              hi: int | None = None) -> int | None:
+def parse_int(
+    value: Any, field: str, default: int | None = None, lo: int | None = None, hi: int | None = None
+) -> int | None:
     if value is None or value == "":
         return default
     try:
@@ -110,8 +111,11 @@ def parse_int(value: Any, field: str, default: int | None = None, lo: int | None
     except ValueError:
         raise unprocessable(f"invalid {field}: {value!r} is not an integer") from None
     if (lo is not None and number < lo) or (hi is not None and number > hi):
-        bounds = f"between {lo} and {hi}" if lo is not None and hi is not None else (
-            f"at least {lo}" if lo is not None else f"at most {hi}")
+        bounds = (
+            f"between {lo} and {hi}"
+            if lo is not None and hi is not None
+            else (f"at least {lo}" if lo is not None else f"at most {hi}")
+        )
         raise unprocessable(f"invalid {field}: {number} (must be {bounds})")
     return number
 
@@ -135,7 +139,7 @@ def fmt_time(dt: datetime | None) -> str | None:
     """RFC 3339 in UTC with a ``Z``, microseconds when present (as Alpaca prints them)."""
     if dt is None:
         return None
-    dt = dt.astimezone(timezone.utc)
+    dt = dt.astimezone(UTC)
     if dt.microsecond:
         return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ")

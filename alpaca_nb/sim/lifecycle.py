@@ -19,6 +19,7 @@ saved with the order row whenever that is written (not on every tick): after a r
 stop re-reads from there, which is harmless, since trades it had already seen neither
 triggered it nor moved its saved mark. Rows written before it existed start at the restart.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -33,8 +34,8 @@ from .orders import NOT_REPLACEABLE, Order
 from .risk import check_buying_power, check_position_rules, reservation
 
 ZERO = Decimal(0)
-_EXTENDED_BEFORE = timedelta(hours=5, minutes=30)   # pre-market from 04:00 ET
-_EXTENDED_AFTER = timedelta(hours=4)                # after-hours until 20:00 ET
+_EXTENDED_BEFORE = timedelta(hours=5, minutes=30)  # pre-market from 04:00 ET
+_EXTENDED_AFTER = timedelta(hours=4)  # after-hours until 20:00 ET
 _GTC_LIFETIME = timedelta(days=90)
 
 
@@ -53,12 +54,13 @@ class OrderFlow:
             base = req.limit_price if req.type in ("limit", "stop_limit") else req.stop_price
             check_leg_prices(req, base if base is not None else trade.price)
         reserve_price = self._check_account(
-            req, quote, lambda: self.book.symbol_open(req.symbol),
-            self.book.working_sides(req.symbol))
+            req, quote, lambda: self.book.symbol_open(req.symbol), self.book.working_sides(req.symbol)
+        )
         return self._place(req, now, reserve_price)
 
-    def _check_account(self, req: OrderRequest, quote, open_orders, working_sides: set[str],
-                       released: Decimal = ZERO) -> Decimal | None:
+    def _check_account(
+        self, req: OrderRequest, quote, open_orders, working_sides: set[str], released: Decimal = ZERO
+    ) -> Decimal | None:
         """Quantity, shorting and buying-power checks; the reservation price when opening.
 
         ``open_orders()`` lists the symbol's other open orders; ``released`` is buying power
@@ -68,10 +70,16 @@ class OrderFlow:
         qty = req.qty if req.qty is not None else req.notional / est_price
         pos = self._positions.get(req.symbol)
         opening = check_position_rules(
-            side=req.side, qty=qty, fractional=req.fractional, asset=req.asset,
-            position_qty=pos.qty if pos else ZERO, open_orders=open_orders,
-            working_sides=working_sides, limits=self.limits,
-            exit_only=req.order_class == "oco")
+            side=req.side,
+            qty=qty,
+            fractional=req.fractional,
+            asset=req.asset,
+            position_qty=pos.qty if pos else ZERO,
+            open_orders=open_orders,
+            working_sides=working_sides,
+            limits=self.limits,
+            exit_only=req.order_class == "oco",
+        )
         if not opening:
             return None
         cost = req.notional if req.notional is not None else qty * est_price
@@ -80,8 +88,7 @@ class OrderFlow:
         return est_price
 
     @staticmethod
-    def _estimate_price(side: str, order_type: str, limit: Decimal | None, stop: Decimal | None,
-                        quote) -> Decimal:
+    def _estimate_price(side: str, order_type: str, limit: Decimal | None, stop: Decimal | None, quote) -> Decimal:
         """What an order will cost per share at worst: its limit, its stop, else the quote."""
         if order_type in ("limit", "stop_limit") and limit is not None:
             return limit
@@ -93,8 +100,7 @@ class OrderFlow:
     def _place(self, req: OrderRequest, now: datetime, reserve_price: Decimal | None) -> Order:
         """Create the order (and its held legs) and start it."""
         at = self._stamp(now)
-        order = self._new_order(req, at, req.client_order_id, status="pending_new",
-                                reserve_price=reserve_price)
+        order = self._new_order(req, at, req.client_order_id, status="pending_new", reserve_price=reserve_price)
         pos = self._positions.get(req.symbol)
         order.position_intent = req.position_intent or _intent(req.side, pos.qty if pos else ZERO)
         self.book.add(order)
@@ -109,17 +115,40 @@ class OrderFlow:
                     self._start(leg, now)
         return order
 
-    def _new_order(self, req: OrderRequest, at: datetime, client_order_id: str | None, *,
-                   status: str, reserve_price: Decimal | None, **overrides) -> Order:
+    def _new_order(
+        self,
+        req: OrderRequest,
+        at: datetime,
+        client_order_id: str | None,
+        *,
+        status: str,
+        reserve_price: Decimal | None,
+        **overrides,
+    ) -> Order:
         self._seq += 1
         values = dict(
-            id=str(uuid.uuid4()), client_order_id=client_order_id or str(uuid.uuid4()),
-            seq=self._seq, symbol=req.symbol, asset_id=req.asset["id"], side=req.side,
-            type=req.type, time_in_force=req.time_in_force, order_class=req.order_class,
-            status=status, created_at=at, submitted_at=at, updated_at=at, qty=req.qty,
-            notional=req.notional, limit_price=req.limit_price, stop_price=req.stop_price,
-            trail_price=req.trail_price, trail_percent=req.trail_percent,
-            extended_hours=req.extended_hours, reserve_price=reserve_price)
+            id=str(uuid.uuid4()),
+            client_order_id=client_order_id or str(uuid.uuid4()),
+            seq=self._seq,
+            symbol=req.symbol,
+            asset_id=req.asset["id"],
+            side=req.side,
+            type=req.type,
+            time_in_force=req.time_in_force,
+            order_class=req.order_class,
+            status=status,
+            created_at=at,
+            submitted_at=at,
+            updated_at=at,
+            qty=req.qty,
+            notional=req.notional,
+            limit_price=req.limit_price,
+            stop_price=req.stop_price,
+            trail_price=req.trail_price,
+            trail_percent=req.trail_percent,
+            extended_hours=req.extended_hours,
+            reserve_price=reserve_price,
+        )
         values.update(overrides)
         return Order(**values)
 
@@ -130,18 +159,31 @@ class OrderFlow:
         exit_side = "sell" if req.side == "buy" else "buy"
         specs = []
         if req.order_class in ("bracket", "oto") and req.take_profit is not None:
-            specs.append(dict(side=exit_side, type="limit", limit_price=req.take_profit,
-                              stop_price=None))
+            specs.append(dict(side=exit_side, type="limit", limit_price=req.take_profit, stop_price=None))
         if req.stop_loss_stop is not None:
-            specs.append(dict(side=exit_side if req.order_class != "oco" else req.side,
-                              type="stop_limit" if req.stop_loss_limit is not None else "stop",
-                              limit_price=req.stop_loss_limit, stop_price=req.stop_loss_stop))
+            specs.append(
+                dict(
+                    side=exit_side if req.order_class != "oco" else req.side,
+                    type="stop_limit" if req.stop_loss_limit is not None else "stop",
+                    limit_price=req.stop_loss_limit,
+                    stop_price=req.stop_loss_stop,
+                )
+            )
         legs = []
         status = "pending_new" if req.order_class == "oco" else "held"
         for spec in specs:
-            leg = self._new_order(req, self._stamp(now), None, status=status, reserve_price=None,
-                                  parent_id=parent.id, trail_price=None, trail_percent=None,
-                                  extended_hours=False, **spec)
+            leg = self._new_order(
+                req,
+                self._stamp(now),
+                None,
+                status=status,
+                reserve_price=None,
+                parent_id=parent.id,
+                trail_price=None,
+                trail_percent=None,
+                extended_hours=False,
+                **spec,
+            )
             leg.position_intent = "sell_to_close" if leg.side == "sell" else "buy_to_close"
             leg.expires_at = self._expiry(leg, leg.submitted_at)  # reset when it is released
             parent.leg_ids.append(leg.id)
@@ -310,8 +352,15 @@ class OrderFlow:
         event = "fill" if order.status == "filled" else "partial_fill"
         execution_id = str(uuid.uuid4())
         self._record_fill_activity(order, event, qty, price, at, execution_id)
-        self._emit(event, order, at, execution_id=execution_id, price=fmt_num(price),
-                   qty=fmt_num(qty), position_qty=fmt_num(position_qty))
+        self._emit(
+            event,
+            order,
+            at,
+            execution_id=execution_id,
+            price=fmt_num(price),
+            qty=fmt_num(qty),
+            position_qty=fmt_num(position_qty),
+        )
         for partner in self._oco_partners(order):
             if partner.is_open:
                 self._cancel(partner, now, cascade=False)
@@ -407,13 +456,20 @@ class OrderFlow:
         sides = {o.side for o in others if o.status != "held"}
         reserve_price = None
         if old.status != "held":
-            reserve_price = self._check_account(req, quote, lambda: others, sides,
-                                                self.book.reserved_by(old))
+            reserve_price = self._check_account(req, quote, lambda: others, sides, self.book.reserved_by(old))
         at = self._stamp(now)
-        new = self._new_order(req, at, coid, status="held" if old.status == "held" else "pending_new",
-                              reserve_price=reserve_price, parent_id=old.parent_id,
-                              leg_ids=list(old.leg_ids), replaces=old.id,
-                              position_intent=old.position_intent, hwm=old.hwm)
+        new = self._new_order(
+            req,
+            at,
+            coid,
+            status="held" if old.status == "held" else "pending_new",
+            reserve_price=reserve_price,
+            parent_id=old.parent_id,
+            leg_ids=list(old.leg_ids),
+            replaces=old.id,
+            position_intent=old.position_intent,
+            hwm=old.hwm,
+        )
         self._set(old, "pending_replace", at)
         self._emit("pending_replace", old, at)
         if old.parent_id:
@@ -458,4 +514,3 @@ def opening_reserve(order: Order, asset: dict, multiplier: Decimal) -> Decimal:
     else:
         left = order.remaining * order.reserve_price
     return reservation(max(left, ZERO), asset, multiplier)
-

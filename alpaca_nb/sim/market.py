@@ -14,12 +14,13 @@ data lies beyond ``limit``; their cost follows the page asked for, not the range
     market.quote("AAPL").ask                    # Decimal('231.18')
     bars, more = market.bars("AAPL", parse_timeframe("1Min"), start_ns, end_ns, limit=10_000)
 """
+
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -28,14 +29,25 @@ from .assets import PROFILES
 from .bars import TimeFrame, aggregate, distinct, from_ns, to_ns
 from .calendar import MarketHours, ny_date, ny_midnight
 from .clock import SimClock
-from .tape import (BAR_FIELDS, EMPTY_BARS, EPOCH, LAST_DAY, MINUTE_NS, PRICE_SCALE, DayTape,
-                   Bars, Ticks, build_day, minute_bars)
+from .tape import (
+    BAR_FIELDS,
+    EMPTY_BARS,
+    EPOCH,
+    LAST_DAY,
+    MINUTE_NS,
+    PRICE_SCALE,
+    Bars,
+    DayTape,
+    Ticks,
+    build_day,
+    minute_bars,
+)
 
 _SCALE = Decimal(PRICE_SCALE)
 _LOOKBACK_DAYS = 10  # longest NYSE closure is 4 days; continuous mode trades every day
 WINDOW_TRADING_DAYS = 2  # trades_between reaches back at most this many trading days
-_FIRST_NS = to_ns(datetime(1970, 1, 2, tzinfo=timezone.utc))
-_LAST_NS = to_ns(datetime(LAST_DAY.year, LAST_DAY.month, LAST_DAY.day, tzinfo=timezone.utc))
+_FIRST_NS = to_ns(datetime(1970, 1, 2, tzinfo=UTC))
+_LAST_NS = to_ns(datetime(LAST_DAY.year, LAST_DAY.month, LAST_DAY.day, tzinfo=UTC))
 
 
 class NoData(LookupError):
@@ -92,8 +104,7 @@ class Market:
     symbols' 100,000 one-minute bars each.
     """
 
-    def __init__(self, seed: int, hours: MarketHours, clock: SimClock, *, tape_days: int = 64,
-                 minute_days: int = 1024):
+    def __init__(self, seed: int, hours: MarketHours, clock: SimClock, *, tape_days: int = 64, minute_days: int = 1024):
         self.seed = int(seed)
         self.hours = hours
         self.clock = clock
@@ -127,8 +138,7 @@ class Market:
             window = self._window(d)
             if window is None or symbol not in PROFILES:
                 return None
-            tape = build_day(self.seed, symbol, PROFILES[symbol], d, window,
-                             self.hours.mode == "continuous")
+            tape = build_day(self.seed, symbol, PROFILES[symbol], d, window, self.hours.mode == "continuous")
             self._tapes.put(key, tape)
         return tape
 
@@ -142,14 +152,19 @@ class Market:
     def quote(self, symbol: str, at: datetime | None = None) -> Quote:
         """The quote standing at ``at`` (default: now; never later than now)."""
         tape, j = self._latest(symbol, at, quotes=True)
-        return Quote(symbol, from_ns(int(tape.qt[j])), _dec(tape.bid[j]), _dec(tape.ask[j]),
-                     int(tape.bid_size[j]), int(tape.ask_size[j]))
+        return Quote(
+            symbol,
+            from_ns(int(tape.qt[j])),
+            _dec(tape.bid[j]),
+            _dec(tape.ask[j]),
+            int(tape.bid_size[j]),
+            int(tape.ask_size[j]),
+        )
 
     def trade(self, symbol: str, at: datetime | None = None) -> Trade:
         """The last trade at or before ``at`` (default: now; never later than now)."""
         tape, j = self._latest(symbol, at, quotes=False)
-        return Trade(symbol, from_ns(int(tape.t[j])), _dec(tape.price[j]), int(tape.size[j]),
-                     tape.first_id + j)
+        return Trade(symbol, from_ns(int(tape.t[j])), _dec(tape.price[j]), int(tape.size[j]), tape.first_id + j)
 
     def _latest(self, symbol: str, at: datetime | None, quotes: bool) -> tuple[DayTape, int]:
         if symbol not in PROFILES:
@@ -206,8 +221,17 @@ class Market:
 
     # ------------------------------------------------------------------ data API face
 
-    def ticks(self, symbol: str, lo_ns: int, hi_ns: int, limit: int, desc: bool = False, *,
-              by_quote: bool = False, until_ns: int | None = None) -> tuple[Ticks, bool]:
+    def ticks(
+        self,
+        symbol: str,
+        lo_ns: int,
+        hi_ns: int,
+        limit: int,
+        desc: bool = False,
+        *,
+        by_quote: bool = False,
+        until_ns: int | None = None,
+    ) -> tuple[Ticks, bool]:
         """Trades (``by_quote=False``) or quotes with time in ``[lo_ns, hi_ns)``, at most
         ``limit`` of them from the early (or, ``desc``, the late) end; plus whether more exist."""
         lo, hi = max(lo_ns, _FIRST_NS), min(hi_ns, self._until(until_ns), _LAST_NS)
@@ -236,8 +260,17 @@ class Market:
             return out.take(slice(0, limit)), True
         return out, False
 
-    def bars(self, symbol: str, tf: TimeFrame, start_ns: int, end_ns: int, limit: int,
-             desc: bool = False, *, until_ns: int | None = None) -> tuple[Bars, bool]:
+    def bars(
+        self,
+        symbol: str,
+        tf: TimeFrame,
+        start_ns: int,
+        end_ns: int,
+        limit: int,
+        desc: bool = False,
+        *,
+        until_ns: int | None = None,
+    ) -> tuple[Bars, bool]:
         """Bars whose ``t`` lies in ``[start_ns, end_ns]``, built from the trades (see
         :mod:`.bars` for alignment): at most ``limit`` from the early or (``desc``) the late
         end, in that order; plus whether more exist."""
@@ -248,15 +281,15 @@ class Market:
             return EMPTY_BARS, False
         if desc:
             parts.reverse()
-        out = aggregate(Bars.concat([bars for bars, _ in parts]),
-                        np.concatenate([keys for _, keys in parts]))
+        out = aggregate(Bars.concat([bars for bars, _ in parts]), np.concatenate([keys for _, keys in parts]))
         more = len(out) > limit
         if desc:
             out = out.take(slice(None, None, -1))
         return (out.take(slice(0, limit)) if more else out), more
 
-    def _intraday_parts(self, symbol: str, tf: TimeFrame, start_ns: int, end_ns: int,
-                        limit: int, desc: bool, until: int) -> list:
+    def _intraday_parts(
+        self, symbol: str, tf: TimeFrame, start_ns: int, end_ns: int, limit: int, desc: bool, until: int
+    ) -> list:
         """Minute bars with their bar keys, day by day, until ``limit + 1`` bars have begun
         (so the first ``limit`` are complete), walking away from the requested end."""
         lo = max(start_ns, _FIRST_NS)
@@ -284,8 +317,9 @@ class Market:
                 break
         return parts
 
-    def _daily_parts(self, symbol: str, tf: TimeFrame, start_ns: int, end_ns: int,
-                     limit: int, desc: bool, until: int) -> list:
+    def _daily_parts(
+        self, symbol: str, tf: TimeFrame, start_ns: int, end_ns: int, limit: int, desc: bool, until: int
+    ) -> list:
         """Day summaries with their bar keys, as :meth:`_intraday_parts` does with minutes."""
         first = tf.day_bucket(ny_date(from_ns(max(start_ns, _FIRST_NS))))
         if tf.day_key(first) < start_ns:
@@ -343,14 +377,21 @@ class Market:
             return EMPTY_BARS
         p, s = tape.price[:k], tape.size[:k]
         one = lambda x: np.array([x], dtype=np.int64)  # noqa: E731
-        summary = Bars(one(to_ns(ny_midnight(d))), one(p[0]), one(p.max()), one(p.min()), one(p[-1]),
-                             one(s.sum()), one(k), np.array([float(np.dot(p, s.astype(float)))]))
+        summary = Bars(
+            one(to_ns(ny_midnight(d))),
+            one(p[0]),
+            one(p.max()),
+            one(p.min()),
+            one(p[-1]),
+            one(s.sum()),
+            one(k),
+            np.array([float(np.dot(p, s.astype(float)))]),
+        )
         if complete:  # kept as a tuple of scalars: ~0.3 kB a day instead of ~1 kB of arrays
             self._summaries.put((symbol, d), tuple(getattr(summary, f)[0].item() for f in BAR_FIELDS))
         return summary
 
-    def latest_ticks(self, symbol: str, *, by_quote: bool = False,
-                     until_ns: int | None = None) -> Ticks | None:
+    def latest_ticks(self, symbol: str, *, by_quote: bool = False, until_ns: int | None = None) -> Ticks | None:
         """The last trade (or quote) before ``until_ns`` (default: now) as 1-row columns."""
         if symbol not in PROFILES:
             return None

@@ -17,6 +17,7 @@ decide. Rules:
   triggers at the first trade that crosses the stop of the mark reached so far; its ``hwm``
   and ``stop_price`` then stay those of that moment.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from .tape import PRICE_SCALE
 _QTY_STEP = Decimal("0.000000001")
 _HUNDRED = Decimal(100)
 _SCALE = Decimal(PRICE_SCALE)
-_CENT = PRICE_SCALE // 100     # the $0.01 tick in price units (1/10000 $)
+_CENT = PRICE_SCALE // 100  # the $0.01 tick in price units (1/10000 $)
 STOP_TYPES = frozenset({"stop", "stop_limit", "trailing_stop"})
 
 
@@ -47,8 +48,7 @@ def price_tick(price: Decimal) -> Decimal:
     return Decimal("0.01") if price >= 1 else Decimal("0.0001")
 
 
-def trailing_stop_price(side: str, hwm: Decimal, trail_price: Decimal | None,
-                        trail_percent: Decimal | None) -> Decimal:
+def trailing_stop_price(side: str, hwm: Decimal, trail_price: Decimal | None, trail_percent: Decimal | None) -> Decimal:
     """The stop a trailing order has for high-water mark ``hwm`` (rounded away from the market)."""
     offset = trail_price if trail_price is not None else hwm * trail_percent / _HUNDRED
     if side == "sell":
@@ -108,16 +108,16 @@ def _watch_trailing(order: Order, prices: np.ndarray) -> bool:
     changed = bool(hits[k])
     if mark != order.hwm or order.stop_price is None:
         order.hwm = mark
-        order.stop_price = trailing_stop_price(order.side, mark, order.trail_price,
-                                               order.trail_percent)
+        order.stop_price = trailing_stop_price(order.side, mark, order.trail_price, order.trail_percent)
         changed = True
     if hits[k]:
         order.triggered = True
     return changed
 
 
-def trailing_stop_units(side: str, marks: np.ndarray, trail_price: Decimal | None,
-                        trail_percent: Decimal | None) -> np.ndarray:
+def trailing_stop_units(
+    side: str, marks: np.ndarray, trail_price: Decimal | None, trail_percent: Decimal | None
+) -> np.ndarray:
     """:func:`trailing_stop_price` for an array of marks, all in 1/10000 $, exactly.
 
     The unrounded stop is the rational ``num / den``; it is rounded to the tick away from the
@@ -130,7 +130,7 @@ def trailing_stop_units(side: str, marks: np.ndarray, trail_price: Decimal | Non
     else:
         a, b = trail_percent.as_integer_ratio()
         coef, den, shift = 100 * b + (-a if sell else a), 100 * b, 0
-    big = max(int(marks.max()) * abs(coef) + abs(shift), PRICE_SCALE * den) >= 2 ** 62
+    big = max(int(marks.max()) * abs(coef) + abs(shift), PRICE_SCALE * den) >= 2**62
     num = (marks.astype(object) if big else marks) * coef + shift
     tick = np.where(num >= PRICE_SCALE * den, _CENT, 1)  # cents from $1, else $0.0001
     if big:

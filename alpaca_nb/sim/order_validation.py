@@ -5,11 +5,13 @@ Everything here depends only on the body and the asset; checks that need the acc
 :class:`SimError` whose message names the field, with Alpaca's status and code:
 422 / 40010001 for a missing or malformed field, 422 / 42210000 for a rule the order breaks.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from .http import SimError, parse_decimal, unprocessable
 from .orders import ORDER_CLASSES, ORDER_TYPES, POSITION_INTENTS, SIDES, TIME_IN_FORCES, Order
@@ -44,17 +46,16 @@ class OrderRequest:
     extended_hours: bool
     client_order_id: str | None
     position_intent: str | None
-    take_profit: Decimal | None          # take_profit.limit_price
-    stop_loss_stop: Decimal | None       # stop_loss.stop_price
-    stop_loss_limit: Decimal | None      # stop_loss.limit_price (a stop_limit exit when set)
+    take_profit: Decimal | None  # take_profit.limit_price
+    stop_loss_stop: Decimal | None  # stop_loss.stop_price
+    stop_loss_limit: Decimal | None  # stop_loss.limit_price (a stop_limit exit when set)
 
     @property
     def fractional(self) -> bool:
         return self.notional is not None or (self.qty is not None and self.qty % 1 != 0)
 
 
-def parse_order_body(body: dict, find_asset: Callable[[str], dict | None], *,
-                     leg_rules: bool = True) -> OrderRequest:
+def parse_order_body(body: dict, find_asset: Callable[[str], dict | None], *, leg_rules: bool = True) -> OrderRequest:
     """Check a new-order body. ``leg_rules=False`` skips the order-class rules (a replacement
     keeps the class and legs of the order it replaces)."""
     if not isinstance(body, dict):
@@ -108,24 +109,38 @@ def parse_order_body(body: dict, find_asset: Callable[[str], dict | None], *,
         raise unprocessable(f'asset "{asset["symbol"]}" is not tradable')
 
     _check_quantity(qty, notional, order_type, tif, asset)
-    _check_type_fields(order_type, tif, limit_price, stop_price, trail_price, trail_percent,
-                       order_class)
+    _check_type_fields(order_type, tif, limit_price, stop_price, trail_price, trail_percent, order_class)
     if extended and not (order_type == "limit" and tif in ("day", "gtc")):
         raise unprocessable("extended_hours orders must be limit orders with time_in_force day or gtc")
 
     take_profit = stop_loss_stop = stop_loss_limit = None
     if leg_rules and order_class != "simple":
-        take_profit, stop_loss_stop, stop_loss_limit = _check_class(body, order_class, order_type,
-                                                                    tif, qty, notional, extended)
+        take_profit, stop_loss_stop, stop_loss_limit = _check_class(
+            body, order_class, order_type, tif, qty, notional, extended
+        )
         if order_class == "oco":
             # An OCO order is its take-profit limit leg plus a stop leg (Alpaca's shape).
             limit_price = take_profit
     return OrderRequest(
-        symbol=asset["symbol"], asset=asset, side=side, type=order_type, time_in_force=tif,
-        order_class=order_class, qty=qty, notional=notional, limit_price=limit_price,
-        stop_price=stop_price, trail_price=trail_price, trail_percent=trail_percent,
-        extended_hours=extended, client_order_id=coid, position_intent=intent,
-        take_profit=take_profit, stop_loss_stop=stop_loss_stop, stop_loss_limit=stop_loss_limit)
+        symbol=asset["symbol"],
+        asset=asset,
+        side=side,
+        type=order_type,
+        time_in_force=tif,
+        order_class=order_class,
+        qty=qty,
+        notional=notional,
+        limit_price=limit_price,
+        stop_price=stop_price,
+        trail_price=trail_price,
+        trail_percent=trail_percent,
+        extended_hours=extended,
+        client_order_id=coid,
+        position_intent=intent,
+        take_profit=take_profit,
+        stop_loss_stop=stop_loss_stop,
+        stop_loss_limit=stop_loss_limit,
+    )
 
 
 def check_leg_prices(req: OrderRequest, base_price: Decimal) -> None:
@@ -168,8 +183,11 @@ def replacement_body(order: Order, patch: dict) -> dict:
     if patch.get("notional") is not None:
         raise unprocessable("notional cannot be set on a replacement of a qty order")
     body: dict[str, Any] = {
-        "symbol": order.symbol, "side": order.side, "type": order.type,
-        "time_in_force": order.time_in_force, "qty": order.remaining,
+        "symbol": order.symbol,
+        "side": order.side,
+        "type": order.type,
+        "time_in_force": order.time_in_force,
+        "qty": order.remaining,
         "extended_hours": order.extended_hours,
     }
     if order.type in ("limit", "stop_limit"):
@@ -194,8 +212,9 @@ def replacement_body(order: Order, patch: dict) -> dict:
 
 
 # ---- helpers --------------------------------------------------------------------------------
-def _enum(body: dict, field: str, allowed: tuple[str, ...], *, required: bool = True,
-          label: str | None = None) -> str | None:
+def _enum(
+    body: dict, field: str, allowed: tuple[str, ...], *, required: bool = True, label: str | None = None
+) -> str | None:
     value = body.get(field)
     if value is None or value == "":
         if required:
@@ -220,12 +239,10 @@ def check_price(price: Decimal, field: str) -> None:
         raise unprocessable(f"{field} must be > 0")
     tick = PENNY if price >= 1 else _SUB_DOLLAR_TICK
     if price % tick != 0:
-        raise unprocessable(f"invalid {field} {price}. sub-penny increment does not fulfill "
-                            "minimum pricing criteria")
+        raise unprocessable(f"invalid {field} {price}. sub-penny increment does not fulfill minimum pricing criteria")
 
 
-def _check_quantity(qty: Decimal | None, notional: Decimal | None, order_type: str, tif: str,
-                    asset: dict) -> None:
+def _check_quantity(qty: Decimal | None, notional: Decimal | None, order_type: str, tif: str, asset: dict) -> None:
     if qty is None and notional is None:
         raise invalid("qty or notional is required")
     if qty is not None and notional is not None:
@@ -252,8 +269,9 @@ def _check_quantity(qty: Decimal | None, notional: Decimal | None, order_type: s
             raise unprocessable("fractional orders must be DAY orders")
 
 
-def _check_type_fields(order_type: str, tif: str, limit_price, stop_price, trail_price,
-                       trail_percent, order_class: str) -> None:
+def _check_type_fields(
+    order_type: str, tif: str, limit_price, stop_price, trail_price, trail_percent, order_class: str
+) -> None:
     needs_limit = order_type in ("limit", "stop_limit") and order_class != "oco"
     if needs_limit and limit_price is None:
         raise invalid(f"limit_price is required for {order_type} orders")
@@ -276,8 +294,15 @@ def _check_type_fields(order_type: str, tif: str, limit_price, stop_price, trail
         raise unprocessable(f"time_in_force {tif} is only for market and limit orders")
 
 
-def _check_class(body: dict, order_class: str, order_type: str, tif: str,
-                 qty: Decimal | None, notional: Decimal | None, extended: bool):
+def _check_class(
+    body: dict,
+    order_class: str,
+    order_type: str,
+    tif: str,
+    qty: Decimal | None,
+    notional: Decimal | None,
+    extended: bool,
+):
     tp, sl = body.get("take_profit"), body.get("stop_loss")
     for name, value in (("take_profit", tp), ("stop_loss", sl)):
         if value is not None and not isinstance(value, dict):

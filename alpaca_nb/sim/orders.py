@@ -5,6 +5,7 @@ An :class:`Order` holds money and quantities as ``Decimal`` and times as aware U
 ``Order`` schema expect (numbers as strings, ``notional`` always present, RFC 3339 times).
 :meth:`Order.to_row` / :meth:`Order.from_row` are the persisted form (see ``store.py``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
@@ -26,11 +27,30 @@ ORDER_CLASSES = ("simple", "bracket", "oco", "oto")
 SIDES = ("buy", "sell")
 POSITION_INTENTS = ("buy_to_open", "buy_to_close", "sell_to_open", "sell_to_close")
 
-_DECIMAL_FIELDS = ("qty", "notional", "filled_qty", "filled_avg_price", "limit_price",
-                   "stop_price", "trail_price", "trail_percent", "hwm")
+_DECIMAL_FIELDS = (
+    "qty",
+    "notional",
+    "filled_qty",
+    "filled_avg_price",
+    "limit_price",
+    "stop_price",
+    "trail_price",
+    "trail_percent",
+    "hwm",
+)
 _ALL_DECIMALS = _DECIMAL_FIELDS + ("filled_notional", "reserve_price")
-_TIME_FIELDS = ("created_at", "updated_at", "submitted_at", "filled_at", "expired_at",
-                "expires_at", "canceled_at", "failed_at", "replaced_at", "auction_at")
+_TIME_FIELDS = (
+    "created_at",
+    "updated_at",
+    "submitted_at",
+    "filled_at",
+    "expired_at",
+    "expires_at",
+    "canceled_at",
+    "failed_at",
+    "replaced_at",
+    "auction_at",
+)
 
 
 @dataclass(eq=False)
@@ -39,7 +59,7 @@ class Order:
 
     id: str
     client_order_id: str
-    seq: int                      # submission order: the tie-break for equal timestamps
+    seq: int  # submission order: the tie-break for equal timestamps
     symbol: str
     asset_id: str
     side: str
@@ -71,13 +91,13 @@ class Order:
     replaced_by: str | None = None
     replaces: str | None = None
     # engine bookkeeping, never on the wire
-    parent_id: str | None = None          # set on the legs of a bracket / oco / oto order
+    parent_id: str | None = None  # set on the legs of a bracket / oco / oto order
     leg_ids: list[str] = field(default_factory=list)
-    triggered: bool = False               # a stop / stop_limit / trailing_stop has triggered
-    stop_checked_ns: int | None = None    # untriggered stop: trades up to here (ns) were seen
-    auction_at: datetime | None = None    # opg / cls: when the auction fills it
+    triggered: bool = False  # a stop / stop_limit / trailing_stop has triggered
+    stop_checked_ns: int | None = None  # untriggered stop: trades up to here (ns) were seen
+    auction_at: datetime | None = None  # opg / cls: when the auction fills it
     filled_notional: Decimal = Decimal(0)  # value filled so far (notional orders stop on it)
-    reserve_price: Decimal | None = None   # per-share buying power an opening order holds back
+    reserve_price: Decimal | None = None  # per-share buying power an opening order holds back
 
     # ---- state ---------------------------------------------------------------------------
     @property

@@ -3,6 +3,7 @@
 One broker process per state directory serves the user's local account; it records itself in
 ``broker.json`` (see :mod:`alpaca_nb.sim.home`) so that every notebook finds the same one.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -12,7 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
@@ -23,26 +24,47 @@ from .server import build_app, make_sim
 STATE_FILE = "state.sqlite"
 
 
-def serve_forever(*, host: str = "127.0.0.1", port: int = 0, seed: int = 42,
-                  key: str | None = None, secret: str | None = None,
-                  state_dir: Path | None = None, market_hours: str = "continuous",
-                  rate_limit: int | None = 200, announce=print) -> None:
+def serve_forever(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    seed: int = 42,
+    key: str | None = None,
+    secret: str | None = None,
+    state_dir: Path | None = None,
+    market_hours: str = "continuous",
+    rate_limit: int | None = 200,
+    announce=print,
+) -> None:
     """Serve until SIGINT/SIGTERM. Prints the URL once listening, on one line."""
     state_dir = Path(state_dir or sim_dir())
     state_dir.mkdir(parents=True, exist_ok=True)
-    sim = make_sim(seed=seed, key=key, secret=secret, state_path=state_dir / STATE_FILE,
-                   market_hours=market_hours, rate_limit=rate_limit)
+    sim = make_sim(
+        seed=seed,
+        key=key,
+        secret=secret,
+        state_path=state_dir / STATE_FILE,
+        market_hours=market_hours,
+        rate_limit=rate_limit,
+    )
 
     async def main() -> None:
-        runner = web.AppRunner(build_app(sim), access_log=None, handler_cancellation=True,
-                               shutdown_timeout=0.5)
+        runner = web.AppRunner(build_app(sim), access_log=None, handler_cancellation=True, shutdown_timeout=0.5)
         await runner.setup()
         await web.TCPSite(runner, host, port, reuse_address=True).start()
         bound = runner.addresses[0][1]
         url = f"http://{host}:{bound}"
-        write_registry(state_dir, {"pid": os.getpid(), "url": url, "port": bound, "seed": seed,
-                                   "market_hours": market_hours,
-                                   "started_at": datetime.now(timezone.utc).isoformat()})
+        write_registry(
+            state_dir,
+            {
+                "pid": os.getpid(),
+                "url": url,
+                "port": bound,
+                "seed": seed,
+                "market_hours": market_hours,
+                "started_at": datetime.now(UTC).isoformat(),
+            },
+        )
         announce(f"alpaca_nb local broker listening on {url}", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -58,8 +80,9 @@ def serve_forever(*, host: str = "127.0.0.1", port: int = 0, seed: int = 42,
     asyncio.run(main())
 
 
-def start_detached(state_dir: Path | None = None, *, seed: int = 42, market_hours: str = "continuous",
-                   timeout: float = 20.0) -> dict:
+def start_detached(
+    state_dir: Path | None = None, *, seed: int = 42, market_hours: str = "continuous", timeout: float = 20.0
+) -> dict:
     """Start a broker process that outlives this one, or return the one already running."""
     state_dir = Path(state_dir or sim_dir())
     running = read_registry(state_dir)
@@ -67,10 +90,21 @@ def start_detached(state_dir: Path | None = None, *, seed: int = 42, market_hour
         return running
     state_dir.mkdir(parents=True, exist_ok=True)
     log = open(state_dir / "broker.log", "ab")
-    cmd = [sys.executable, "-m", "alpaca_nb.sim", "serve", "--state-dir", str(state_dir),
-           "--seed", str(seed), "--market-hours", market_hours]
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                            start_new_session=True, close_fds=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "alpaca_nb.sim",
+        "serve",
+        "--state-dir",
+        str(state_dir),
+        "--seed",
+        str(seed),
+        "--market-hours",
+        market_hours,
+    ]
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True
+    )
     log.close()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -114,8 +148,12 @@ def reset(state_dir: Path | None = None, key: str | None = None, secret: str | N
     if info:
         if key is None:
             key, secret = default_keys()
-        req = urllib.request.Request(f"{info['url']}/_sim/reset", method="POST", data=b"",
-                                     headers={"APCA-API-KEY-ID": key, "APCA-API-SECRET-KEY": secret})
+        req = urllib.request.Request(
+            f"{info['url']}/_sim/reset",
+            method="POST",
+            data=b"",
+            headers={"APCA-API-KEY-ID": key, "APCA-API-SECRET-KEY": secret},
+        )
         with urllib.request.urlopen(req, timeout=10):
             pass
         return f"reset the account of the broker at {info['url']}"

@@ -9,6 +9,7 @@ routes (:func:`register` adds them to :data:`alpaca_nb.sim.data_api.routes`).
 - ``GET /v2/assets?status=&asset_class=&exchange=&attributes=``, and
   ``GET /v2/assets/{symbol_or_asset_id}`` (404, code 40410000, when unknown).
 """
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -28,12 +29,14 @@ _EXCHANGES = ("AMEX", "ARCA", "BATS", "NYSE", "NASDAQ", "NYSEARCA", "OTC")
 async def clock(request: web.Request) -> web.Response:
     sim = request.app[SIM_KEY]
     now = sim.clock.now()
-    return json_response({
-        "timestamp": now.astimezone(NY).isoformat(),
-        "is_open": sim.hours.is_open(now),
-        "next_open": sim.hours.next_open(now).astimezone(NY).isoformat(),
-        "next_close": sim.hours.next_close(now).astimezone(NY).isoformat(),
-    })
+    return json_response(
+        {
+            "timestamp": now.astimezone(NY).isoformat(),
+            "is_open": sim.hours.is_open(now),
+            "next_open": sim.hours.next_open(now).astimezone(NY).isoformat(),
+            "next_close": sim.hours.next_close(now).astimezone(NY).isoformat(),
+        }
+    )
 
 
 def _calendar_date(request: web.Request, name: str, default: date) -> date:
@@ -60,8 +63,9 @@ async def calendar(request: web.Request) -> web.Response:
         return json_response([day for day in days if day is not None])
     # Settlement is at most a week after the trade: look back that far, keep what settles in range.
     days = (hours.calendar_day(d) for d in _dates(start - timedelta(days=10), end))
-    return json_response([day for day in days if day is not None
-                          and start.isoformat() <= day["settlement_date"] <= end.isoformat()])
+    return json_response(
+        [day for day in days if day is not None and start.isoformat() <= day["settlement_date"] <= end.isoformat()]
+    )
 
 
 def _dates(start: date, end: date):
@@ -80,8 +84,11 @@ async def assets(request: web.Request) -> web.Response:
     if exchange is not None and exchange not in _EXCHANGES:
         raise SimError(422, 42210000, f"invalid exchange: {exchange!r} (one of {', '.join(_EXCHANGES)})")
     attributes = [a for a in (query.get("attributes") or "").split(",") if a] or None
-    return json_response(filter_assets(status=status, asset_class=query.get("asset_class") or None,
-                                       exchange=exchange, attributes=attributes))
+    return json_response(
+        filter_assets(
+            status=status, asset_class=query.get("asset_class") or None, exchange=exchange, attributes=attributes
+        )
+    )
 
 
 async def one_asset(request: web.Request) -> web.Response:

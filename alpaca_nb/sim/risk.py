@@ -5,11 +5,12 @@ unlike the body checks in ``order_validation.py``. Refusals are Alpaca's 403 / 4
 answers. Alpaca never lets one order flip a position through zero: selling more than a long
 position (or buying more than a short) is refused as insufficient quantity.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Callable, Iterable
 
 from .http import SimError, fmt_num, forbidden
 from .orders import Order
@@ -39,20 +40,33 @@ def held_qty(open_orders: Iterable[Order], side: str) -> Decimal:
     return sum(groups.values(), ZERO)
 
 
-def insufficient_qty(requested: Decimal, available: Decimal, symbol: str,
-                     existing: Decimal, held: Decimal) -> SimError:
-    err = forbidden(f"insufficient qty available for order (requested: {fmt_num(requested)}, "
-                    f"available: {fmt_num(max(available, ZERO))})")
+def insufficient_qty(requested: Decimal, available: Decimal, symbol: str, existing: Decimal, held: Decimal) -> SimError:
+    err = forbidden(
+        f"insufficient qty available for order (requested: {fmt_num(requested)}, "
+        f"available: {fmt_num(max(available, ZERO))})"
+    )
     # Alpaca's body also says what is held; close-all 207 bodies show these fields.
-    err.details = {"available": fmt_num(max(available, ZERO)), "existing_qty": fmt_num(existing),
-                   "held_for_orders": fmt_num(held), "symbol": symbol}
+    err.details = {
+        "available": fmt_num(max(available, ZERO)),
+        "existing_qty": fmt_num(existing),
+        "held_for_orders": fmt_num(held),
+        "symbol": symbol,
+    }
     return err
 
 
-def check_position_rules(*, side: str, qty: Decimal, fractional: bool, asset: dict,
-                         position_qty: Decimal, open_orders: Callable[[], list[Order]],
-                         working_sides: set[str], limits: AccountLimits,
-                         exit_only: bool = False) -> bool:
+def check_position_rules(
+    *,
+    side: str,
+    qty: Decimal,
+    fractional: bool,
+    asset: dict,
+    position_qty: Decimal,
+    open_orders: Callable[[], list[Order]],
+    working_sides: set[str],
+    limits: AccountLimits,
+    exit_only: bool = False,
+) -> bool:
     """Quantity and shorting rules for a new order; returns True when it opens exposure.
 
     ``open_orders()`` gives the symbol's open orders (only asked for when closing: held

@@ -8,6 +8,7 @@ resting orders cost little per tick). A skipped stop misses nothing: an unchange
 means nothing printed, and its next look covers every trade since the last one. A new trading day records yesterday's closing equity
 (``last_equity``); in ``nyse`` mode the close marks partly filled gtc orders done for the day.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -111,8 +112,7 @@ class Schedule:
         close = self._previous_close(now)
         if close is None or close < self.created_at:
             return
-        val = acct.value(self.cash, self._positions,
-                         lambda symbol: self.market.trade(symbol, close).price)
+        val = acct.value(self.cash, self._positions, lambda symbol: self.market.trade(symbol, close).price)
         self.last_equity = val.equity
         self.last_maintenance_margin = val.maintenance_margin
 
@@ -124,4 +124,3 @@ class Schedule:
             found = self.market.trade(symbol, close).price if close else self._mark(symbol)
             self._lastday_cache[key] = found
         return found
-

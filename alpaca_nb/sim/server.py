@@ -5,6 +5,7 @@ manager with a clean shutdown; :func:`serve_forever` runs it as its own process
 (``alpaca-nb sim``). Keys, the per-key rate limit, error bodies and request counting are
 middlewares here, so route modules only speak about trading and market data.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -35,8 +36,16 @@ TICK_SECONDS = 0.1
 
 # Paths served without REST keys: the websocket streams authenticate in-protocol.
 _OPEN_PATHS = ("/healthz",)
-_STREAM_PREFIXES = ("/stream", "/v2/iex", "/v2/sip", "/v2/delayed_sip", "/v2/test", "/v2/otc",
-                    "/v2/boats", "/v2/overnight")
+_STREAM_PREFIXES = (
+    "/stream",
+    "/v2/iex",
+    "/v2/sip",
+    "/v2/delayed_sip",
+    "/v2/test",
+    "/v2/otc",
+    "/v2/boats",
+    "/v2/overnight",
+)
 
 
 def _is_stream(path: str) -> bool:
@@ -58,13 +67,18 @@ class _RateLimiter:
             hits.popleft()
         reset = int((hits[0] if hits else now) + self.window) + 1
         if len(hits) >= self.limit:
-            headers = {"X-RateLimit-Limit": str(self.limit), "X-RateLimit-Remaining": "0",
-                       "X-RateLimit-Reset": str(reset)}
+            headers = {
+                "X-RateLimit-Limit": str(self.limit),
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": str(reset),
+            }
             raise SimError(429, 42910000, "rate limit exceeded", headers)
         hits.append(now)
-        return {"X-RateLimit-Limit": str(self.limit),
-                "X-RateLimit-Remaining": str(self.limit - len(hits)),
-                "X-RateLimit-Reset": str(reset)}
+        return {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.limit - len(hits)),
+            "X-RateLimit-Reset": str(reset),
+        }
 
 
 GARBLED = web.ResponseKey("garbled", bool)  # an injected garbled body (see .faults)
@@ -112,8 +126,7 @@ def build_app(sim: Sim) -> web.Application:
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
-            response = json_response({"code": exc.status * 100000 + 10000, "message": exc.reason.lower()},
-                                     exc.status)
+            response = json_response({"code": exc.status * 100000 + 10000, "message": exc.reason.lower()}, exc.status)
         except Exception:  # a bug in the broker must not look like a hang to the client
             log.exception("local broker: unhandled error on %s %s", request.method, path)
             response = json_response({"code": 50010000, "message": "internal server error"}, 500)
@@ -222,8 +235,7 @@ async def _send_cut_off(response: web.StreamResponse, request: web.Request, mode
 async def _faults_get(request: web.Request) -> web.Response:
     """The faults fired so far, by kind, and the rules with firings left."""
     faults = request.app[SIM_KEY].faults
-    return json_response({"fired": dict(faults.fired), "rules": len(faults),
-                          "stream_rules": faults.pending_stream()})
+    return json_response({"fired": dict(faults.fired), "rules": len(faults), "stream_rules": faults.pending_stream()})
 
 
 async def _faults_add(request: web.Request) -> web.Response:
@@ -261,8 +273,15 @@ async def _faults_clear(request: web.Request) -> web.Response:
 
 async def _healthz(request: web.Request) -> web.Response:
     sim = request.app[SIM_KEY]
-    return json_response({"service": "alpaca_nb.sim", "pid": os.getpid(), "seed": sim.seed,
-                          "market_hours": sim.hours.mode, "manual_clock": sim.clock.manual})
+    return json_response(
+        {
+            "service": "alpaca_nb.sim",
+            "pid": os.getpid(),
+            "seed": sim.seed,
+            "market_hours": sim.hours.mode,
+            "manual_clock": sim.clock.manual,
+        }
+    )
 
 
 async def _reset(request: web.Request) -> web.Response:
@@ -293,10 +312,19 @@ async def _ticker(app: web.Application):
             pass
 
 
-def make_sim(*, seed: int = 42, key: str | None = None, secret: str | None = None,
-             state_path: Path | None = None, market_hours: str = "continuous",
-             manual_clock: bool = False, start: datetime | None = None,
-             rate_limit: int | None = 200, rate_window: float = 60.0, record: bool = False) -> Sim:
+def make_sim(
+    *,
+    seed: int = 42,
+    key: str | None = None,
+    secret: str | None = None,
+    state_path: Path | None = None,
+    market_hours: str = "continuous",
+    manual_clock: bool = False,
+    start: datetime | None = None,
+    rate_limit: int | None = 200,
+    rate_window: float = 60.0,
+    record: bool = False,
+) -> Sim:
     """Assemble clock, hours, market and engine; keys default as DESIGN.md says."""
     if (key is None) != (secret is None):
         raise ValueError("give both key and secret, or neither")
@@ -306,8 +334,18 @@ def make_sim(*, seed: int = 42, key: str | None = None, secret: str | None = Non
     hours = MarketHours(market_hours)
     market = Market(seed, hours, clock)
     engine = Engine(market, hours, clock, state_path)
-    sim = Sim(clock=clock, hours=hours, market=market, engine=engine, key=key, secret=secret,
-              seed=seed, rate_limit=rate_limit, rate_window=rate_window, record=record)
+    sim = Sim(
+        clock=clock,
+        hours=hours,
+        market=market,
+        engine=engine,
+        key=key,
+        secret=secret,
+        seed=seed,
+        rate_limit=rate_limit,
+        rate_window=rate_window,
+        record=record,
+    )
     from .streams import StreamServer  # both websocket streams, on the same host and port
 
     sim.extensions.append((StreamServer.name, StreamServer(sim)))
@@ -324,17 +362,37 @@ class LocalBroker:
     ``manual_clock=True`` freezes the market until :meth:`step` is called.
     """
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, seed: int = 42,
-                 key: str | None = None, secret: str | None = None,
-                 state_dir: Path | str | None = None, market_hours: str = "continuous",
-                 manual_clock: bool = False, start: datetime | None = None,
-                 rate_limit: int | None = 200, rate_window: float = 60.0, record: bool = False):
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        seed: int = 42,
+        key: str | None = None,
+        secret: str | None = None,
+        state_dir: Path | str | None = None,
+        market_hours: str = "continuous",
+        manual_clock: bool = False,
+        start: datetime | None = None,
+        rate_limit: int | None = 200,
+        rate_window: float = 60.0,
+        record: bool = False,
+    ):
         state_path = Path(state_dir) / "state.sqlite" if state_dir is not None else None
         if state_path is not None:
             state_path.parent.mkdir(parents=True, exist_ok=True)
-        self.sim = make_sim(seed=seed, key=key, secret=secret, state_path=state_path,
-                            market_hours=market_hours, manual_clock=manual_clock, start=start,
-                            rate_limit=rate_limit, rate_window=rate_window, record=record)
+        self.sim = make_sim(
+            seed=seed,
+            key=key,
+            secret=secret,
+            state_path=state_path,
+            market_hours=market_hours,
+            manual_clock=manual_clock,
+            start=start,
+            rate_limit=rate_limit,
+            rate_window=rate_window,
+            record=record,
+        )
         self.host, self.port = host, port
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -404,8 +462,9 @@ class LocalBroker:
 
     async def _serve(self) -> None:
         # A short shutdown_timeout: open websockets must not hold stop() for aiohttp's 60 s.
-        self._runner = web.AppRunner(build_app(self.sim), access_log=None,
-                                     handler_cancellation=True, shutdown_timeout=0.5)
+        self._runner = web.AppRunner(
+            build_app(self.sim), access_log=None, handler_cancellation=True, shutdown_timeout=0.5
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()

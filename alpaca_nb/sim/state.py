@@ -1,6 +1,7 @@
 """What every route handler of the local broker reaches: the :class:`Sim` (clock, market,
 engine, keys, faults) under ``request.app[SIM_KEY]``. Its own module so that the server and its
 route modules both import it and neither imports the other."""
+
 from __future__ import annotations
 
 import collections

@@ -7,13 +7,14 @@ changed during one operation and :meth:`Store.write` puts it in a single transac
 ``synchronous=NORMAL`` under WAL keeps commits fast: a power cut may lose the last few
 commits, never corrupt the file.
 """
+
 from __future__ import annotations
 
 import sqlite3
-
-import msgspec
 import threading
 from pathlib import Path
+
+import msgspec
 
 # msgspec: several times faster than the json module on 10,000 rows
 _encode = msgspec.json.Encoder().encode
@@ -58,9 +59,15 @@ class Store:
         activities = [_decode(b) for (b,) in db.execute("SELECT body FROM activities ORDER BY seq")]
         return {"meta": meta, "orders": orders, "positions": positions, "activities": activities}
 
-    def write(self, *, meta: dict | None = None, orders: list[dict] = (),
-              positions: list[dict] = (), deleted_positions: list[str] = (),
-              activities: list[tuple[int, str, dict]] = ()) -> None:
+    def write(
+        self,
+        *,
+        meta: dict | None = None,
+        orders: list[dict] = (),
+        positions: list[dict] = (),
+        deleted_positions: list[str] = (),
+        activities: list[tuple[int, str, dict]] = (),
+    ) -> None:
         """Upsert the given rows in one transaction (no-op without a file)."""
         if self._db is None:
             return
@@ -71,20 +78,25 @@ class Store:
             db.execute("BEGIN")
             try:
                 if meta:
-                    db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                                   [(k, _encode(v)) for k, v in meta.items()])
+                    db.executemany(
+                        "INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, _encode(v)) for k, v in meta.items()]
+                    )
                 if orders:
-                    db.executemany("INSERT OR REPLACE INTO orders VALUES (?, ?, ?)",
-                                   [(o["id"], o["seq"], _encode(o)) for o in orders])
+                    db.executemany(
+                        "INSERT OR REPLACE INTO orders VALUES (?, ?, ?)",
+                        [(o["id"], o["seq"], _encode(o)) for o in orders],
+                    )
                 if positions:
-                    db.executemany("INSERT OR REPLACE INTO positions VALUES (?, ?)",
-                                   [(p["symbol"], _encode(p)) for p in positions])
+                    db.executemany(
+                        "INSERT OR REPLACE INTO positions VALUES (?, ?)", [(p["symbol"], _encode(p)) for p in positions]
+                    )
                 if deleted_positions:
-                    db.executemany("DELETE FROM positions WHERE symbol = ?",
-                                   [(s,) for s in deleted_positions])
+                    db.executemany("DELETE FROM positions WHERE symbol = ?", [(s,) for s in deleted_positions])
                 if activities:
-                    db.executemany("INSERT OR REPLACE INTO activities VALUES (?, ?, ?)",
-                                   [(seq, aid, _encode(a)) for seq, aid, a in activities])
+                    db.executemany(
+                        "INSERT OR REPLACE INTO activities VALUES (?, ?, ?)",
+                        [(seq, aid, _encode(a)) for seq, aid, a in activities],
+                    )
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")

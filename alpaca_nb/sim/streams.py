@@ -19,6 +19,7 @@ The engine calls its listeners from whichever thread ticks it (the server loop, 
 thread); :meth:`_on_trade_update` encodes the event at once (a snapshot of the order as it was)
 and hands it to the server loop with ``call_soon_threadsafe``, which keeps the engine's order.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -38,8 +39,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger("alpaca_nb.sim")
 
-HEARTBEAT = 30.0            # seconds between pings: a vanished client frees its slot this fast
-_encode = msgspec.json.Encoder().encode   # Decimal -> "1.5", aware datetime -> RFC 3339
+HEARTBEAT = 30.0  # seconds between pings: a vanished client frees its slot this fast
+_encode = msgspec.json.Encoder().encode  # Decimal -> "1.5", aware datetime -> RFC 3339
 
 
 class StreamServer:
@@ -53,8 +54,9 @@ class StreamServer:
 
     name = "streams"
 
-    def __init__(self, sim: Sim, *, auth_timeout: float = 10.0, symbol_limit: int | None = None,
-                 poll_interval: float = 0.05):
+    def __init__(
+        self, sim: Sim, *, auth_timeout: float = 10.0, symbol_limit: int | None = None, poll_interval: float = 0.05
+    ):
         self.sim = sim
         self.auth_timeout = auth_timeout
         self.symbol_limit = symbol_limit
@@ -100,8 +102,7 @@ class StreamServer:
     async def _close_all(self, app: web.Application) -> None:
         """Server shutdown: say goodbye (1001 going away), briefly, then hang up on the rest."""
         conns = list(self.connections)
-        closing = [asyncio.ensure_future(conn.ws.close(code=1001, message=b"server shutting down"))
-                   for conn in conns]
+        closing = [asyncio.ensure_future(conn.ws.close(code=1001, message=b"server shutting down")) for conn in conns]
         if closing:
             await asyncio.wait(closing, timeout=0.2)
         for conn in conns:
@@ -214,16 +215,20 @@ class StreamServer:
             key = data.get("key_id", msg.get("key"))
             secret = data.get("secret_key", msg.get("secret"))
             ok = key == self.sim.key and secret == self.sim.secret
-            conn.send(_encode({"stream": "authorization",
-                               "data": {"action": "authenticate",
-                                        "status": "authorized" if ok else "unauthorized"}}))
+            conn.send(
+                _encode(
+                    {
+                        "stream": "authorization",
+                        "data": {"action": "authenticate", "status": "authorized" if ok else "unauthorized"},
+                    }
+                )
+            )
             if ok:
                 conn.key = key
             return ok
         if action == "listen":
             if conn.key is None:
-                conn.send(_encode({"stream": "authorization",
-                                   "data": {"action": "listen", "status": "unauthorized"}}))
+                conn.send(_encode({"stream": "authorization", "data": {"action": "listen", "status": "unauthorized"}}))
                 return False
             streams = data.get("streams") or []
             wanted = [s for s in streams if s == "trade_updates"] if isinstance(streams, list) else []

@@ -19,6 +19,7 @@ Each (seed, symbol, day) has its own random stream, so a day is reproducible alo
 order, by any number of :class:`~alpaca_nb.sim.market.Market` instances. Prices are integers
 in units of $0.0001 (``PRICE_SCALE``) so that cents stay exact.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -30,14 +31,14 @@ import numpy as np
 
 from .assets import ASSETS, TAPE, Profile
 
-PRICE_SCALE = 10_000            # price units per dollar
+PRICE_SCALE = 10_000  # price units per dollar
 MINUTE_NS = 60_000_000_000
-EPOCH = date(1970, 1, 1)        # day index 0
+EPOCH = date(1970, 1, 1)  # day index 0
 LAST_DAY = date(2099, 12, 31)
 N_DAYS = (LAST_DAY - EPOCH).days + 2
-ANCHOR_DAY = date(2026, 1, 1)   # the walk passes through the base price on this day
+ANCHOR_DAY = date(2026, 1, 1)  # the walk passes through the base price on this day
 HALF_LIFE_DAYS = 365
-SPREAD_BPS = 0.3                # typical quoted spread in basis points, before tick rounding
+SPREAD_BPS = 0.3  # typical quoted spread in basis points, before tick rounding
 
 # Trade venues (Alpaca's exchange codes), weighted by a plausible share of volume; the
 # listing exchange's own code is boosted per symbol. D = FINRA ADF (off-exchange).
@@ -96,14 +97,14 @@ class DayTape:
     t: np.ndarray
     price: np.ndarray
     size: np.ndarray
-    venue: np.ndarray          # index into VENUES
+    venue: np.ndarray  # index into VENUES
     # quotes: quote j is the last one before trade j
     qt: np.ndarray
     bid: np.ndarray
     ask: np.ndarray
     bid_size: np.ndarray
     ask_size: np.ndarray
-    bid_venue: np.ndarray      # index into QUOTE_VENUES
+    bid_venue: np.ndarray  # index into QUOTE_VENUES
     ask_venue: np.ndarray
     tape: str
 
@@ -134,8 +135,7 @@ def _venue_table(exchange: str) -> np.ndarray:
     return np.searchsorted(edges, np.arange(256) + 0.5).astype(np.uint8)
 
 
-def build_day(seed: int, symbol: str, prof: Profile, d: date, window: tuple[int, int],
-              continuous: bool) -> DayTape:
+def build_day(seed: int, symbol: str, prof: Profile, d: date, window: tuple[int, int], continuous: bool) -> DayTape:
     """Generate the tape of ``symbol`` for New York day ``d`` trading in ``window`` (ns).
 
     Hot path (hundreds of days per large bar request), hence the shape: the discrete choices
@@ -179,17 +179,17 @@ def build_day(seed: int, symbol: str, prof: Profile, d: date, window: tuple[int,
     # $0.01 ticks, or $0.0001 below $1 (a scalar in the common case: faster arithmetic).
     tick = 100 if mid.min() >= PRICE_SCALE else np.where(mid >= PRICE_SCALE, 100, 1)
     width = np.maximum(1, np.rint(mid * (SPREAD_BPS * 1e-4) / tick)).astype(np.int64)
-    width += (byte[:, 0] < 77) + (byte[:, 1] < 26)    # wider 30% / 10% of the time
+    width += (byte[:, 0] < 77) + (byte[:, 1] < 26)  # wider 30% / 10% of the time
     spread = width * tick
     bid = np.maximum(tick, (np.floor((mid - spread / 2) / tick) * tick).astype(np.int64))
     ask = bid + spread
-    side = byte[:, 2]                                  # 45% at the bid, 45% at the ask
+    side = byte[:, 2]  # 45% at the bid, 45% at the ask
     price = np.where(side < 115, bid, np.where(side < 230, ask, bid + (width // 2) * tick))
 
     lot = prof.lot
     lots = np.minimum(1 + np.floor(np.log(unit[2]) * (1 / np.log(0.55))), 50).astype(np.int64)
     if lot > 1:
-        odd = byte[:, 3] < 90                          # 35% odd lots
+        odd = byte[:, 3] < 90  # 35% odd lots
         size = np.where(odd, 1 + (unit[3] * (lot - 1)).astype(np.int64), lots * lot)
     else:
         size = lots
@@ -200,9 +200,18 @@ def build_day(seed: int, symbol: str, prof: Profile, d: date, window: tuple[int,
     lead = 1 + (unit[3] * np.minimum(gap - 1, 20_000_000)).astype(np.int64)
     n_quote_venues = len(QUOTE_VENUES)
     return DayTape(
-        symbol=symbol, day=d, start_ns=start_ns, end_ns=end_ns, first_id=k * 10_000_000 + 1,
-        t=t, price=price, size=size, venue=_venue_table(exchange)[byte[:, 4]],
-        qt=t - lead, bid=bid, ask=ask,
+        symbol=symbol,
+        day=d,
+        start_ns=start_ns,
+        end_ns=end_ns,
+        first_id=k * 10_000_000 + 1,
+        t=t,
+        price=price,
+        size=size,
+        venue=_venue_table(exchange)[byte[:, 4]],
+        qt=t - lead,
+        bid=bid,
+        ask=ask,
         bid_size=(1 + byte[:, 5] % 10) * np.int64(lot),
         ask_size=(1 + byte[:, 6] % 10) * np.int64(lot),
         bid_venue=byte[:, 7] % n_quote_venues,
@@ -222,7 +231,7 @@ class Bars:
     t: np.ndarray
     o: np.ndarray
     h: np.ndarray
-    l: np.ndarray
+    l: np.ndarray  # noqa: E741
     c: np.ndarray
     v: np.ndarray
     n: np.ndarray
@@ -292,10 +301,21 @@ class Ticks:
     @staticmethod
     def of(tape: DayTape, lo: int, hi: int) -> Ticks:
         sl = slice(lo, hi)
-        return Ticks(tape.t[sl], tape.price[sl], tape.size[sl], tape.venue[sl],
-                     tape.first_id + np.arange(lo, hi, dtype=np.int64), tape.qt[sl],
-                     tape.bid[sl], tape.ask[sl], tape.bid_size[sl], tape.ask_size[sl],
-                     tape.bid_venue[sl], tape.ask_venue[sl], tape.tape)
+        return Ticks(
+            tape.t[sl],
+            tape.price[sl],
+            tape.size[sl],
+            tape.venue[sl],
+            tape.first_id + np.arange(lo, hi, dtype=np.int64),
+            tape.qt[sl],
+            tape.bid[sl],
+            tape.ask[sl],
+            tape.bid_size[sl],
+            tape.ask_size[sl],
+            tape.bid_venue[sl],
+            tape.ask_venue[sl],
+            tape.tape,
+        )
 
     @staticmethod
     def concat(parts: list[Ticks], tape: str) -> Ticks:
@@ -309,5 +329,17 @@ class Ticks:
         return Ticks(*(getattr(self, f)[sl] for f in TICK_FIELDS), self.tape)
 
 
-TICK_FIELDS = ("t", "price", "size", "venue", "id", "qt", "bid", "ask", "bid_size", "ask_size",
-                "bid_venue", "ask_venue")
+TICK_FIELDS = (
+    "t",
+    "price",
+    "size",
+    "venue",
+    "id",
+    "qt",
+    "bid",
+    "ask",
+    "bid_size",
+    "ask_size",
+    "bid_venue",
+    "ask_venue",
+)

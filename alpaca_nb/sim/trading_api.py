@@ -7,6 +7,7 @@ a body that is not a JSON object is Alpaca's 400 ``request body format is invali
 parameter of the wrong type a 422 naming it. Clock, calendar and assets are served by the
 market helper's :mod:`.reference_api`.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .http import (SimError, bad_request, json_response, parse_bool, parse_int, parse_time,
-                   unprocessable)
+from .http import SimError, bad_request, json_response, parse_bool, parse_int, parse_time, unprocessable
 from .state import SIM_KEY
 
 routes = web.RouteTableDef()
@@ -24,9 +24,19 @@ routes = web.RouteTableDef()
 _ACTIVITY_TYPES = frozenset(
     "FILL TRANS MISC ACATC ACATS CFEE CGD CSD CSW DIV DIVCGL DIVCGS DIVFEE DIVFT DIVNRA DIVROC "
     "DIVTW DIVTXEX FEE INT INTNRA INTTW JNL JNLC JNLS MA NC OPASN OPCA OPCSH OPEXC OPEXP OPTRD "
-    "PTC PTR REORG SPIN SPLIT FOPT".split())
-_HISTORY_PARAMS = ("period", "timeframe", "intraday_reporting", "start", "pnl_reset", "end",
-                   "date_end", "extended_hours", "cashflow_types")
+    "PTC PTR REORG SPIN SPLIT FOPT".split()
+)
+_HISTORY_PARAMS = (
+    "period",
+    "timeframe",
+    "intraday_reporting",
+    "start",
+    "pnl_reset",
+    "end",
+    "date_end",
+    "extended_hours",
+    "cashflow_types",
+)
 
 
 def _engine(request: web.Request):
@@ -106,11 +116,14 @@ async def get_activities_of_type(request: web.Request) -> web.Response:
 def _activities(request: web.Request, types: list[str] | None) -> list[dict]:
     q = request.query
     return _engine(request).activities(
-        activity_types=types, after=parse_time(q.get("after"), "after"),
-        until=parse_time(q.get("until"), "until"), date=parse_time(q.get("date"), "date"),
+        activity_types=types,
+        after=parse_time(q.get("after"), "after"),
+        until=parse_time(q.get("until"), "until"),
+        date=parse_time(q.get("date"), "date"),
         direction=q.get("direction") or "desc",
         page_size=parse_int(q.get("page_size"), "page_size", 100, 1, 100),
-        page_token=q.get("page_token") or None)
+        page_token=q.get("page_token") or None,
+    )
 
 
 @routes.get("/v2/account/portfolio/history")
@@ -138,12 +151,18 @@ async def get_orders(request: web.Request) -> web.Response:
             ref = engine.get_order(q[name])
             bound = parse_time(ref["submitted_at"], name)
             after, until = (bound, until) if name == "after_order_id" else (after, bound)
-    return json_response(engine.list_orders(
-        status=q.get("status") or "open",
-        limit=parse_int(q.get("limit"), "limit", 50, 1, 500),
-        after=after, until=until, direction=q.get("direction") or "desc",
-        nested=parse_bool(q.get("nested"), False), symbols=_symbols(q.get("symbols")),
-        side=q.get("side") or None))
+    return json_response(
+        engine.list_orders(
+            status=q.get("status") or "open",
+            limit=parse_int(q.get("limit"), "limit", 50, 1, 500),
+            after=after,
+            until=until,
+            direction=q.get("direction") or "desc",
+            nested=parse_bool(q.get("nested"), False),
+            symbols=_symbols(q.get("symbols")),
+            side=q.get("side") or None,
+        )
+    )
 
 
 @routes.delete("/v2/orders")
@@ -197,12 +216,13 @@ async def get_position(request: web.Request) -> web.Response:
 @routes.delete("/v2/positions/{symbol_or_asset_id}")
 async def delete_position(request: web.Request) -> web.Response:
     q = request.query
-    order = _engine(request).close_position(request.match_info["symbol_or_asset_id"],
-                                            qty=_query_number(q.get("qty")),
-                                            percentage=_query_number(q.get("percentage")))
+    order = _engine(request).close_position(
+        request.match_info["symbol_or_asset_id"],
+        qty=_query_number(q.get("qty")),
+        percentage=_query_number(q.get("percentage")),
+    )
     return json_response(order)
 
 
 def _query_number(value: str | None) -> Any:
     return None if value is None or value == "" else value
-

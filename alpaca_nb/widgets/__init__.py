@@ -17,6 +17,7 @@ raised into the notebook, nothing is printed. Their reprs are short and stable, 
 ``OrderTicket(environment='local')``. Drive them from code through their controls and
 methods: ``ticket.symbol.value = "AAPL"; ticket.place()``, ``blotter.refresh()``, ``.frame``.
 """
+
 from __future__ import annotations
 
 from .blotter import Blotter

@@ -1,5 +1,6 @@
 """What every alpaca_nb widget shares: its service, the environment banner, the status line,
 error reporting, throttled background refreshes, HTML tables and cleanup on ``close()``."""
+
 from __future__ import annotations
 
 import functools
@@ -9,7 +10,8 @@ import logging
 import os
 import threading
 import time
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import ipywidgets as widgets
 import pandas as pd
@@ -31,7 +33,7 @@ def os_user() -> str:
     """The operating system's user name (who places an order when nobody says)."""
     try:
         return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no passwd entry, no USER variable
+    except Exception:
         return os.environ.get("USER") or os.environ.get("USERNAME") or "notebook"
 
 
@@ -58,7 +60,7 @@ def guarded(doing: str) -> Callable:
         def run(self: ServiceWidget, *args: Any, **kwargs: Any) -> Any:
             try:
                 return method(self, *args, **kwargs)
-            except Exception as exc:  # noqa: BLE001 - reported in the widget and the log
+            except Exception as exc:
                 self.report(exc, doing)
                 return None
 
@@ -96,7 +98,7 @@ class Throttle:
                 return
         try:
             self._fn()
-        except Exception:  # noqa: BLE001 - fn is normally guarded; never kill the timer silently
+        except Exception:
             log.exception("alpaca_nb widget: background refresh failed")
 
     def stop(self) -> None:
@@ -112,9 +114,11 @@ def banner_html(service: Any) -> str:
     environment = service.environment
     background, label, meaning = _BANNERS[environment]
     size = "1.25em" if environment is AlpacaEnvironment.LIVE else "1em"
-    return (f'<div style="background:{background};color:white;padding:4px 10px;border-radius:3px;'
-            f'font-weight:bold;font-size:{size}">{label} &middot; account {escape(service.account_id)}'
-            f' &middot; {meaning}</div>')
+    return (
+        f'<div style="background:{background};color:white;padding:4px 10px;border-radius:3px;'
+        f'font-weight:bold;font-size:{size}">{label} &middot; account {escape(service.account_id)}'
+        f" &middot; {meaning}</div>"
+    )
 
 
 class ServiceWidget(widgets.VBox):
@@ -159,8 +163,9 @@ class ServiceWidget(widgets.VBox):
 
     # -- following the account ------------------------------------------------------------------
     @guarded("follow trade updates")
-    def follow_trade_updates(self, wanted: Callable[[Any], bool], refresh: Callable[[], Any],
-                             interval: float) -> Throttle | None:
+    def follow_trade_updates(
+        self, wanted: Callable[[Any], bool], refresh: Callable[[], Any], interval: float
+    ) -> Throttle | None:
         """Call ``refresh`` (at most once per ``interval`` seconds, on a timer thread) after each
         trade update for which ``wanted(update)`` is true. The ledger follows the stream
         meanwhile: ``service.follow()`` is started if nothing follows it yet, and then stopped
@@ -176,7 +181,7 @@ class ServiceWidget(widgets.VBox):
             try:
                 if wanted(update):
                     throttle.poke()
-            except Exception:  # noqa: BLE001 - keep the stream thread going
+            except Exception:
                 log.exception("alpaca_nb %s: a trade update could not be handled", type(self).__name__)
 
         self.on_close(self.service.streams.on_trade_update(deliver, name=f"{type(self).__name__}@{id(self):x}").cancel)
@@ -194,7 +199,7 @@ class ServiceWidget(widgets.VBox):
             stop = stoppers.pop()
             try:
                 stop()
-            except Exception:  # noqa: BLE001 - closing carries on
+            except Exception:
                 log.exception("alpaca_nb %s: stopping %r failed", type(self).__name__, stop)
         super().close()
 
@@ -204,8 +209,14 @@ class ServiceWidget(widgets.VBox):
 Column = tuple[str, Callable[[dict], Any]]  # header, cell text from a row (dict)
 
 
-def table_html(frame: pd.DataFrame, columns: Sequence[Column], *, empty: str = "Nothing to show",
-               cell_style: Callable[[str, dict], str | None] | None = None, max_rows: int | None = None) -> str:
+def table_html(
+    frame: pd.DataFrame,
+    columns: Sequence[Column],
+    *,
+    empty: str = "Nothing to show",
+    cell_style: Callable[[str, dict], str | None] | None = None,
+    max_rows: int | None = None,
+) -> str:
     """``frame`` as a small HTML table: one cell per (header, formatter); every text escaped."""
     if frame.empty:
         return f'<i style="color:{INFO_COLOR}">{escape(empty)}</i>'
@@ -222,8 +233,10 @@ def table_html(frame: pd.DataFrame, columns: Sequence[Column], *, empty: str = "
     more = ""
     if max_rows and len(frame) > max_rows:
         more = f'<div style="color:{INFO_COLOR}">showing {max_rows} of {len(frame)}</div>'
-    return (f'<table style="border-collapse:collapse;font-family:monospace;font-size:12px">'
-            f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}")
+    return (
+        f'<table style="border-collapse:collapse;font-family:monospace;font-size:12px">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}"
+    )
 
 
 def missing(value: Any) -> bool:

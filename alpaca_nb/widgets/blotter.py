@@ -1,4 +1,5 @@
 """Blotter: the ledger's managed orders as a table, filtered, refreshed live, cancellable."""
+
 from __future__ import annotations
 
 import threading
@@ -8,13 +9,26 @@ import ipywidgets as widgets
 import pandas as pd
 
 from ..models import ManagedOrderStatus
-from ._base import (ERROR_COLOR, OK_COLOR, ServiceWidget, guarded, missing, money,
-                    options_keeping, quantity, table_html, timestamp)
+from ._base import (
+    ERROR_COLOR,
+    OK_COLOR,
+    ServiceWidget,
+    guarded,
+    missing,
+    money,
+    options_keeping,
+    quantity,
+    table_html,
+    timestamp,
+)
 
 WORKING = ("pending", "unresolved", "open", "partially_filled")
 #: Status filter choices: all, the orders still working, or one managed status.
 STATUS_CHOICES: dict[str, tuple[str, ...] | None] = {
-    "all": None, "working": WORKING, **{s.value: (s.value,) for s in ManagedOrderStatus}}
+    "all": None,
+    "working": WORKING,
+    **{s.value: (s.value,) for s in ManagedOrderStatus},
+}
 _SEED_TAGS = ("symbol:", "side:", "type:")
 
 
@@ -38,13 +52,28 @@ def _own_tags(row: dict) -> str:
     return ", ".join(t for t in (list(tags) if tags is not None else []) if not t.startswith(_SEED_TAGS))
 
 
-COLUMNS = [("time (UTC)", lambda r: timestamp(r.get("created_at"))), ("user", lambda r: r["user"]),
-           ("symbol", lambda r: r["symbol"]), ("side", lambda r: r["side"]), ("type", lambda r: r["type"]),
-           ("size", _size), ("limit / stop", _price), ("tif", lambda r: r["time_in_force"]),
-           ("status", lambda r: r["status"]), ("filled", _filled), ("tags", _own_tags),
-           ("client_order_id", lambda r: r["client_order_id"])]
-_STATUS_COLORS = {"filled": OK_COLOR, "rejected": ERROR_COLOR, "unresolved": ERROR_COLOR,
-                  "canceled": "#757575", "expired": "#757575", "replaced": "#757575"}
+COLUMNS = [
+    ("time (UTC)", lambda r: timestamp(r.get("created_at"))),
+    ("user", lambda r: r["user"]),
+    ("symbol", lambda r: r["symbol"]),
+    ("side", lambda r: r["side"]),
+    ("type", lambda r: r["type"]),
+    ("size", _size),
+    ("limit / stop", _price),
+    ("tif", lambda r: r["time_in_force"]),
+    ("status", lambda r: r["status"]),
+    ("filled", _filled),
+    ("tags", _own_tags),
+    ("client_order_id", lambda r: r["client_order_id"]),
+]
+_STATUS_COLORS = {
+    "filled": OK_COLOR,
+    "rejected": ERROR_COLOR,
+    "unresolved": ERROR_COLOR,
+    "canceled": "#757575",
+    "expired": "#757575",
+    "replaced": "#757575",
+}
 
 
 def _style(header: str, row: dict) -> str | None:
@@ -79,31 +108,45 @@ class Blotter(ServiceWidget):
     DataFrame last shown.
     """
 
-    def __init__(self, service: Any = None, *, user: str | None = None, status: str | None = None,
-                 auto_refresh: bool = True, interval: float = 0.3, max_rows: int = 200):
+    def __init__(
+        self,
+        service: Any = None,
+        *,
+        user: str | None = None,
+        status: str | None = None,
+        auto_refresh: bool = True,
+        interval: float = 0.3,
+        max_rows: int = 200,
+    ):
         super().__init__(service)
         if (status or "all") not in STATUS_CHOICES:
             raise ValueError(f"status={status!r}: use one of {', '.join(STATUS_CHOICES)}")
         self.frame: pd.DataFrame = pd.DataFrame()
-        self.refreshes = 0          # tables shown so far
-        self.trade_updates = 0      # trade updates seen (auto_refresh)
+        self.refreshes = 0  # tables shown so far
+        self.trade_updates = 0  # trade updates seen (auto_refresh)
         self.max_rows = max_rows
         self._lock = threading.Lock()
-        self.user_filter = widgets.Text(value=user or "", description="User", placeholder="all users",
-                                        continuous_update=False)
-        self.status_filter = widgets.Dropdown(options=list(STATUS_CHOICES), value=status or "all",
-                                              description="Status")
+        self.user_filter = widgets.Text(
+            value=user or "", description="User", placeholder="all users", continuous_update=False
+        )
+        self.status_filter = widgets.Dropdown(options=list(STATUS_CHOICES), value=status or "all", description="Status")
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
         self.table = widgets.HTML("")
-        self.cancel_select = widgets.SelectMultiple(options=[], description="Working",
-                                                    layout=widgets.Layout(width="560px", height="90px"))
+        self.cancel_select = widgets.SelectMultiple(
+            options=[], description="Working", layout=widgets.Layout(width="560px", height="90px")
+        )
         self.cancel_button = widgets.Button(description="Cancel selected", button_style="warning", icon="times")
         self.user_filter.observe(lambda _c: self.refresh(), "value")
         self.status_filter.observe(lambda _c: self.refresh(), "value")
         self.refresh_button.on_click(lambda _b: self.refresh())
         self.cancel_button.on_click(lambda _b: self.cancel_selected())
-        self.children = [self.banner, widgets.HBox([self.user_filter, self.status_filter, self.refresh_button]),
-                         self.table, widgets.HBox([self.cancel_select, self.cancel_button]), self.status]
+        self.children = [
+            self.banner,
+            widgets.HBox([self.user_filter, self.status_filter, self.refresh_button]),
+            self.table,
+            widgets.HBox([self.cancel_select, self.cancel_button]),
+            self.status,
+        ]
         if auto_refresh:
             # first: following the stream may catch the ledger up
             self.follow_trade_updates(self._count_update, self.refresh, interval)
@@ -117,15 +160,26 @@ class Blotter(ServiceWidget):
     def refresh(self) -> pd.DataFrame | None:
         """Read the ledger with the filters, show the table; returns the frame shown."""
         with self._lock:
-            frame = orders_frame(self.service.order_service, self.user_filter.value.strip() or None,
-                                 STATUS_CHOICES[self.status_filter.value])
-            self.table.value = table_html(frame, COLUMNS, cell_style=_style, max_rows=self.max_rows,
-                                          empty="No orders match the filters")
+            frame = orders_frame(
+                self.service.order_service,
+                self.user_filter.value.strip() or None,
+                STATUS_CHOICES[self.status_filter.value],
+            )
+            self.table.value = table_html(
+                frame, COLUMNS, cell_style=_style, max_rows=self.max_rows, empty="No orders match the filters"
+            )
             working = frame[frame["status"].isin(WORKING) & frame["alpaca_order_id"].notna()]
-            options_keeping(self.cancel_select, [
-                (f"{r['symbol']} {r['side']} {_size(r)} {r['type']} {_price(r)} · {r['client_order_id']}",
-                 r["client_order_id"]) for r in working.to_dict("records")])
-            self.frame = frame   # last: once it is set, the table and the choices show it
+            options_keeping(
+                self.cancel_select,
+                [
+                    (
+                        f"{r['symbol']} {r['side']} {_size(r)} {r['type']} {_price(r)} · {r['client_order_id']}",
+                        r["client_order_id"],
+                    )
+                    for r in working.to_dict("records")
+                ],
+            )
+            self.frame = frame  # last: once it is set, the table and the choices show it
             self.refreshes += 1
         return frame
 
@@ -144,8 +198,8 @@ class Blotter(ServiceWidget):
                     raise LookupError(f"order {client_order_id} is not in the ledger")
                 self.service.cancel_order_sync(order)
                 done += 1
-                self.service.sync_order_status_sync(order)   # the ledger shows the outcome now
-            except Exception as exc:  # noqa: BLE001 - one failure does not stop the others
+                self.service.sync_order_status_sync(order)  # the ledger shows the outcome now
+            except Exception as exc:
                 failed.append(exc)
                 self.report(exc, f"cancel {client_order_id}")
         text = f"Cancel requested for {done} of {len(chosen)} order(s)"

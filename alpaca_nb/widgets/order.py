@@ -1,4 +1,5 @@
 """OrderView: one managed order, its history and its fills, kept current from the stream."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -9,18 +10,49 @@ import pandas as pd
 from ..models import ManagedOrder
 from ._base import ServiceWidget, escape, guarded, money, quantity, table_html, timestamp
 
-_FIELDS = ("user", "symbol", "side", "type", "order_class", "time_in_force", "qty", "notional",
-           "limit_price", "stop_price", "status", "alpaca_status", "filled_qty", "filled_avg_price",
-           "client_order_id", "alpaca_order_id", "parent_client_order_id", "tags", "notes", "external",
-           "created_at", "submitted_at", "filled_at")
-EVENT_COLUMNS = [("time (UTC)", lambda r: timestamp(r["event_at"])), ("source", lambda r: r["source"]),
-                 ("event", lambda r: r["event"]), ("from", lambda r: r["previous_status"]),
-                 ("to", lambda r: r["status"]), ("alpaca status", lambda r: r["alpaca_status"]),
-                 ("filled", lambda r: quantity(r["filled_qty"]))]
-FILL_COLUMNS = [("time (UTC)", lambda r: timestamp(r["filled_at"])), ("side", lambda r: r["side"]),
-                ("qty", lambda r: quantity(r["qty"])), ("price", lambda r: money(r["price"])),
-                ("cum qty", lambda r: quantity(r["cum_qty"])), ("source", lambda r: r["source"]),
-                ("execution_id", lambda r: r["execution_id"])]
+_FIELDS = (
+    "user",
+    "symbol",
+    "side",
+    "type",
+    "order_class",
+    "time_in_force",
+    "qty",
+    "notional",
+    "limit_price",
+    "stop_price",
+    "status",
+    "alpaca_status",
+    "filled_qty",
+    "filled_avg_price",
+    "client_order_id",
+    "alpaca_order_id",
+    "parent_client_order_id",
+    "tags",
+    "notes",
+    "external",
+    "created_at",
+    "submitted_at",
+    "filled_at",
+)
+EVENT_COLUMNS = [
+    ("time (UTC)", lambda r: timestamp(r["event_at"])),
+    ("source", lambda r: r["source"]),
+    ("event", lambda r: r["event"]),
+    ("from", lambda r: r["previous_status"]),
+    ("to", lambda r: r["status"]),
+    ("alpaca status", lambda r: r["alpaca_status"]),
+    ("filled", lambda r: quantity(r["filled_qty"])),
+]
+FILL_COLUMNS = [
+    ("time (UTC)", lambda r: timestamp(r["filled_at"])),
+    ("side", lambda r: r["side"]),
+    ("qty", lambda r: quantity(r["qty"])),
+    ("price", lambda r: money(r["price"])),
+    ("cum qty", lambda r: quantity(r["cum_qty"])),
+    ("source", lambda r: r["source"]),
+    ("execution_id", lambda r: r["execution_id"]),
+]
 
 
 def _text(name: str, value: Any) -> str:
@@ -41,8 +73,9 @@ class OrderView(ServiceWidget):
     Cancel for a working order. ``order`` is a :class:`ManagedOrder` or its ``client_order_id``.
     ``order``, ``events`` and ``fills`` hold what was last shown."""
 
-    def __init__(self, service: Any = None, order: ManagedOrder | str = "", *, auto_refresh: bool = True,
-                 interval: float = 0.3):
+    def __init__(
+        self, service: Any = None, order: ManagedOrder | str = "", *, auto_refresh: bool = True, interval: float = 0.3
+    ):
         super().__init__(service)
         self.client_order_id = order.client_order_id if isinstance(order, ManagedOrder) else str(order).strip()
         if not self.client_order_id:
@@ -57,9 +90,16 @@ class OrderView(ServiceWidget):
         self.cancel_button = widgets.Button(description="Cancel order", button_style="warning", icon="times")
         self.refresh_button.on_click(lambda _b: self.refresh())
         self.cancel_button.on_click(lambda _b: self.cancel())
-        self.children = [self.banner, widgets.HBox([self.refresh_button, self.cancel_button]), self.fields,
-                         widgets.HTML("<b>History</b>"), self.history, widgets.HTML("<b>Fills</b>"),
-                         self.fill_table, self.status]
+        self.children = [
+            self.banner,
+            widgets.HBox([self.refresh_button, self.cancel_button]),
+            self.fields,
+            widgets.HTML("<b>History</b>"),
+            self.history,
+            widgets.HTML("<b>Fills</b>"),
+            self.fill_table,
+            self.status,
+        ]
         if auto_refresh:
             self.follow_trade_updates(self._mine, self.refresh, interval)
         self.refresh()
@@ -77,14 +117,17 @@ class OrderView(ServiceWidget):
         events = ledger.events(self.client_order_id)
         fills = ledger.fills()
         fills = fills[fills["client_order_id"] == self.client_order_id].reset_index(drop=True)
-        rows = "".join(f'<tr><td style="padding:1px 8px;color:#555">{name}</td>'
-                       f"<td style=\"padding:1px 8px\">{escape(_text(name, getattr(order, name)))}</td></tr>"
-                       for name in _FIELDS if _text(name, getattr(order, name)))
+        rows = "".join(
+            f'<tr><td style="padding:1px 8px;color:#555">{name}</td>'
+            f'<td style="padding:1px 8px">{escape(_text(name, getattr(order, name)))}</td></tr>'
+            for name in _FIELDS
+            if _text(name, getattr(order, name))
+        )
         self.fields.value = f'<table style="font-family:monospace;font-size:12px">{rows}</table>'
         self.history.value = table_html(events, EVENT_COLUMNS, empty="No history")
         self.fill_table.value = table_html(fills, FILL_COLUMNS, empty="No fills")
         self.cancel_button.disabled = order.is_final or not order.alpaca_order_id
-        self.order, self.events, self.fills = order, events, fills   # last: the widget shows them
+        self.order, self.events, self.fills = order, events, fills  # last: the widget shows them
         self.show(f"{order.symbol} {order.side.value} {order.type.value}: {order.status.value}", "info")
         return order
 

@@ -1,4 +1,5 @@
 """PnLView: the ledger's FIFO P&L at today's prices, grouped as you choose, refreshed on fills."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -10,7 +11,11 @@ from ._base import ServiceWidget, guarded, money, pl_style, table_html
 
 #: The groupings offered: label -> ``svc.pnl(by=...)``.
 GROUPINGS: dict[str, tuple[str, ...]] = {
-    "symbol": ("symbol",), "user": ("user",), "tag": ("tag",), "user, symbol": ("user", "symbol")}
+    "symbol": ("symbol",),
+    "user": ("user",),
+    "tag": ("tag",),
+    "user, symbol": ("user", "symbol"),
+}
 _VALUES = [("realized", "realized_pnl"), ("unrealized", "unrealized_pnl"), ("total", "total_pnl")]
 
 
@@ -21,8 +26,15 @@ class PnLView(ServiceWidget):
     ``auto_refresh`` it also refreshes when a fill arrives (the ledger follows the stream).
     ``frame`` is the P&L last shown."""
 
-    def __init__(self, service: Any = None, *, by: str = "symbol", auto_refresh: bool = True,
-                 interval: float = 1.0, chart: bool = True):
+    def __init__(
+        self,
+        service: Any = None,
+        *,
+        by: str = "symbol",
+        auto_refresh: bool = True,
+        interval: float = 1.0,
+        chart: bool = True,
+    ):
         super().__init__(service)
         if by not in GROUPINGS:
             raise ValueError(f"by={by!r}: use one of {', '.join(GROUPINGS)}")
@@ -33,8 +45,13 @@ class PnLView(ServiceWidget):
         self.chart = widgets.Image(format="png") if chart else None
         self.by.observe(lambda _c: self.refresh(), "value")
         self.refresh_button.on_click(lambda _b: self.refresh())
-        self.children = [self.banner, widgets.HBox([self.by, self.refresh_button]), self.table,
-                         *([self.chart] if chart else []), self.status]
+        self.children = [
+            self.banner,
+            widgets.HBox([self.by, self.refresh_button]),
+            self.table,
+            *([self.chart] if chart else []),
+            self.status,
+        ]
         if auto_refresh:
             self.follow_trade_updates(lambda u: u.event in ("fill", "partial_fill"), self.refresh, interval)
         self.refresh()
@@ -49,13 +66,19 @@ class PnLView(ServiceWidget):
         if len(shown):
             total = {"group": "total", **{name: shown[name].sum() for name, _ in _VALUES}}
             shown = pd.concat([shown, pd.DataFrame([total])], ignore_index=True)
-        columns = [(", ".join(keys), lambda r: r["group"]),
-                   *((name, lambda r, n=name: money(r[n])) for name, _ in _VALUES)]
-        self.table.value = table_html(shown, columns, empty="No fills in the ledger yet",
-                                      cell_style=lambda header, r: pl_style(r[header]) if header in dict(_VALUES) else None)
+        columns = [
+            (", ".join(keys), lambda r: r["group"]),
+            *((name, lambda r, n=name: money(r[n])) for name, _ in _VALUES),
+        ]
+        self.table.value = table_html(
+            shown,
+            columns,
+            empty="No fills in the ledger yet",
+            cell_style=lambda header, r: pl_style(r[header]) if header in dict(_VALUES) else None,
+        )
         if self.chart is not None:
             self._draw(frame)
-        self.frame = frame   # last: once it is set, the table and the chart show it
+        self.frame = frame  # last: once it is set, the table and the chart show it
         self.show(f"{len(frame)} group(s), open lots marked at the latest mid prices", "info")
         return frame
 

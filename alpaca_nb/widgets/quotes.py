@@ -1,7 +1,9 @@
 """QuoteBoard: live quotes for a set of symbols, updating as they arrive."""
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import ipywidgets as widgets
 import pandas as pd
@@ -11,6 +13,7 @@ from ..errors import OrderValidationError
 from ..live import LiveQuotes
 from ._base import ServiceWidget, Throttle, guarded, money, quantity, split_list, table_html
 
+
 def _spread(row: dict) -> str:
     """In cents for prices of $1 and above (their tick), four decimals below."""
     if pd.isna(row["spread"]):
@@ -18,11 +21,18 @@ def _spread(row: dict) -> str:
     return f"{row['spread']:.2f}" if row["bid_price"] >= 1 else f"{row['spread']:.4f}"
 
 
-COLUMNS = [("symbol", lambda r: r["symbol"]), ("bid size", lambda r: quantity(r["bid_size"])),
-           ("bid", lambda r: money(r["bid_price"])), ("ask", lambda r: money(r["ask_price"])),
-           ("ask size", lambda r: quantity(r["ask_size"])), ("spread", _spread),
-           ("time (UTC)", lambda r: "" if pd.isna(r["timestamp"]) else
-            pd.Timestamp(r["timestamp"]).strftime("%H:%M:%S.%f")[:-3])]
+COLUMNS = [
+    ("symbol", lambda r: r["symbol"]),
+    ("bid size", lambda r: quantity(r["bid_size"])),
+    ("bid", lambda r: money(r["bid_price"])),
+    ("ask", lambda r: money(r["ask_price"])),
+    ("ask size", lambda r: quantity(r["ask_size"])),
+    ("spread", _spread),
+    (
+        "time (UTC)",
+        lambda r: "" if pd.isna(r["timestamp"]) else pd.Timestamp(r["timestamp"]).strftime("%H:%M:%S.%f")[:-3],
+    ),
+]
 
 
 class QuoteBoard(ServiceWidget):
@@ -36,11 +46,15 @@ class QuoteBoard(ServiceWidget):
         super().__init__(service)
         self._hub = self.service.streams
         self._quotes: dict[str, LiveQuotes] = {}
-        self._seed: dict[str, pd.DataFrame] = {}   # the REST quote a symbol starts with
+        self._seed: dict[str, pd.DataFrame] = {}  # the REST quote a symbol starts with
         self._throttle = Throttle(self.render, interval)
         self.on_close(self._stop_all)
-        self.symbols_input = widgets.Text(description="Symbols", continuous_update=False,
-                                          placeholder="SPY, AAPL", layout=widgets.Layout(width="420px"))
+        self.symbols_input = widgets.Text(
+            description="Symbols",
+            continuous_update=False,
+            placeholder="SPY, AAPL",
+            layout=widgets.Layout(width="420px"),
+        )
         self.table = widgets.HTML("")
         self.children = [self.banner, self.symbols_input, self.table, self.status]
         self.set_symbols(split_list(symbols) if isinstance(symbols, str) else symbols)
@@ -59,7 +73,7 @@ class QuoteBoard(ServiceWidget):
         """The latest quote of each symbol that has quoted (board order), indexed by ``symbol``,
         plus ``spread``."""
         parts = []
-        for symbol, live in list(self._quotes.items()):   # a copy: safe across threads
+        for symbol, live in list(self._quotes.items()):  # a copy: safe across threads
             part = live.df
             parts.append(self._seed.get(symbol) if part.empty else part)  # the stream's is newer
         quoted = [part for part in parts if part is not None and not part.empty]
@@ -82,7 +96,7 @@ class QuoteBoard(ServiceWidget):
         if new:  # after subscribing: any quote the stream sends from now on is newer than these
             latest = self.service.quotes(new)
             self._seed.update({symbol: latest.loc[[symbol]] for symbol in latest.index})
-        self._quotes = {s: self._quotes[s] for s in wanted}   # in the order asked for
+        self._quotes = {s: self._quotes[s] for s in wanted}  # in the order asked for
         text = ", ".join(self.symbols)
         if self.symbols_input.value != text:
             self.symbols_input.value = text

@@ -1,4 +1,5 @@
 """OrderTicket: fill in an order, preview the validated request, place it (once per submission)."""
+
 from __future__ import annotations
 
 import threading
@@ -8,25 +9,56 @@ import ipywidgets as widgets
 import pandas as pd
 
 from ..errors import LiveTradingNotArmed, NetworkError, OrderValidationError
-from ..models import (AlpacaEnvironment, AlpacaOrderRequest, AlpacaOrderSide, AlpacaOrderType,
-                      AlpacaTimeInForce, ManagedOrder)
+from ..models import (
+    AlpacaEnvironment,
+    AlpacaOrderRequest,
+    AlpacaOrderSide,
+    AlpacaOrderType,
+    AlpacaTimeInForce,
+    ManagedOrder,
+)
 from ..service import new_client_order_id
-from ._base import (ERROR_COLOR, ServiceWidget, guarded, hide, is_shown, os_user,
-                    split_list, table_html)
+from ._base import ERROR_COLOR, ServiceWidget, guarded, hide, is_shown, os_user, split_list, table_html
 
 #: The price fields each order type shows.
 PRICE_FIELDS: dict[str, tuple[str, ...]] = {
-    "market": (), "limit": ("limit_price",), "stop": ("stop_price",),
-    "stop_limit": ("limit_price", "stop_price"), "trailing_stop": ("trail_price", "trail_percent"),
+    "market": (),
+    "limit": ("limit_price",),
+    "stop": ("stop_price",),
+    "stop_limit": ("limit_price", "stop_price"),
+    "trailing_stop": ("trail_price", "trail_percent"),
 }
 # An OrderValidationError's field -> the control to highlight.
-_FIELD_CONTROLS = {"type": "order_type", "order_class": "bracket", "take_profit.limit_price": "take_profit",
-                   "stop_loss.stop_price": "stop_loss", "stop_loss.limit_price": "stop_loss_limit"}
+_FIELD_CONTROLS = {
+    "type": "order_type",
+    "order_class": "bracket",
+    "take_profit.limit_price": "take_profit",
+    "stop_loss.stop_price": "stop_loss",
+    "stop_loss.limit_price": "stop_loss_limit",
+}
 _HIGHLIGHT = f"2px solid {ERROR_COLOR}"
 # The controls whose values make up an order: changing any of them starts a new submission.
-_FORM = ("symbol", "side", "order_type", "size_in", "qty", "notional", "limit_price", "stop_price",
-         "trail_price", "trail_percent", "time_in_force", "extended_hours", "bracket", "take_profit",
-         "stop_loss", "stop_loss_limit", "user", "tags", "notes")
+_FORM = (
+    "symbol",
+    "side",
+    "order_type",
+    "size_in",
+    "qty",
+    "notional",
+    "limit_price",
+    "stop_price",
+    "trail_price",
+    "trail_percent",
+    "time_in_force",
+    "extended_hours",
+    "bracket",
+    "take_profit",
+    "stop_loss",
+    "stop_loss_limit",
+    "user",
+    "tags",
+    "notes",
+)
 
 
 def _wide() -> widgets.Layout:
@@ -63,22 +95,26 @@ class OrderTicket(ServiceWidget):
     def __init__(self, service: Any = None, *, user: str | None = None, symbol: str = ""):
         super().__init__(service)
         self.last_order: ManagedOrder | None = None
-        self.invalid_field: str | None = None   # the field the last preview/place refused
+        self.invalid_field: str | None = None  # the field the last preview/place refused
         self.symbol = _text("Symbol", symbol.upper(), "AAPL")
-        self.side = widgets.ToggleButtons(options=[s.value for s in AlpacaOrderSide], description="Side",
-                                          style={"button_width": "80px"})
-        self.order_type = widgets.Dropdown(options=[t.value for t in AlpacaOrderType], description="Type",
-                                           layout=_wide())
-        self.size_in = widgets.ToggleButtons(options=[("shares", "qty"), ("dollars", "notional")],
-                                             description="Size in", style={"button_width": "80px"})
+        self.side = widgets.ToggleButtons(
+            options=[s.value for s in AlpacaOrderSide], description="Side", style={"button_width": "80px"}
+        )
+        self.order_type = widgets.Dropdown(
+            options=[t.value for t in AlpacaOrderType], description="Type", layout=_wide()
+        )
+        self.size_in = widgets.ToggleButtons(
+            options=[("shares", "qty"), ("dollars", "notional")], description="Size in", style={"button_width": "80px"}
+        )
         self.qty = _text("Qty", "", "shares, e.g. 10 or 0.5")
         self.notional = _text("Notional $", "", "dollars, e.g. 250")
         self.limit_price = _text("Limit price")
         self.stop_price = _text("Stop price")
         self.trail_price = _text("Trail $", "", "one of trail $ / trail %")
         self.trail_percent = _text("Trail %")
-        self.time_in_force = widgets.Dropdown(options=[t.value for t in AlpacaTimeInForce],
-                                              description="Time in force", layout=_wide())
+        self.time_in_force = widgets.Dropdown(
+            options=[t.value for t in AlpacaTimeInForce], description="Time in force", layout=_wide()
+        )
         self.extended_hours = widgets.Checkbox(description="Extended hours", indent=True)
         self.bracket = widgets.Checkbox(description="Bracket (take profit + stop loss)", indent=True)
         self.take_profit = _text("Take profit", "", "limit price")
@@ -89,24 +125,29 @@ class OrderTicket(ServiceWidget):
         self.tags = _text("Tags", "", "comma-separated, e.g. momentum, earnings")
         self.notes = widgets.Textarea(description="Notes", layout=widgets.Layout(width="320px", height="48px"))
         live = self.environment is AlpacaEnvironment.LIVE
-        self.confirm_live = widgets.Checkbox(description="I understand: these orders use REAL MONEY",
-                                             indent=False, layout=widgets.Layout(width="400px"))
-        self.max_order_notional = widgets.BoundedFloatText(value=1_000.0, min=1.0, max=1e9,
-                                                           description="Max order $", layout=_wide())
-        self.max_orders_per_minute = widgets.BoundedIntText(value=10, min=1, max=10_000,
-                                                            description="Max orders/min", layout=_wide())
+        self.confirm_live = widgets.Checkbox(
+            description="I understand: these orders use REAL MONEY", indent=False, layout=widgets.Layout(width="400px")
+        )
+        self.max_order_notional = widgets.BoundedFloatText(
+            value=1_000.0, min=1.0, max=1e9, description="Max order $", layout=_wide()
+        )
+        self.max_orders_per_minute = widgets.BoundedIntText(
+            value=10, min=1, max=10_000, description="Max orders/min", layout=_wide()
+        )
         self.live_box = widgets.VBox([self.confirm_live, self.max_order_notional, self.max_orders_per_minute])
         self.preview_button = widgets.Button(description="Preview", icon="eye")
         self._place_label = "Place LIVE order" if live else "Place order"
-        self.place_button = widgets.Button(description=self._place_label,
-                                           button_style="danger" if live else "primary", icon="paper-plane")
-        self.new_button = widgets.Button(description="New order", icon="plus",
-                                         tooltip="start another order from this ticket (a new client_order_id)")
+        self.place_button = widgets.Button(
+            description=self._place_label, button_style="danger" if live else "primary", icon="paper-plane"
+        )
+        self.new_button = widgets.Button(
+            description="New order", icon="plus", tooltip="start another order from this ticket (a new client_order_id)"
+        )
         self.preview = widgets.HTML("")
-        self._client_order_id: str | None = None   # this submission's id (None: a new one on Place)
-        self._placed: ManagedOrder | None = None   # the order this submission placed
-        self._state = threading.Lock()             # guards the two above and the button
-        self._placing = threading.Lock()           # one placement at a time
+        self._client_order_id: str | None = None  # this submission's id (None: a new one on Place)
+        self._placed: ManagedOrder | None = None  # the order this submission placed
+        self._state = threading.Lock()  # guards the two above and the button
+        self._placing = threading.Lock()  # one placement at a time
 
         self.order_type.observe(lambda _c: self._layout(), "value")
         self.size_in.observe(lambda _c: self._layout(), "value")
@@ -122,11 +163,29 @@ class OrderTicket(ServiceWidget):
         hide(self.live_box, not live)
         self._layout()
         self.children = [
-            self.banner, self.symbol, self.side, self.order_type, self.size_in, self.qty, self.notional,
-            self.limit_price, self.stop_price, self.trail_price, self.trail_percent, self.time_in_force,
-            self.extended_hours, self.bracket, self.bracket_box, self.user, self.tags, self.notes,
-            self.live_box, widgets.HBox([self.preview_button, self.place_button, self.new_button]),
-            self.status, self.preview]
+            self.banner,
+            self.symbol,
+            self.side,
+            self.order_type,
+            self.size_in,
+            self.qty,
+            self.notional,
+            self.limit_price,
+            self.stop_price,
+            self.trail_price,
+            self.trail_percent,
+            self.time_in_force,
+            self.extended_hours,
+            self.bracket,
+            self.bracket_box,
+            self.user,
+            self.tags,
+            self.notes,
+            self.live_box,
+            widgets.HBox([self.preview_button, self.place_button, self.new_button]),
+            self.status,
+            self.preview,
+        ]
 
     # -- the form -------------------------------------------------------------------------------
     def _layout(self) -> None:
@@ -140,23 +199,45 @@ class OrderTicket(ServiceWidget):
 
     def shown_fields(self) -> list[str]:
         """The names of the order fields on show (they change with type, size and bracket)."""
-        names = ["qty", "notional", "limit_price", "stop_price", "trail_price", "trail_percent",
-                 "take_profit", "stop_loss", "stop_loss_limit"]
-        return [n for n in names if is_shown(getattr(self, n))
-                and (n not in ("take_profit", "stop_loss", "stop_loss_limit") or self.bracket.value)]
+        names = [
+            "qty",
+            "notional",
+            "limit_price",
+            "stop_price",
+            "trail_price",
+            "trail_percent",
+            "take_profit",
+            "stop_loss",
+            "stop_loss_limit",
+        ]
+        return [
+            n
+            for n in names
+            if is_shown(getattr(self, n))
+            and (n not in ("take_profit", "stop_loss", "stop_loss_limit") or self.bracket.value)
+        ]
 
     def request(self) -> AlpacaOrderRequest:
         """The order the ticket describes, validated: raises ``OrderValidationError`` naming the field."""
         values: dict[str, Any] = {
-            "symbol": self.symbol.value, "side": self.side.value, "type": self.order_type.value,
-            "time_in_force": self.time_in_force.value, "extended_hours": self.extended_hours.value,
-            self.size_in.value: _blank(getattr(self, self.size_in.value).value)}
+            "symbol": self.symbol.value,
+            "side": self.side.value,
+            "type": self.order_type.value,
+            "time_in_force": self.time_in_force.value,
+            "extended_hours": self.extended_hours.value,
+            self.size_in.value: _blank(getattr(self, self.size_in.value).value),
+        }
         for name in PRICE_FIELDS[self.order_type.value]:
             values[name] = _blank(getattr(self, name).value)
         if self.bracket.value:
-            values.update(order_class="bracket", take_profit={"limit_price": _blank(self.take_profit.value)},
-                          stop_loss={"stop_price": _blank(self.stop_loss.value),
-                                     "limit_price": _blank(self.stop_loss_limit.value)})
+            values.update(
+                order_class="bracket",
+                take_profit={"limit_price": _blank(self.take_profit.value)},
+                stop_loss={
+                    "stop_price": _blank(self.stop_loss.value),
+                    "limit_price": _blank(self.stop_loss_limit.value),
+                },
+            )
         return AlpacaOrderRequest(**values)
 
     def tag_list(self) -> list[str]:
@@ -174,9 +255,25 @@ class OrderTicket(ServiceWidget):
 
     def _highlight(self, field: str | None) -> None:
         self.invalid_field = field
-        for name in ("symbol", "side", "order_type", "qty", "notional", "limit_price", "stop_price",
-                     "trail_price", "trail_percent", "time_in_force", "extended_hours", "bracket",
-                     "take_profit", "stop_loss", "stop_loss_limit", "user", "tags"):
+        for name in (
+            "symbol",
+            "side",
+            "order_type",
+            "qty",
+            "notional",
+            "limit_price",
+            "stop_price",
+            "trail_price",
+            "trail_percent",
+            "time_in_force",
+            "extended_hours",
+            "bracket",
+            "take_profit",
+            "stop_loss",
+            "stop_loss_limit",
+            "user",
+            "tags",
+        ):
             getattr(self, name).layout.border = None
         if field is None:
             return
@@ -194,13 +291,17 @@ class OrderTicket(ServiceWidget):
         submission is placed: say so, and keep the placed order's details in view)."""
         placed = self._placed
         if placed is not None:
-            self.show(f"Already placed: {placed.side.value} {placed.symbol} · client_order_id "
-                      f"{placed.client_order_id}. Change the ticket or press New order to place another", "info")
+            self.show(
+                f"Already placed: {placed.side.value} {placed.symbol} · client_order_id "
+                f"{placed.client_order_id}. Change the ticket or press New order to place another",
+                "info",
+            )
             return None
         self.preview.value = ""
         request = self._checked()
-        self.preview.value = _fields_html({**request.to_alpaca(), "user": self.user.value.strip(),
-                                           "tags": ", ".join(self.tag_list())})
+        self.preview.value = _fields_html(
+            {**request.to_alpaca(), "user": self.user.value.strip(), "tags": ", ".join(self.tag_list())}
+        )
         live = " — LIVE: this is a real-money order" if self.environment is AlpacaEnvironment.LIVE else ""
         self.show(f"Valid {request.side.value} order for {request.symbol}: press Place to send it{live}", "ok")
         return request
@@ -242,7 +343,7 @@ class OrderTicket(ServiceWidget):
                 placed = self._submit()
             except NetworkError:  # the outcome is unknown: Place again retries under the same id
                 raise
-            except Exception:     # refused: nothing placed under this id; the next Place is new
+            except Exception:  # refused: nothing placed under this id; the next Place is new
                 with self._state:
                     self._client_order_id = None
                 self.preview.value = ""  # no earlier order's details under the refusal
@@ -258,29 +359,47 @@ class OrderTicket(ServiceWidget):
     def _submit(self) -> ManagedOrder:
         request = self._checked()
         if self.environment is AlpacaEnvironment.LIVE and not self.confirm_live.value:
-            raise LiveTradingNotArmed("this is the LIVE environment (real money): tick "
-                                      "'I understand: these orders use REAL MONEY' to place orders")
+            raise LiveTradingNotArmed(
+                "this is the LIVE environment (real money): tick "
+                "'I understand: these orders use REAL MONEY' to place orders"
+            )
         with self._state:
             if self._placed is not None:
                 order = self._placed
-                self.show(f"Already placed: {order.side.value} {order.symbol} · client_order_id "
-                          f"{order.client_order_id}. Change the ticket or press New order to place another", "info")
+                self.show(
+                    f"Already placed: {order.side.value} {order.symbol} · client_order_id "
+                    f"{order.client_order_id}. Change the ticket or press New order to place another",
+                    "info",
+                )
                 return order
             client_order_id = self._client_order_id = self._client_order_id or new_client_order_id()
-        order = self.service.place_order_sync(user=self.user.value.strip(),
-                                              order_request=request.with_client_order_id(client_order_id),
-                                              tags=self.tag_list(), notes=self.notes.value.strip())
+        order = self.service.place_order_sync(
+            user=self.user.value.strip(),
+            order_request=request.with_client_order_id(client_order_id),
+            tags=self.tag_list(),
+            notes=self.notes.value.strip(),
+        )
         with self._state:
-            if self._client_order_id == client_order_id:   # the ticket did not change meanwhile
+            if self._client_order_id == client_order_id:  # the ticket did not change meanwhile
                 self._placed = order
         self.last_order = order
-        self.show(f"Placed {order.side.value} {order.symbol} ({order.type.value}): status {order.status.value}"
-                  f" · client_order_id {order.client_order_id} · alpaca id {order.alpaca_order_id}", "ok")
-        self.preview.value = _fields_html({
-            "status": order.status.value, "alpaca_status": order.alpaca_status,
-            "client_order_id": order.client_order_id, "alpaca_order_id": order.alpaca_order_id,
-            "filled_qty": order.filled_qty, "filled_avg_price": order.filled_avg_price,
-            "tags": ", ".join(order.tags), "notes": order.notes})
+        self.show(
+            f"Placed {order.side.value} {order.symbol} ({order.type.value}): status {order.status.value}"
+            f" · client_order_id {order.client_order_id} · alpaca id {order.alpaca_order_id}",
+            "ok",
+        )
+        self.preview.value = _fields_html(
+            {
+                "status": order.status.value,
+                "alpaca_status": order.alpaca_status,
+                "client_order_id": order.client_order_id,
+                "alpaca_order_id": order.alpaca_order_id,
+                "filled_qty": order.filled_qty,
+                "filled_avg_price": order.filled_avg_price,
+                "tags": ", ".join(order.tags),
+                "notes": order.notes,
+            }
+        )
         return order
 
     @guarded("arm live trading")
@@ -297,8 +416,9 @@ class OrderTicket(ServiceWidget):
             return
         cap, rate = self.max_order_notional.value, self.max_orders_per_minute.value
         caps = self.service.arm_live(max_order_notional=cap, max_orders_per_minute=rate, tighten_only=True)
-        within = " (the caps armed in code)" if (caps.max_order_notional < cap
-                                                  or caps.max_orders_per_minute < rate) else ""
+        within = (
+            " (the caps armed in code)" if (caps.max_order_notional < cap or caps.max_orders_per_minute < rate) else ""
+        )
         self.show(f"LIVE trading armed: {caps}{within}", "warn")
 
 

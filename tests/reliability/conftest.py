@@ -15,14 +15,16 @@ them into RELIABILITY.md. Without it the figures are only collected, so a test c
 extra under ``make test``. (The variable is not called ``ALPACA_...``: the root conftest drops
 every such variable.)
 """
+
 from __future__ import annotations
 
 import collections
 import json
 import os
 import threading
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pytest
 

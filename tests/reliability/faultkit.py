@@ -7,18 +7,27 @@ broker order can be traced back to the one call that asked for it: two broker or
 intent are a duplicate, an intent without a row is lost, and a broker order whose row is not
 the intent's (or is ``external``) was placed behind the caller's back.
 """
+
 from __future__ import annotations
 
 import collections
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import requests
 
 from alpaca_nb import AlpacaCredentials, AlpacaOrderRequest, AlpacaService
-from alpaca_nb.errors import (AlpacaNbError, AuthenticationError, NotFoundError, OrderOutcomeUnknownError,
-                              OrderRejectedError, OrderValidationError, RateLimitError)
+from alpaca_nb.errors import (
+    AlpacaNbError,
+    AuthenticationError,
+    NotFoundError,
+    OrderOutcomeUnknownError,
+    OrderRejectedError,
+    OrderValidationError,
+    RateLimitError,
+)
 from alpaca_nb.ledger import Ledger
 
 # The errors whose documented meaning is "the order was not placed".
@@ -26,14 +35,16 @@ NOT_PLACED = (OrderRejectedError, OrderValidationError, AuthenticationError, Rat
 OPEN_OUTCOME = ("pending", "unresolved")
 
 
-def service(broker_or_url: Any, ledger_path, *, timeout: float = 5.0, key: str | None = None,
-            secret: str | None = None) -> AlpacaService:
+def service(
+    broker_or_url: Any, ledger_path, *, timeout: float = 5.0, key: str | None = None, secret: str | None = None
+) -> AlpacaService:
     """An AlpacaService on its own ledger file, against an in-process broker or a URL."""
     url = getattr(broker_or_url, "url", broker_or_url)
     key = key or broker_or_url.key
     secret = secret or broker_or_url.secret
     return AlpacaService(Ledger(ledger_path)).initialize_sync(
-        AlpacaCredentials(key, secret, "local"), trading_url=url, data_url=url, timeout=timeout)
+        AlpacaCredentials(key, secret, "local"), trading_url=url, data_url=url, timeout=timeout
+    )
 
 
 @dataclass
@@ -43,10 +54,10 @@ class Intent:
     n: int
     user: str
     request: AlpacaOrderRequest
-    outcome: str = "not tried"        # placed | unknown | not_placed | other | error | killed
+    outcome: str = "not tried"  # placed | unknown | not_placed | other | error | killed
     error: BaseException | None = None
     client_order_id: str | None = None
-    retried: bool = False             # placed again with the same client_order_id after "unknown"
+    retried: bool = False  # placed again with the same client_order_id after "unknown"
     first_outcome: str = "not tried"  # what the first call saw (before any placing again)
 
     @property
@@ -70,7 +81,7 @@ def place(svc: AlpacaService, intent: Intent) -> Intent:
         intent.outcome, intent.error = "not_placed", err
     except AlpacaNbError as err:  # typed, and claiming nothing about the order (e.g. LedgerBusyError)
         intent.outcome, intent.error = "other", err
-    except BaseException as err:  # noqa: BLE001 - an untyped error is a finding, reported by audit()
+    except BaseException as err:
         intent.outcome, intent.error = "error", err
     else:
         intent.outcome, intent.client_order_id = "placed", order.client_order_id
@@ -91,7 +102,7 @@ def place_again(svc: AlpacaService, intent: Intent) -> Intent:
         intent.outcome, intent.error = "not_placed", err
     except AlpacaNbError as err:
         intent.outcome, intent.error = "other", err
-    except BaseException as err:  # noqa: BLE001
+    except BaseException as err:
         intent.outcome, intent.error = "error", err
     else:
         intent.outcome, intent.error = "placed", None
@@ -100,6 +111,7 @@ def place_again(svc: AlpacaService, intent: Intent) -> Intent:
 
 
 # -- the broker's side -------------------------------------------------------------------------
+
 
 def broker_orders(broker) -> list[dict]:
     """Every order an in-process broker holds (its own records, not an API answer)."""
@@ -130,22 +142,25 @@ def broker_orders_rest(url: str, key: str, secret: str) -> list[dict]:
 
 # -- the audit -----------------------------------------------------------------------------------
 
+
 @dataclass
 class Audit:
     """What :func:`audit` found; every list should be empty."""
 
-    lost: list[int] = field(default_factory=list)             # intents without a ledger row
-    duplicates: list[str] = field(default_factory=list)       # second broker orders of one intent
-    foreign: list[str] = field(default_factory=list)          # broker orders with no intent's row
-    wrong_user: list[str] = field(default_factory=list)       # rows attributed to another user
+    lost: list[int] = field(default_factory=list)  # intents without a ledger row
+    duplicates: list[str] = field(default_factory=list)  # second broker orders of one intent
+    foreign: list[str] = field(default_factory=list)  # broker orders with no intent's row
+    wrong_user: list[str] = field(default_factory=list)  # rows attributed to another user
     not_placed_but_there: list[int] = field(default_factory=list)  # "not placed" yet at the broker
-    untyped: list[str] = field(default_factory=list)          # errors outside AlpacaNbError
-    unresolved: list[int] = field(default_factory=list)       # intents whose row is still open
+    untyped: list[str] = field(default_factory=list)  # errors outside AlpacaNbError
+    unresolved: list[int] = field(default_factory=list)  # intents whose row is still open
     outcomes: collections.Counter = field(default_factory=collections.Counter)
 
     def problems(self, *, allow_unresolved: bool = True) -> dict[str, list]:
-        found = {name: getattr(self, name) for name in
-                 ("lost", "duplicates", "foreign", "wrong_user", "not_placed_but_there", "untyped")}
+        found = {
+            name: getattr(self, name)
+            for name in ("lost", "duplicates", "foreign", "wrong_user", "not_placed_but_there", "untyped")
+        }
         if not allow_unresolved:
             found["unresolved"] = self.unresolved
         return {name: items[:10] for name, items in found.items() if items}
@@ -207,8 +222,12 @@ def reconcile_rows(svc: AlpacaService) -> list[dict]:
 def unknown_names_its_id(intent: Intent) -> bool:
     """The unknown-outcome error names the ``client_order_id`` and what resolves it."""
     err = intent.error
-    return (isinstance(err, OrderOutcomeUnknownError) and bool(err.client_order_id)
-            and err.client_order_id in str(err) and "sync" in str(err))
+    return (
+        isinstance(err, OrderOutcomeUnknownError)
+        and bool(err.client_order_id)
+        and err.client_order_id in str(err)
+        and "sync" in str(err)
+    )
 
 
 def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05) -> bool:

@@ -8,6 +8,7 @@ round under load); the figures in RELIABILITY.md come from it::
 the writers' turns short and irregular, which is when a lost commit showed). Exits 1 if any
 round lost a row or a worker failed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,9 @@ def one_round(n: int) -> tuple[list[str], list[int]]:
     try:
         path, go = folder / "shared.duckdb", folder / "go"
         Ledger(path)
-        workers = [_python(WORKER, str(path), user, str(n), str(go), "0", stderr=subprocess.PIPE)
-                   for user in ("ana", "bob")]
+        workers = [
+            _python(WORKER, str(path), user, str(n), str(go), "0", stderr=subprocess.PIPE) for user in ("ana", "bob")
+        ]
         for worker in workers:
             worker.stdout.readline()
         go.touch()
@@ -60,8 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         for burner in burners:
             burner.kill()
             burner.wait()
-    print(f"{args.rounds} rounds of 2 x {args.orders} orders, load {args.load}: "
-          f"{bad} round(s) lost a row or failed")
+    print(f"{args.rounds} rounds of 2 x {args.orders} orders, load {args.load}: {bad} round(s) lost a row or failed")
     return 1 if bad else 0
 
 

@@ -6,13 +6,14 @@ RELIABILITY.md, between its ``<!-- figures:begin -->`` and ``<!-- figures:end --
 ``make reliability`` runs the suite with the report on, then this. A figure no test recorded is
 shown as "not recorded", never as 0: a missing test must not read as a clean result.
 """
+
 from __future__ import annotations
 
 import json
 import platform
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 BEGIN, END = "<!-- figures:begin -->", "<!-- figures:end -->"
@@ -24,7 +25,7 @@ ROWS = [
     ("requests_faulted", "... of which faulted by the broker"),
     ("duplicates", "Duplicate orders at the broker"),
     ("lost", "Lost orders (an intent with no ledger row, or a broker order on no intent's row)"),
-    ("not_placed_but_at_broker", "Orders reported as \"not placed\" that exist at the broker"),
+    ("not_placed_but_at_broker", 'Orders reported as "not placed" that exist at the broker'),
     ("untyped_errors", "Errors outside the AlpacaNbError tree"),
     ("unknown_outcomes", "Placements whose outcome was unknown (OrderOutcomeUnknownError)"),
     ("unknown_then_resolved", "... resolved afterwards (placing again with the same id, or a sync)"),
@@ -54,8 +55,9 @@ def _value(figures: dict, name: str) -> str:
 
 def _commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -64,7 +66,7 @@ def render(report: dict) -> str:
     figures = report.get("figures", {})
     tests = report.get("tests", {})
     lines = [
-        f"Run of {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on commit `{_commit()}`, Python "
+        f"Run of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on commit `{_commit()}`, Python "
         f"{platform.python_version()}: {tests.get('passed', 0)} tests passed, {tests.get('failed', 0)} failed"
         f"{', ' + str(tests['skipped']) + ' skipped' if tests.get('skipped') else ''}.",
         "",
@@ -74,10 +76,15 @@ def render(report: dict) -> str:
     lines += [f"| {label} | {_value(figures, name)} |" for name, label in ROWS]
     kinds = figures.get("faults_by_kind") or {}
     if kinds:
-        lines += ["", "Faults injected, by kind (REST: `status:N` refused before processing, "
-                  "`status_after:N` after it, `drop_after` answer lost, `cut_body:*` body cut off, "
-                  "`delay*` held past the client's timeout; `stream:*` on trade_updates):", "",
-                  "| Fault | Times |", "|---|---:|"]
+        lines += [
+            "",
+            "Faults injected, by kind (REST: `status:N` refused before processing, "
+            "`status_after:N` after it, `drop_after` answer lost, `cut_body:*` body cut off, "
+            "`delay*` held past the client's timeout; `stream:*` on trade_updates):",
+            "",
+            "| Fault | Times |",
+            "|---|---:|",
+        ]
         lines += [f"| `{kind}` | {count:,} |" for kind, count in sorted(kinds.items())]
     return "\n".join(lines)
 

@@ -17,13 +17,13 @@ close      sent   refused  refused  refused   refused   refused   refused
 close all  sent   refused  refused  refused   refused   refused   refused
 =========  =====  =======  =======  ========  ========  ========  ==========
 """
+
 from __future__ import annotations
 
 from decimal import Decimal
 
 import pytest
-from live_guard_support import (blank_quote, fail_quote_lookups, hold, live_service, orders_at_broker,
-                                writes)
+from live_guard_support import blank_quote, fail_quote_lookups, hold, live_service, orders_at_broker, writes
 
 from alpaca_nb import AlpacaOrderRequest, LiveTradingNotArmed
 
@@ -41,14 +41,29 @@ def _place(svc, **fields):
 
 def _bracket(svc, setup):
     ask = setup["ask"]
-    return _place(svc, side="buy", type="market", qty=1, order_class="bracket",
-                  take_profit={"limit_price": str(ask + 20)}, stop_loss={"stop_price": str(ask - 20)})
+    return _place(
+        svc,
+        side="buy",
+        type="market",
+        qty=1,
+        order_class="bracket",
+        take_profit={"limit_price": str(ask + 20)},
+        stop_loss={"stop_price": str(ask - 20)},
+    )
 
 
 def _oco(svc, setup):  # the exits of the long position the setup holds
     bid = setup["bid"]
-    return _place(svc, side="sell", type="limit", qty=1, limit_price=str(bid + 20), order_class="oco",
-                  take_profit={"limit_price": str(bid + 20)}, stop_loss={"stop_price": str(bid - 20)})
+    return _place(
+        svc,
+        side="sell",
+        type="limit",
+        qty=1,
+        limit_price=str(bid + 20),
+        order_class="oco",
+        take_profit={"limit_price": str(bid + 20)},
+        stop_loss={"stop_price": str(bid - 20)},
+    )
 
 
 PATHS = {
@@ -92,9 +107,16 @@ def _zero_quote(svc, broker, monkeypatch):
     blank_quote(monkeypatch, broker, "AAPL", "bid")
 
 
-STATES = {"armed": _armed, "unarmed": _unarmed, "expired": _expired, "over cap": _over_cap,
-          "over rate": _over_rate, "no quote": _no_quote, "zero quote": _zero_quote}
-SILENT = {"unarmed", "expired"}   # refused before any request at all
+STATES = {
+    "armed": _armed,
+    "unarmed": _unarmed,
+    "expired": _expired,
+    "over cap": _over_cap,
+    "over rate": _over_rate,
+    "no quote": _no_quote,
+    "zero quote": _zero_quote,
+}
+SILENT = {"unarmed", "expired"}  # refused before any request at all
 
 
 def expected(path: str, state: str) -> str:
@@ -122,7 +144,7 @@ def test_live_guard_table(manual_broker, monkeypatch, path, state, reliability_f
         return
     with pytest.raises(LiveTradingNotArmed):
         PATHS[path](svc, setup)
-    assert writes(broker)[before[0]:] == [], f"{path} / {state}: a request that changes the account went out"
+    assert writes(broker)[before[0] :] == [], f"{path} / {state}: a request that changes the account went out"
     assert orders_at_broker(broker) == before[1]
     if state in SILENT:
         assert broker.requests["total"] == before[2], f"{path} / {state}: unarmed, yet a request went out"

@@ -18,6 +18,7 @@ the key, the secret, a wrong secret the scan itself sent, and the Basic form ``k
 Secrets found must be 0. The count of places scanned and of secrets found go to the reliability
 figures (``secrets_scanned``, ``secrets_found``).
 """
+
 from __future__ import annotations
 
 import base64
@@ -31,20 +32,34 @@ import sys
 import textwrap
 import traceback
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 from brokers import wait_for
 
 import alpaca_nb.errors as errors_module
 from alpaca_nb import AlpacaCredentials, AlpacaOrderRequest, AlpacaService, InMemoryOrderStore, Settings
-from alpaca_nb.errors import (AlpacaNbError, AuthenticationError, BrokerError, ConfigurationError,
-                              DuplicateOrderError, UnfitValueError,
-                              InvalidArgumentError, LedgerBusyError, LedgerError, LiveTradingNotArmed,
-                              NetworkError, NotFoundError, OrderOutcomeUnknownError, OrderRejectedError,
-                              OrderValidationError, RateLimitError)
+from alpaca_nb.errors import (
+    AlpacaNbError,
+    AuthenticationError,
+    BrokerError,
+    ConfigurationError,
+    DuplicateOrderError,
+    InvalidArgumentError,
+    LedgerBusyError,
+    LedgerError,
+    LiveTradingNotArmed,
+    NetworkError,
+    NotFoundError,
+    OrderOutcomeUnknownError,
+    OrderRejectedError,
+    OrderValidationError,
+    RateLimitError,
+    UnfitValueError,
+)
 from alpaca_nb.ledger import Ledger
 from alpaca_nb.secret import Secret
 from alpaca_nb.sim import LOCAL_KEY, LOCAL_SECRET, LocalBroker
@@ -52,13 +67,18 @@ from alpaca_nb.sim import LOCAL_KEY, LOCAL_SECRET, LocalBroker
 KEY = "PKTESTKEY0123456789"
 SECRET = "SECRETsecret0123456789abcdef"
 WRONG_SECRET = "WRONGsecret0123456789abcdef"  # sent on purpose for the 401: it must not show either
-NEEDLES = {"the key": KEY, "the secret": SECRET, "the wrong secret": WRONG_SECRET,
-           "key:secret in Basic form": base64.b64encode(f"{KEY}:{SECRET}".encode()).decode()}
+NEEDLES = {
+    "the key": KEY,
+    "the secret": SECRET,
+    "the wrong secret": WRONG_SECRET,
+    "key:secret in Basic form": base64.b64encode(f"{KEY}:{SECRET}".encode()).decode(),
+}
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 LOGGERS = ("", "alpaca_nb", "alpaca_nb.sim", "alpaca", "urllib3", "requests", "websockets", "aiohttp", "asyncio")
 
 
 # -- the scan ----------------------------------------------------------------------------------
+
 
 @dataclass
 class Scan:
@@ -100,8 +120,9 @@ class Scan:
     def logs(self, where: str, caplog, capfd) -> None:
         self.text(f"{where}: log text", caplog.text)
         for record in caplog.records:
-            self.text(f"{where}: log record {record.name}", f"{record.getMessage()}\n{record.args!r}\n"
-                                                             f"{record.exc_text or ''}")
+            self.text(
+                f"{where}: log record {record.name}", f"{record.getMessage()}\n{record.args!r}\n{record.exc_text or ''}"
+            )
         out, err = capfd.readouterr()
         self.text(f"{where}: stdout", out)
         self.text(f"{where}: stderr", err)
@@ -137,8 +158,9 @@ def chain(err: BaseException) -> Iterator[BaseException]:
 _SKIP = (type, type(sys), type(len), type(lambda: 0), type(sys._getframe()), type(None))
 
 
-def clear_text_reachable(root: Any, name: str | None = None, depth: int = 12,
-                         masked_too: bool = False) -> Iterator[tuple[str, Any]]:
+def clear_text_reachable(
+    root: Any, name: str | None = None, depth: int = 12, masked_too: bool = False
+) -> Iterator[tuple[str, Any]]:
     """Every plain ``str`` / ``bytes`` reachable from ``root`` through attributes, mappings and
     sequences, with its path. A :class:`Secret` only ever shows a mask, so it counts only with
     ``masked_too``: an exception has no business keeping the keys at all (a caller could
@@ -166,18 +188,25 @@ def clear_text_reachable(root: Any, name: str | None = None, depth: int = 12,
         else:
             items = []
             if isinstance(obj, BaseException):
-                items += [(f"{path}.__cause__", obj.__cause__), (f"{path}.__context__", obj.__context__),
-                          (f"{path}.args", obj.args)]
+                items += [
+                    (f"{path}.__cause__", obj.__cause__),
+                    (f"{path}.__context__", obj.__context__),
+                    (f"{path}.args", obj.args),
+                ]
             try:
                 attrs = vars(obj)
             except TypeError:
-                attrs = {name: getattr(obj, name, None) for name in getattr(type(obj), "__slots__", ())
-                         if isinstance(name, str)}
+                attrs = {
+                    name: getattr(obj, name, None)
+                    for name in getattr(type(obj), "__slots__", ())
+                    if isinstance(name, str)
+                }
             items += [(f"{path}.{k}", v) for k, v in attrs.items()]
         todo += [(v, p, level + 1) for p, v in items]
 
 
 # -- the account the scan runs against ----------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def keyed_broker():
@@ -196,9 +225,15 @@ class Account:
         return self.broker.url
 
     def variables(self, **extra: str) -> dict[str, str]:
-        return {"ALPACA_API_KEY": KEY, "ALPACA_API_SECRET": SECRET, "ALPACA_ENVIRONMENT": "paper",
-                "ALPACA_TRADING_URL": self.url, "ALPACA_DATA_URL": self.url,
-                "ALPACA_NB_HOME": str(self.home), **extra}
+        return {
+            "ALPACA_API_KEY": KEY,
+            "ALPACA_API_SECRET": SECRET,
+            "ALPACA_ENVIRONMENT": "paper",
+            "ALPACA_TRADING_URL": self.url,
+            "ALPACA_DATA_URL": self.url,
+            "ALPACA_NB_HOME": str(self.home),
+            **extra,
+        }
 
     def connect(self, **extra: str) -> AlpacaService:
         """A paper account on the scan's broker, set up as a user would: Settings from variables."""
@@ -221,9 +256,11 @@ def buy(qty: float = 1, symbol: str = "AAPL") -> AlpacaOrderRequest:
 
 # -- every error class, provoked for real ------------------------------------------------------
 
+
 def _wrong_secret(acct: Account) -> None:
     AlpacaService(InMemoryOrderStore()).initialize_sync(
-        AlpacaCredentials(KEY, WRONG_SECRET, "paper"), trading_url=acct.url, data_url=acct.url)
+        AlpacaCredentials(KEY, WRONG_SECRET, "paper"), trading_url=acct.url, data_url=acct.url
+    )
 
 
 def _refused_keys_mid_session(acct: Account) -> None:
@@ -331,12 +368,21 @@ def _unreadable_ledger(acct: Account) -> None:
 def _ledger_held_by_another_process(acct: Account) -> None:
     path = acct.home / "held.duckdb"
     Ledger(path).list()  # created and migrated
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import sys, duckdb
         con = duckdb.connect({str(path)!r})
         print("held", flush=True)
         sys.stdin.read()
-        """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        """),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         Ledger(path, busy_timeout=0.3).list()
@@ -390,19 +436,19 @@ SCENARIOS: list[tuple[str, type[AlpacaNbError], Callable[[Account], None]]] = [
 
 
 def test_the_scenarios_provoke_every_error_class():
-    classes = {obj for obj in vars(errors_module).values()
-               if isinstance(obj, type) and issubclass(obj, AlpacaNbError)}
+    classes = {obj for obj in vars(errors_module).values() if isinstance(obj, type) and issubclass(obj, AlpacaNbError)}
     provoked = {expected for _, expected, _ in SCENARIOS}
     # AlpacaNbError itself is never raised bare: every scenario's error is one.
     assert classes - provoked == {AlpacaNbError}, "add a scenario for each new error class"
 
 
 @pytest.mark.parametrize("name, expected, provoke", SCENARIOS, ids=[s[0] for s in SCENARIOS])
-def test_no_error_shows_a_key_in_its_verbose_traceback_or_the_logs(name, expected, provoke, account, caplog,
-                                                                    capfd, reliability_figures):
+def test_no_error_shows_a_key_in_its_verbose_traceback_or_the_logs(
+    name, expected, provoke, account, caplog, capfd, reliability_figures
+):
     try:
         provoke(account)
-    except BaseException as err:  # noqa: BLE001 - whatever came out is scanned, then checked
+    except BaseException as err:
         caught = err
     else:
         raise AssertionError(f"{name}: nothing was raised")
@@ -415,8 +461,8 @@ def test_no_error_shows_a_key_in_its_verbose_traceback_or_the_logs(name, expecte
 
 # -- a whole session: objects, logs, the ledger and its journal ---------------------------------
 
-def test_a_session_shows_no_key_in_objects_logs_ledger_or_journal(account, caplog, capfd,
-                                                                   reliability_figures):
+
+def test_a_session_shows_no_key_in_objects_logs_ledger_or_journal(account, caplog, capfd, reliability_figures):
     svc = account.connect()
     updates: list = []
     hub = svc.streams
@@ -433,10 +479,19 @@ def test_a_session_shows_no_key_in_objects_logs_ledger_or_journal(account, caplo
     # The journal as it lies on disk before it is moved into DuckDB, then every file after.
     for path in sorted(p for p in account.home.rglob("*") if p.is_file()):
         scan.text(f"file {path.relative_to(account.home)} (before the drain)", path.read_bytes())
-    public = {"service": svc, "broker": svc.broker, "settings": svc.settings,
-              "credentials": svc.settings.credentials, "endpoints": svc.broker.endpoints,
-              "trading client": svc.broker.trading, "data client": svc.broker.data,
-              "session": svc.broker.session, "ledger": ledger, "stream hub": hub, "order": order}
+    public = {
+        "service": svc,
+        "broker": svc.broker,
+        "settings": svc.settings,
+        "credentials": svc.settings.credentials,
+        "endpoints": svc.broker.endpoints,
+        "trading client": svc.broker.trading,
+        "data client": svc.broker.data,
+        "session": svc.broker.session,
+        "ledger": ledger,
+        "stream hub": hub,
+        "order": order,
+    }
     for where, obj in public.items():
         scan.object(where, obj)
     scan.object("local broker", account.broker, inside=False)
@@ -470,10 +525,14 @@ def test_the_executed_notebooks_store_no_key(reliability_figures):
         for n, cell in enumerate(notebook["cells"]):
             for output in cell.get("outputs", []):
                 outputs += 1
-                texts = [output.get("text", ""), *output.get("traceback", []),
-                         *(v for k, v in output.get("data", {}).items() if not k.startswith("image/"))]
-                text = "\n".join(t if isinstance(t, str) else json.dumps(t) if not isinstance(t, list)
-                                 else "".join(t) for t in texts)
+                texts = [
+                    output.get("text", ""),
+                    *output.get("traceback", []),
+                    *(v for k, v in output.get("data", {}).items() if not k.startswith("image/")),
+                ]
+                text = "\n".join(
+                    t if isinstance(t, str) else json.dumps(t) if not isinstance(t, list) else "".join(t) for t in texts
+                )
                 scan.text(f"{path.name} cell {n}", text)
                 if ALPACA_KEY_SHAPE.search(text):
                     scan.found.append(f"an Alpaca-shaped key id in {path.name} cell {n}")

@@ -5,6 +5,7 @@ Every process sees every fill (they follow the same account), so each journals t
 updates and each drains the shared journal: the ledger must store each execution once, whoever
 applies it first, while the others read and write the same file between their turns.
 """
+
 from __future__ import annotations
 
 import json
@@ -77,32 +78,49 @@ def test_three_processes_following_one_ledger_never_see_a_raw_duckdb_error(broke
     path = tmp_path / "shared.duckdb"
     go = tmp_path / "go"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALPACA_API")}
-    children = [subprocess.Popen([sys.executable, "-c", NOTEBOOK, broker.url, broker.key, broker.secret, str(path),
-                                  f"nb{n}", str(ORDERS_EACH), str(go)],
-                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for n in range(PROCESSES)]
+    children = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                NOTEBOOK,
+                broker.url,
+                broker.key,
+                broker.secret,
+                str(path),
+                f"nb{n}",
+                str(ORDERS_EACH),
+                str(go),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(PROCESSES)
+    ]
     try:
         assert [child.stdout.readline().strip() for child in children] == ["ready"] * PROCESSES
-        go.touch()                                              # all three open, place, fill and read at once
+        go.touch()  # all three open, place, fill and read at once
         outputs = [child.communicate(timeout=120) for child in children]
     finally:
         for child in children:
             child.kill()
     reports = []
-    for child, (out, err) in zip(children, outputs):
+    for child, (out, err) in zip(children, outputs, strict=False):
         assert child.returncode == 0, err[-3000:]
         # No raw DuckDB error anywhere: not raised, not logged, not even as the cause of another.
         assert "duckdb" not in err.lower() and "Traceback" not in err, err[-3000:]
         report = json.loads(out.strip().splitlines()[-1])
         assert report["errors"] == [], report["errors"]
         assert len(report["placed"]) == ORDERS_EACH and report["reads"] == 3 * ORDERS_EACH
-        assert report["applied"] >= ORDERS_EACH                 # each saw (at least) its own fills on the stream
+        assert report["applied"] >= ORDERS_EACH  # each saw (at least) its own fills on the stream
         reports.append(report)
 
     ledger = Ledger(path)
     executions = broker.engine.activities(activity_types=["FILL"], page_size=100)
     fills = ledger.fills(account_id=None, environment=None)
-    assert len(executions) == len(fills) == PROCESSES * ORDERS_EACH       # every fill, once
+    assert len(executions) == len(fills) == PROCESSES * ORDERS_EACH  # every fill, once
     assert fills["execution_id"].is_unique
     orders = ledger.sql('SELECT client_order_id, "user", status, qty, filled_qty FROM managed_orders')
     assert sorted(orders["client_order_id"]) == sorted(cid for r in reports for cid in r["placed"])
@@ -110,5 +128,13 @@ def test_three_processes_following_one_ledger_never_see_a_raw_duckdb_error(broke
     by_order = fills.groupby("client_order_id")["qty"].sum()
     assert (by_order.reindex(orders["client_order_id"]).to_numpy() == orders["qty"].to_numpy()).all()
     assert ledger.health().ok
-    reliability_figures.record("shared_ledger", {"processes": PROCESSES, "orders": len(orders), "fills": len(fills),
-                                                 "reads": sum(r["reads"] for r in reports), "duckdb_errors": 0})
+    reliability_figures.record(
+        "shared_ledger",
+        {
+            "processes": PROCESSES,
+            "orders": len(orders),
+            "fills": len(fills),
+            "reads": sum(r["reads"] for r in reports),
+            "duckdb_errors": 0,
+        },
+    )

@@ -6,6 +6,7 @@ The faults are the local broker's (``broker.faults.add_stream``, see alpaca_nb/s
 the follower is the real one (alpaca_nb/sync.py over alpaca_nb/stream.py), reconnecting and
 catching up by a REST sync on its own.
 """
+
 from __future__ import annotations
 
 import random
@@ -81,20 +82,35 @@ def test_the_follower_ends_exactly_in_step_whatever_the_stream_does(rules, tmp_p
             wait_for(lambda: _listening(broker), what="the follower listening")
             for kind, options in rules:
                 broker.faults.add_stream(kind, **options)
-            big = svc.place_order_sync(user="ana", tags=["big"], order_request=AlpacaOrderRequest(
-                symbol="F", qty=2500, side="buy", type="market"))           # fills over many steps
-            small = [svc.place_order_sync(user="bo", order_request=AlpacaOrderRequest(
-                symbol=symbol, qty=2, side="buy", type="market")) for symbol in ("AAPL", "SPY", "MSFT")]
-            resting = svc.place_order_sync(user="cy", order_request=AlpacaOrderRequest(
-                symbol="AAPL", qty=1, side="buy", type="limit", limit_price=5, time_in_force="gtc"))
+            big = svc.place_order_sync(
+                user="ana",
+                tags=["big"],
+                order_request=AlpacaOrderRequest(symbol="F", qty=2500, side="buy", type="market"),
+            )  # fills over many steps
+            small = [
+                svc.place_order_sync(
+                    user="bo", order_request=AlpacaOrderRequest(symbol=symbol, qty=2, side="buy", type="market")
+                )
+                for symbol in ("AAPL", "SPY", "MSFT")
+            ]
+            resting = svc.place_order_sync(
+                user="cy",
+                order_request=AlpacaOrderRequest(
+                    symbol="AAPL", qty=1, side="buy", type="limit", limit_price=5, time_in_force="gtc"
+                ),
+            )
             for step in range(40):
                 broker.step(1)
-                time.sleep(0.03)        # let the stream deliver (or drop) between steps
+                time.sleep(0.03)  # let the stream deliver (or drop) between steps
                 if step == 5:
                     svc.cancel_order_sync(resting)
-                if step == 10:           # a sell while the stream may be down: positions move
-                    small.append(svc.place_order_sync(user="bo", order_request=AlpacaOrderRequest(
-                        symbol="AAPL", qty=1, side="sell", type="market")))
+                if step == 10:  # a sell while the stream may be down: positions move
+                    small.append(
+                        svc.place_order_sync(
+                            user="bo",
+                            order_request=AlpacaOrderRequest(symbol="AAPL", qty=1, side="sell", type="market"),
+                        )
+                    )
             assert broker.engine.get_order(big.alpaca_order_id)["status"] == "filled"
             orders = [big, *small, resting]
             wait_for(lambda: _in_step(svc, broker, orders), timeout=30, what="the ledger in step")
@@ -106,7 +122,7 @@ def test_the_follower_ends_exactly_in_step_whatever_the_stream_does(rules, tmp_p
         ledger = svc.order_service
         fills = ledger.fills()
         broker_fills = _broker_fills(svc)
-        assert fills["execution_id"].is_unique and len(fills) == len(broker_fills)   # each fill once
+        assert fills["execution_id"].is_unique and len(fills) == len(broker_fills)  # each fill once
         for order in orders:
             row = ledger.get(order.client_order_id)
             theirs = broker.engine.get_order(row.alpaca_order_id)
@@ -119,7 +135,7 @@ def test_the_follower_ends_exactly_in_step_whatever_the_stream_does(rules, tmp_p
         assert reconcile_rows(svc) == []
         assert fired, "no stream fault fired"
         if fired.get("stream:drop") or fired.get("stream:drop_before"):
-            assert follower.catch_ups >= 2           # reconnected, and caught up by a sync
+            assert follower.catch_ups >= 2  # reconnected, and caught up by a sync
         reliability_figures.merge("faults_by_kind", fired)
         reliability_figures.add("stream_fills_checked", len(broker_fills))
         reliability_figures.add("stream_follower_catch_ups", follower.catch_ups)
