@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from alpaca_nb.sim import LocalBroker
-    from alpaca_nb.sim.streams import ensure_streams
+    from alpaca_nb.sim.api.streams import ensure_streams
     from alpaca_nb.stream import stop_all
 
     print(

@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from alpaca_nb.sim.assets import ASSETS, PROFILES, SYMBOLS, asset, filter_assets
-from alpaca_nb.sim.calendar import MarketHours, ny_midnight, nyse_early_closes, nyse_holidays, settlement_date
+from alpaca_nb.sim.market.assets import ASSETS, PROFILES, SYMBOLS, asset, filter_assets
+from alpaca_nb.sim.market.calendar import MarketHours, ny_midnight, nyse_early_closes, nyse_holidays, settlement_date
 
 UTC = UTC
 

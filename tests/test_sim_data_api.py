@@ -28,9 +28,9 @@ from alpaca.trading.client import TradingClient
 from alpaca.trading.requests import GetAssetsRequest, GetCalendarRequest
 from brokers import MANUAL_START
 
-from alpaca_nb.sim.assets import ASSETS
-from alpaca_nb.sim.bars import parse_timeframe, to_ns
-from alpaca_nb.sim.calendar import NY, ny_midnight
+from alpaca_nb.sim.market.assets import ASSETS
+from alpaca_nb.sim.market.bars import parse_timeframe, to_ns
+from alpaca_nb.sim.market.calendar import NY, ny_midnight
 
 UTC = UTC
 FOUR = ["AAPL", "MSFT", "SPY", "TSLA"]

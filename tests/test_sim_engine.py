@@ -11,12 +11,12 @@ from decimal import Decimal
 
 import pytest
 
-from alpaca_nb.sim.bars import to_ns
-from alpaca_nb.sim.calendar import MarketHours
-from alpaca_nb.sim.clock import SimClock
-from alpaca_nb.sim.engine import Engine
-from alpaca_nb.sim.http import SimError
-from alpaca_nb.sim.market import Market
+from alpaca_nb.sim.account.engine import Engine
+from alpaca_nb.sim.account.errors import SimError
+from alpaca_nb.sim.market.bars import to_ns
+from alpaca_nb.sim.market.calendar import MarketHours
+from alpaca_nb.sim.market.clock import SimClock
+from alpaca_nb.sim.market.market import Market
 
 START = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)  # a Tuesday, 10:00 New York
 D = Decimal

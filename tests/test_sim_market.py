@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alpaca_nb.sim.bars import TimeFrame, from_ns, parse_timeframe, to_ns
-from alpaca_nb.sim.calendar import NY, MarketHours, ny_date, ny_midnight
-from alpaca_nb.sim.clock import SimClock
-from alpaca_nb.sim.market import Market, NoData
-from alpaca_nb.sim.tape import MINUTE_NS
+from alpaca_nb.sim.market.bars import TimeFrame, from_ns, parse_timeframe, to_ns
+from alpaca_nb.sim.market.calendar import NY, MarketHours, ny_date, ny_midnight
+from alpaca_nb.sim.market.clock import SimClock
+from alpaca_nb.sim.market.market import Market, NoData
+from alpaca_nb.sim.market.tape import MINUTE_NS
 
 UTC = UTC
 NOW = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)  # Monday 10:00 New York

@@ -19,12 +19,12 @@ import numpy as np
 import pytest
 from brokers import MANUAL_START
 
-from alpaca_nb.sim import matching
-from alpaca_nb.sim.bars import to_ns
-from alpaca_nb.sim.calendar import MarketHours
-from alpaca_nb.sim.clock import SimClock
-from alpaca_nb.sim.engine import Engine
-from alpaca_nb.sim.market import Market
+from alpaca_nb.sim.account import matching
+from alpaca_nb.sim.account.engine import Engine
+from alpaca_nb.sim.market.bars import to_ns
+from alpaca_nb.sim.market.calendar import MarketHours
+from alpaca_nb.sim.market.clock import SimClock
+from alpaca_nb.sim.market.market import Market
 
 D = Decimal
 SEED = 7

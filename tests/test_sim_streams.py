@@ -27,8 +27,8 @@ from alpaca.trading.stream import TradingStream
 from brokers import MANUAL_START, validate_recorded
 
 from alpaca_nb.sim import LocalBroker
-from alpaca_nb.sim.assets import PROFILES
-from alpaca_nb.sim.streams import ensure_streams, streams_of
+from alpaca_nb.sim.api.streams import ensure_streams, streams_of
+from alpaca_nb.sim.market.assets import PROFILES
 
 ALL_EVENTS = {
     "accepted",

@@ -23,7 +23,7 @@ from alpaca.trading.requests import (
     TrailingStopOrderRequest,
 )
 
-from alpaca_nb.sim.bars import to_ns
+from alpaca_nb.sim.market.bars import to_ns
 
 D = Decimal
 

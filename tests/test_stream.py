@@ -20,7 +20,7 @@ from test_sim_streams import start_broker, wait_for, ws_url
 
 from alpaca_nb import frames, marketdata, stream_wire
 from alpaca_nb.live import live_bars, live_quotes, live_trades
-from alpaca_nb.sim.streams import streams_of
+from alpaca_nb.sim.api.streams import streams_of
 from alpaca_nb.stream import StreamHub, stream_hub
 from alpaca_nb.stream_wire import Bar, Gap, Quote, Trade, TradeUpdate
 

@@ -12,7 +12,7 @@ import pytest
 from nbclient import NotebookClient
 from test_sim_streams import start_broker, wait_for
 
-from alpaca_nb.sim.streams import streams_of
+from alpaca_nb.sim.api.streams import streams_of
 
 SETUP = """\
 import asyncio, time

@@ -16,7 +16,7 @@ from .home import LOCAL_KEY, LOCAL_SECRET
 
 def __getattr__(name: str):
     if name == "LocalBroker":  # lazily: the server pulls in aiohttp, numpy and the engine
-        from .server import LocalBroker
+        from .broker import LocalBroker
 
         return LocalBroker
     raise AttributeError(f"module 'alpaca_nb.sim' has no attribute {name!r}")

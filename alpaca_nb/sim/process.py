@@ -18,8 +18,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from .api.server import build_app
+from .broker import make_sim
 from .home import clear_registry, read_registry, registry_path, sim_dir, write_registry
-from .server import build_app, make_sim
 
 STATE_FILE = "state.sqlite"
 

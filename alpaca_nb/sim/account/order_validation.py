@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from .http import SimError, parse_decimal, unprocessable
+from .errors import SimError, unprocessable
 from .orders import ORDER_CLASSES, ORDER_TYPES, POSITION_INTENTS, SIDES, TIME_IN_FORCES, Order
+from .values import parse_decimal
 
 PENNY = Decimal("0.01")
 _SUB_DOLLAR_TICK = Decimal("0.0001")

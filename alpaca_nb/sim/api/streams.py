@@ -13,7 +13,7 @@ StreamServer(sim)))`` before the app is built, and ``build_app`` calls :meth:`in
 counts connections (``opened``, :meth:`open_connections`) so tests can prove that a client
 reuses its connection, and :meth:`drop_all` hangs up every websocket from the broker side so
 tests can prove that clients reconnect. Injected faults (``sim.faults.add_stream``: drops,
-duplicates, reordering; see :mod:`.faults`) act on the trade updates as they are broadcast.
+duplicates, reordering; see :mod:`alpaca_nb.sim.faults`) act on the trade updates as they are broadcast.
 
 The engine calls its listeners from whichever thread ticks it (the server loop, or a test's
 thread); :meth:`_on_trade_update` encodes the event at once (a snapshot of the order as it was)

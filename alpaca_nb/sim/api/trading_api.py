@@ -1,6 +1,6 @@
 """Trading API v2 routes: account, orders, positions, activities, portfolio history.
 
-Thin HTTP faces over :class:`~alpaca_nb.sim.engine.Engine`: parse the query or JSON body,
+Thin HTTP faces over :class:`~alpaca_nb.sim.account.engine.Engine`: parse the query or JSON body,
 call the engine, encode its answer. The engine does every check on the *content* of a
 request (422 naming the field, 403 for money and shares); here only the *form* is checked:
 a body that is not a JSON object is Alpaca's 400 ``request body format is invalid``, a query
@@ -16,7 +16,9 @@ from typing import Any
 
 from aiohttp import web
 
-from .http import SimError, bad_request, json_response, parse_bool, parse_int, parse_time, unprocessable
+from ..account.errors import SimError, bad_request, unprocessable
+from ..account.values import parse_bool, parse_int, parse_time
+from .http import json_response
 from .state import SIM_KEY
 
 routes = web.RouteTableDef()

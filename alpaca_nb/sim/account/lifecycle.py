@@ -26,12 +26,13 @@ import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from ..market.bars import to_ns
 from . import matching
-from .bars import to_ns
-from .http import SimError, fmt_num, not_found, unprocessable
+from .errors import SimError, not_found, unprocessable
 from .order_validation import OrderRequest, check_leg_prices, parse_order_body, replacement_body
 from .orders import NOT_REPLACEABLE, Order
 from .risk import check_buying_power, check_position_rules, reservation
+from .values import fmt_num
 
 ZERO = Decimal(0)
 _EXTENDED_BEFORE = timedelta(hours=5, minutes=30)  # pre-market from 04:00 ET

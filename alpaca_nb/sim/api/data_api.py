@@ -28,12 +28,14 @@ from dataclasses import dataclass
 import numpy as np
 from aiohttp import web
 
-from .assets import PROFILES
-from .bars import TimeFrame, from_ns, parse_timeframe, to_ns
-from .calendar import ny_date, ny_midnight
-from .data_json import bar_items, quote_items, rfc3339, trade_items
-from .http import SimError, bad_request, encode_json, json_response, not_found, parse_time
-from .market import Market
+from ..account.errors import SimError, bad_request, not_found
+from ..account.values import parse_time
+from ..market.assets import PROFILES
+from ..market.bars import TimeFrame, from_ns, parse_timeframe, to_ns
+from ..market.calendar import ny_date, ny_midnight
+from ..market.data_json import bar_items, quote_items, rfc3339, trade_items
+from ..market.market import Market
+from .http import encode_json, json_response
 from .state import SIM_KEY
 
 routes = web.RouteTableDef()

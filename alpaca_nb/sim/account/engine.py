@@ -26,20 +26,21 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from . import account as acct
+from ..market import assets as asset_universe
+from ..market.calendar import MarketHours
+from ..market.clock import SimClock
 from . import activities as acts
-from . import assets as asset_universe
-from .account_config import DEFAULT_CONFIG, update_config
+from . import balances as acct
 from .book import OrderBook
-from .calendar import MarketHours
-from .clock import SimClock
+from .configurations import DEFAULT_CONFIG, update_config
+from .errors import SimError, not_found, unprocessable
 from .history import portfolio_history
-from .http import SimError, fmt_num, fmt_time, not_found, parse_decimal, unprocessable
 from .lifecycle import OrderFlow, opening_reserve
 from .orders import Order
 from .risk import AccountLimits, held_qty
 from .schedule import Schedule
 from .store import Store
+from .values import fmt_num, fmt_time, parse_decimal
 
 log = logging.getLogger("alpaca_nb.sim")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from . import account as acct
+from . import balances as acct
 from .orders import Order
 
 _EXPIRING = ("day", "gtc")  # ioc / fok end at once, opg / cls at their auction

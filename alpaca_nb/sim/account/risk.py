@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from .http import SimError, fmt_num, forbidden
+from .errors import SimError, forbidden
 from .orders import Order
+from .values import fmt_num
 
 ZERO = Decimal(0)
 

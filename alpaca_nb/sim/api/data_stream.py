@@ -41,11 +41,11 @@ import msgpack
 import numpy as np
 from aiohttp import WSMsgType, web
 
-from .assets import PROFILES
-from .bars import parse_timeframe, to_ns
-from .calendar import ny_date
+from ..market.assets import PROFILES
+from ..market.bars import parse_timeframe, to_ns
+from ..market.calendar import ny_date
+from ..market.tape import MINUTE_NS, PRICE_SCALE, QUOTE_VENUES, VENUES
 from .connection import StreamConnection
-from .tape import MINUTE_NS, PRICE_SCALE, QUOTE_VENUES, VENUES
 
 if TYPE_CHECKING:  # pragma: no cover
     from .streams import StreamServer

@@ -18,8 +18,9 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from .calendar import MarketHours, ny_date, ny_midnight
-from .http import parse_bool, parse_time, unprocessable
+from ..market.calendar import MarketHours, ny_date, ny_midnight
+from .errors import unprocessable
+from .values import parse_bool, parse_time
 
 _TIMEFRAMES = {"1Min": 60, "5Min": 300, "15Min": 900, "1H": 3600, "1D": 86400}
 _PERIOD = re.compile(r"^(\d+)([DWMA])$")

@@ -1,7 +1,7 @@
 """The trading API's reference routes: ``/v2/clock``, ``/v2/calendar`` and ``/v2/assets``.
 
 They describe the local market rather than the account, so they live beside the market data
-routes (:func:`register` adds them to :data:`alpaca_nb.sim.data_api.routes`).
+routes (:func:`register` adds them to :data:`alpaca_nb.sim.api.data_api.routes`).
 
 - ``GET /v2/clock``: now, ``is_open``, ``next_open``, ``next_close`` in New York time.
 - ``GET /v2/calendar?start=&end=&date_type=``: trading days (default 1970-2029, as Alpaca),
@@ -16,9 +16,11 @@ from datetime import date, timedelta
 
 from aiohttp import web
 
-from .assets import asset, filter_assets
-from .calendar import NY
-from .http import SimError, bad_request, json_response, not_found, parse_time
+from ..account.errors import SimError, bad_request, not_found
+from ..account.values import parse_time
+from ..market.assets import asset, filter_assets
+from ..market.calendar import NY
+from .http import json_response
 from .state import SIM_KEY
 
 CALENDAR_FIRST = date(1970, 1, 1)

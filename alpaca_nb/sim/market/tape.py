@@ -16,7 +16,7 @@ in :mod:`.bars`), so the data API can never contradict itself. How a day is made
    quote at any trade's time brackets it: ``bid <= price <= ask``.
 
 Each (seed, symbol, day) has its own random stream, so a day is reproducible alone, in any
-order, by any number of :class:`~alpaca_nb.sim.market.Market` instances. Prices are integers
+order, by any number of :class:`~alpaca_nb.sim.market.market.Market` instances. Prices are integers
 in units of $0.0001 (``PRICE_SCALE``) so that cents stay exact.
 """
 

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from .calendar import MarketHours
-from .clock import SimClock
-from .engine import Engine
-from .faults import Faults
-from .market import Market
+from ..account.engine import Engine
+from ..faults import Faults
+from ..market.calendar import MarketHours
+from ..market.clock import SimClock
+from ..market.market import Market
 
 
 @dataclass

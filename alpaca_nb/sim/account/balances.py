@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from .http import fmt_num, fmt_time
+from .values import fmt_num, fmt_time
 
 ZERO = Decimal(0)
 _HALF = Decimal("0.5")

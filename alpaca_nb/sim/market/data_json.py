@@ -80,7 +80,7 @@ def bar_items(bars: Bars) -> list[BarJSON]:
 
 
 def trade_items(ticks, lot: int) -> list[TradeJSON]:
-    """Trades of a :class:`~alpaca_nb.sim.market.Ticks`; sizes below ``lot`` are odd lots ("I")."""
+    """Trades of a :class:`~alpaca_nb.sim.market.market.Ticks`; sizes below ``lot`` are odd lots ("I")."""
     n = len(ticks)
     conditions = (
         [_ODD_LOT if odd else _ROUND_LOT for odd in (ticks.size < lot).tolist()] if lot > 1 else [_ROUND_LOT] * n

@@ -1,8 +1,6 @@
-"""HTTP plumbing shared by the local broker's route modules.
+"""Values as Alpaca writes and reads them: string numbers, RFC 3339 times, query parameters.
 
-Alpaca answers every error with ``{"code": int, "message": str}`` and a status; route code
-raises :class:`SimError` and the server's middleware turns it into that body. The parsers here
-raise the 422 / 400 answers Alpaca gives for a bad parameter, naming the field.
+A parameter that does not parse is the 422 Alpaca gives, naming the field.
 """
 
 from __future__ import annotations
@@ -11,53 +9,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import msgspec
-from aiohttp import web
-
-_encoder = msgspec.json.Encoder(decimal_format="string")
-
-
-class SimError(Exception):
-    """An Alpaca error answer: HTTP ``status`` and body ``{"code": code, "message": message}``."""
-
-    def __init__(self, status: int, code: int, message: str, headers: dict | None = None):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = headers or {}
-        self.details: dict = {}  # extra body fields, e.g. 403's available / existing_qty
-
-    def body(self) -> dict:
-        return {"code": self.code, "message": self.message, **self.details}
-
-
-def unprocessable(message: str) -> SimError:
-    """422 with Alpaca's generic validation code; the message names the field."""
-    return SimError(422, 42210000, message)
-
-
-def forbidden(message: str) -> SimError:
-    """403: buying power, available quantity, shorting."""
-    return SimError(403, 40310000, message)
-
-
-def not_found(message: str = "resource not found") -> SimError:
-    return SimError(404, 40410000, message)
-
-
-def bad_request(message: str) -> SimError:
-    """400: a body that is not JSON, or not an object."""
-    return SimError(400, 40010000, message)
-
-
-def json_response(body: Any, status: int = 200, headers: dict | None = None) -> web.Response:
-    """Encode ``body`` with msgspec (Decimals as strings, datetimes as RFC 3339)."""
-    return web.Response(body=_encoder.encode(body), status=status, headers=headers, content_type="application/json")
-
-
-def encode_json(body: Any) -> bytes:
-    return _encoder.encode(body)
+from .errors import unprocessable
 
 
 def parse_bool(value: str | bool | None, default: bool = False) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .http import unprocessable
+from .errors import unprocessable
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "dtbp_check": "entry",

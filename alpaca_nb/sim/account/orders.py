@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
 
-from .http import fmt_num, fmt_time
+from .values import fmt_num, fmt_time
 
 # Statuses after which an order never changes again.
 CLOSED_STATUSES = frozenset({"filled", "canceled", "expired", "replaced", "rejected"})

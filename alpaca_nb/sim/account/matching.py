@@ -25,8 +25,8 @@ from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 
 import numpy as np
 
+from ..market.tape import PRICE_SCALE
 from .orders import Order
-from .tape import PRICE_SCALE
 
 _QTY_STEP = Decimal("0.000000001")
 _HUNDRED = Decimal(100)

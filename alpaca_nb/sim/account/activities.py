@@ -12,8 +12,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from .http import fmt_num, fmt_time, unprocessable
+from .errors import unprocessable
 from .orders import Order
+from .values import fmt_num, fmt_time
 
 
 def sort_key(at: datetime) -> str:

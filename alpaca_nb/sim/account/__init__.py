@@ -1,0 +1,1 @@
+"""The local broker's account layer: orders and their lifecycle, fills, cash, positions, activities, persistence."""

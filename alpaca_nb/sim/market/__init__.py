@@ -1,0 +1,1 @@
+"""The local broker's market layer: the synthetic tape, bars, the asset universe, the calendar and the clock."""
