@@ -48,7 +48,7 @@ import pandas as pd
 
 from . import params
 from .errors import InvalidArgumentError
-from .ledger import SCOPE, Ledger, rows
+from .ledger import SCOPE, Ledger, LedgerRead
 from .models import MAX_PRICE
 
 __all__ = ["lots", "positions", "pnl", "daily_pnl", "equity_curve"]
@@ -245,17 +245,17 @@ def _day_zone(tz: Any) -> str:
     return name
 
 
-def _queues(con, where: str, values: list) -> str:
-    """The ``queues`` CTE for these fills: the DOUBLE running sum when it is exact, else DECIMAL."""
-    whole, total = con.execute(
+def _queues(read: LedgerRead, where: str, values: list[Any]) -> str:
+    """The ``queues`` CTE for these fills: the DOUBLE running sum when it is exact (whole shares,
+    every queue below 2^53 shares), else DECIMAL."""
+    exact = read.sql(
         f"""
-        SELECT bool_and(whole), max(total) FROM (
+        SELECT coalesce(bool_and(whole) AND max(total) < 9007199254740992, false) AS exact FROM (
             SELECT bool_and(qty = trunc(qty)) AS whole, sum(qty) AS total
             FROM fills WHERE {where} GROUP BY account_id, environment, symbol, side)""",
         values,
-    ).fetchall()[0]
-    exact = bool(whole) and total is not None and total < 2**53
-    return _QUEUES.format(hi=_HI_WHOLE if exact else _HI_DECIMAL)
+    )["exact"].iloc[0]
+    return _QUEUES.format(hi=_HI_WHOLE if bool(exact) else _HI_DECIMAL)
 
 
 def _scope(ledger: Ledger, account_id: Any, environment: Any, symbol: str | None) -> tuple[str, list]:
@@ -273,24 +273,19 @@ def _scope(ledger: Ledger, account_id: Any, environment: Any, symbol: str | None
     if not (environment is SCOPE or environment is None):
         environment = params.choice(environment, "environment", ("local", "paper", "live"))
     symbol = None if symbol is None else params.symbol(symbol)
-    clauses, values = ledger._where(account_id, environment)
+    where, values = ledger.scope_where(account_id, environment)
     if symbol is not None:
-        clauses.append("symbol = ?")
+        where = "symbol = ?" if where == "true" else f"{where} AND symbol = ?"
         values.append(symbol)
-    return " AND ".join(clauses) or "true", values
+    return where, values
 
 
-def _run(ledger: Ledger, query: Callable[[str], str], where: str, values: list, **frames: pd.DataFrame) -> pd.DataFrame:
+def _run(
+    ledger: Ledger, query: Callable[[str], str], where: str, values: list[Any], **frames: pd.DataFrame
+) -> pd.DataFrame:
     """Run ``query(queues_cte)`` over the scoped fills in one read of the ledger."""
-    with ledger._open(write=False) as con:
-        sql = query(_queues(con, where, values))
-        for name, frame in frames.items():
-            con.register(name, frame)
-        try:
-            return rows.frame(con.execute(sql, values))
-        finally:
-            for name in frames:
-                con.unregister(name)
+    with ledger.reading() as read:
+        return read.sql(query(_queues(read, where, values)), values, frames=frames)
 
 
 # Lots with their mark, unrealized P&L and the user and tags they are booked to.

@@ -468,6 +468,100 @@ def test_text_columns_are_string_dtype_with_rows_or_without(ledger):
     assert list(empty.dtypes) == list(full.dtypes)
 
 
+# -- the public face for what sits on top (analytics, widgets) -------------------------------------
+
+
+def test_orders_filters_by_user_statuses_symbol_and_tag_oldest_first(ledger):
+    ledger.create(intent("nb-o1", created_at=T0))
+    ledger.create(intent("nb-o2", user="bob", symbol="MSFT", created_at=T0 + timedelta(seconds=1)))
+    ledger.create(intent("nb-o3", created_at=T0 + timedelta(seconds=2), tags=("symbol:AAPL", "momentum")))
+    ledger.upsert_from_alpaca([alpaca("nb-o1", "A-1", "filled", "10", "190.4", at=5)])
+    ledger.upsert_from_alpaca([alpaca("nb-o3", "A-3", "new", at=5)])
+
+    assert list(ledger.orders()["client_order_id"]) == ["nb-o1", "nb-o2", "nb-o3"]
+    ana = ledger.orders("ana")
+    assert list(ana["client_order_id"]) == ["nb-o1", "nb-o3"] and set(ana["user"]) == {"ana"}
+    working = ledger.orders(status=["pending", "open"])
+    assert list(zip(working["client_order_id"], working["status"], strict=True)) == [
+        ("nb-o2", "pending"),
+        ("nb-o3", "open"),
+    ]
+    filled = ledger.orders(status="filled")
+    assert list(filled["client_order_id"]) == ["nb-o1"]
+    assert filled["filled_qty"].tolist() == [10.0] and filled["filled_avg_price"].tolist() == [190.4]
+    assert list(ledger.orders(symbol="MSFT")["client_order_id"]) == ["nb-o2"]
+    assert list(ledger.orders(tag="momentum")["client_order_id"]) == ["nb-o3"]
+    assert ledger.orders("ana", status="pending").empty
+    assert list(ledger.orders(account_id="another")["client_order_id"]) == []
+
+
+def test_orders_frame_gives_any_stores_orders_the_columns_of_orders(ledger):
+    later = intent("nb-m2", symbol="MSFT", created_at=T0 + timedelta(seconds=1))
+    first = intent("nb-m1", created_at=T0, account_id=ACCOUNT)
+    frame = Ledger.orders_frame([later, first])  # no file read: any order store's orders
+    assert sorted(frame.columns) == sorted(ledger.orders().columns)
+    assert list(frame["client_order_id"]) == ["nb-m1", "nb-m2"]  # oldest first
+    assert list(frame["symbol"]) == ["AAPL", "MSFT"] and list(frame["status"]) == ["pending", "pending"]
+    assert frame["qty"].tolist() == [10.0, 10.0] and frame["limit_price"].tolist() == [190.5, 190.5]
+    assert Ledger.orders_frame([]).empty and list(Ledger.orders_frame([]).columns) == list(frame.columns)
+
+
+def test_scope_where_selects_the_rows_of_a_scope(tmp_path):
+    everything = Ledger(tmp_path / "s.duckdb")
+    paper = everything.scoped(account_id="P", environment="paper")
+    local = everything.scoped(account_id="L", environment="local")
+    paper.record_fills([activity("t::p1", "2", "10", "2", at=1)], source="sync")
+    local.record_fills(
+        [activity("t::l1", "3", "11", "3", at=1), activity("t::l2", "4", "12", "7", at=2)], source="sync"
+    )
+
+    assert paper.scope_where() == ("account_id = ? AND environment = ?", ["P", "paper"])
+    assert everything.scope_where() == ("true", [])
+    assert local.scope_where(account_id=None) == ("environment = ?", ["local"])
+    assert local.scope_where(account_id="P", environment="paper") == paper.scope_where()
+
+    def shares(scoped: Ledger, **scope: object) -> float:
+        where, values = scoped.scope_where(**scope)
+        return float(scoped.sql(f"SELECT coalesce(sum(qty), 0) AS q FROM fills WHERE {where}", values)["q"][0])
+
+    assert (shares(paper), shares(local), shares(everything)) == (2.0, 7.0, 9.0)
+    assert shares(local, account_id=None, environment=None) == 9.0
+    with pytest.raises(InvalidArgumentError):
+        local.scope_where(environment="moon")
+
+
+def test_reading_runs_several_queries_on_one_state_with_frames_as_tables(ledger, tmp_path):
+    ledger.record_fills(
+        [activity("t::r1", "4", "190.1", "4", at=1), activity("t::r2", "6", "190.2", "10", at=2)], source="sync"
+    )
+    marks = pd.DataFrame({"symbol": ["AAPL", "MSFT"], "mark": [191.0, 400.0]})
+    where, values = ledger.scope_where()
+    with ledger.reading() as read:
+        count = read.sql(f"SELECT count(*) AS n FROM fills WHERE {where}", values)["n"][0]
+        valued = read.sql(
+            f"SELECT f.execution_id, f.qty * (m.mark - f.price) AS gain FROM fills f JOIN _marks m USING (symbol) "
+            f"WHERE {where} ORDER BY f.filled_at",
+            values,
+            frames={"_marks": marks},
+        )
+    assert count == 2
+    assert list(valued["execution_id"]) == ["r1", "r2"]
+    assert valued["gain"].round(6).tolist() == [3.6, 4.8]
+    with pytest.raises(LedgerError, match="over"):
+        read.sql("SELECT 1")  # only inside its block
+    # the frame was for that query only; Ledger.sql takes frames too
+    with pytest.raises(InvalidArgumentError, match="_marks"):
+        ledger.sql("SELECT * FROM _marks")
+    assert ledger.sql("SELECT sum(mark) AS s FROM _m", frames={"_m": marks})["s"][0] == 591.0
+    with pytest.raises(InvalidArgumentError, match="ledger table") as refused:
+        ledger.sql("SELECT 1", frames={"fills": marks})  # a frame may not hide a table
+    assert refused.value.argument == "frames"
+    with pytest.raises(InvalidArgumentError, match="read-only"):
+        with ledger.reading() as read:
+            read.sql("DELETE FROM fills")
+    assert len(ledger.fills()) == 2
+
+
 def test_no_secret_columns_and_the_file_is_free_between_calls(ledger):
     columns = ledger.sql("SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = 'ledger'")
     assert set(columns["table_name"]) == {

@@ -224,6 +224,68 @@ def test_architecture_md_maps_every_module():
     assert all(f"{name}/" in tree for name in packages), packages
 
 
+# What names a ledger or a service object in the code that must use only their public face.
+_LEDGER_OR_SERVICE = {"ledger", "svc", "service", "store", "order_service"}
+
+
+def _private_reaches(path: Path, source: str | None = None) -> list[str]:
+    """``x._name`` where ``x`` is a ledger or a service object (a name or an attribute called
+    ledger, svc, service, store or order_service: ``ledger._open``, ``self.service._hub``), and
+    imports of the ledger's inner modules (``ledger.rows``) or of a name ``alpaca_nb.ledger``
+    does not export. ``source``: check this text as if it were the file's."""
+    import alpaca_nb.ledger
+
+    tree = ast.parse(path.read_text() if source is None else source, str(path))
+    found: list[tuple[int, int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.endswith("__"):
+            owner = node.value
+            name = owner.id if isinstance(owner, ast.Name) else owner.attr if isinstance(owner, ast.Attribute) else ""
+            if name in _LEDGER_OR_SERVICE:
+                found.append((node.lineno, node.col_offset, ast.unparse(node)))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            if isinstance(node, ast.Import):
+                targets = [(alias.name, None) for alias in node.names]
+            else:
+                base = _absolute(path, node.module or "", node.level)
+                targets = [(base, alias.name) for alias in node.names]
+            for module, name in targets:
+                inner = module.startswith("alpaca_nb.ledger.")
+                hidden = module == "alpaca_nb.ledger" and name is not None and name not in alpaca_nb.ledger.__all__
+                if inner or hidden:
+                    found.append((node.lineno, node.col_offset, ast.unparse(node)))
+                    break
+    return [f"{path.relative_to(REPO)}:{line}: {text}" for line, _col, text in sorted(found)]
+
+
+def test_analytics_and_widgets_use_only_the_public_face_of_the_ledger_and_the_service():
+    """Issue 10: what sits on top (analytics, the widgets) reads the ledger and the service
+    through their public methods, never through an underscore name or the ledger's inner modules."""
+    files = [PACKAGE / "analytics.py", *sorted((PACKAGE / "widgets").glob("*.py"))]
+    offending = [reach for path in files for reach in _private_reaches(path)]
+    assert not offending, "\n".join(offending)
+
+
+def test_the_private_reach_check_sees_what_it_should():
+    code = (
+        "from ..ledger.rows import order_row\n"
+        "from ..ledger import rows, Ledger\n"
+        "def f(ledger, svc, self):\n"
+        "    ledger._open(write=False); svc._hub; self.service._trading; self.service.order_service._where\n"
+        "    ledger.sql('x'); self._lock; ledger.__class__\n"
+    )
+    # checked as if it were a widget module (the path is only named, never read)
+    reaches = [line.split(": ", 1)[1] for line in _private_reaches(PACKAGE / "widgets" / "sample.py", code)]
+    assert reaches == [
+        "from ..ledger.rows import order_row",
+        "from ..ledger import rows, Ledger",
+        "ledger._open",
+        "svc._hub",
+        "self.service._trading",
+        "self.service.order_service._where",
+    ], reaches
+
+
 def report() -> str:
     """Sizes (files, lines) per package and which packages import which: the figures in
     ARCHITECTURE.md. ``python -m tests.test_structure``"""

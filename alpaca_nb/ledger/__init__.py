@@ -1,6 +1,7 @@
 """The managed-order ledger: every order alpaca_nb places, kept in a DuckDB file.
 
-One public class, :class:`Ledger` (in :mod:`.store`), over these parts:
+One public class, :class:`Ledger` (in :mod:`.store`; :class:`LedgerRead` is what its
+``reading()`` yields), over these parts:
 
 - :mod:`.schema`: the tables and their migrations;
 - :mod:`.file`: the DuckDB file, attached for one unit of work at a time, processes taking turns;
@@ -16,6 +17,7 @@ from .store import (
     DuplicateOrderError,
     Ledger,
     LedgerHealth,
+    LedgerRead,
     SetAside,
     UnfitValueError,
     UpsertResult,
@@ -23,12 +25,13 @@ from .store import (
 )
 
 # Shown (and documented) as alpaca_nb.ledger.Ledger, the path users import it from.
-for _public in (Ledger, UpsertResult, LedgerHealth, SetAside):
+for _public in (Ledger, LedgerRead, UpsertResult, LedgerHealth, SetAside):
     _public.__module__ = __name__
 del _public
 
 __all__ = [
     "Ledger",
+    "LedgerRead",
     "UpsertResult",
     "SCOPE",
     "default_ledger_path",

@@ -6,6 +6,9 @@
     ledger.upsert_from_alpaca(pages, account_id=..., environment="paper")   # a sync
     ledger.record_fills(activities, source="sync", account_id=..., environment="paper")
     ledger.sql("SELECT symbol, count(*) FROM managed_orders GROUP BY ALL")
+    where, values = ledger.scope_where()                     # this ledger's scope, for SQL
+    with ledger.reading() as read:                           # several queries, one state of the file
+        read.sql(f"SELECT ... FROM fills WHERE {where}", values, frames={"_marks": marks})
 
 It implements the service's ``OrderStore`` protocol (``create``, ``update``, ``get``, ``list``)
 and what sync and reconcile need. Schema: :mod:`alpaca_nb.ledger.schema`.
@@ -38,7 +41,8 @@ opened with ``account_id=`` / ``environment=`` (or narrowed with :meth:`Ledger.s
 only that account and environment by default, and writes with them when a call does not say.
 Every reading method takes ``account_id=`` / ``environment=``: leave them out for the ledger's
 scope, pass a value for another, pass ``None`` for all. :meth:`Ledger.sql` is raw SQL over the
-whole file: filter on ``account_id`` / ``environment`` yourself.
+whole file: filter on ``account_id`` / ``environment`` yourself, or with
+:meth:`Ledger.scope_where`.
 
 Secrets never go in the ledger: it holds orders, fills and sync cursors, never keys.
 """
@@ -49,7 +53,7 @@ import contextlib
 import enum
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -71,6 +75,7 @@ log = logging.getLogger("alpaca_nb")
 
 __all__ = [
     "Ledger",
+    "LedgerRead",
     "UpsertResult",
     "SCOPE",
     "default_ledger_path",
@@ -89,6 +94,8 @@ class _Scope(enum.Enum):
 SCOPE = _Scope.LEDGER
 
 TABLES = ("managed_orders", "order_events", "fills", "sync_state")
+# Every table of the file (what a frame handed to LedgerRead.sql may not be named).
+_ALL_TABLES = (*TABLES, "schema_version", "journal_applied", "journal_rejects")
 
 
 def default_ledger_path() -> Path:
@@ -116,6 +123,45 @@ def _migrate(file: LedgerFile) -> None:
         before, after = migrate(con)
     if before != after:
         log.info("ledger %s: schema %d -> %d", file.path, before, after)
+
+
+class LedgerRead:
+    """One read of the ledger file, from :meth:`Ledger.reading`: every query run through it sees
+    the same state of the file (no write lands in between). Valid inside the ``with`` block only."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con: duckdb.DuckDBPyConnection | None = con
+
+    def sql(
+        self,
+        query: str,
+        params: Sequence[Any] | Mapping[str, Any] | None = None,
+        *,
+        frames: Mapping[str, pd.DataFrame] | None = None,
+    ) -> pd.DataFrame:
+        """Run read-only SQL over the whole ledger file and return a DataFrame, as
+        :meth:`Ledger.sql` does; ``frames`` are DataFrames the query may read as tables, by
+        name (``{"_marks": marks}``: ``... JOIN _marks USING (symbol)``), for this query only.
+
+        A query DuckDB refuses, or a frame name that is not an identifier or is one of the
+        ledger's tables, raises :class:`~alpaca_nb.errors.InvalidArgumentError`.
+        """
+        con = self._con
+        if con is None:
+            raise LedgerError("this read of the ledger is over: use it inside its `with ledger.reading()` block")
+        frames = dict(frames or {})
+        for name in frames:
+            if not isinstance(name, str) or not name.isidentifier() or name.lower() in _ALL_TABLES:
+                raise InvalidArgumentError(
+                    f"frames: {name!r} cannot name a frame: give an identifier that is not a ledger table", "frames"
+                )
+        for name, frame in frames.items():
+            con.register(name, frame)
+        try:
+            return rows.frame(_user_query(con, query, params if params is not None else []))
+        finally:
+            for name in frames:
+                con.unregister(name)
 
 
 class Ledger:
@@ -260,6 +306,18 @@ class Ledger:
             params.append(env)
         return clauses, params
 
+    def scope_where(self, account_id: Any = SCOPE, environment: Any = SCOPE) -> tuple[str, list[Any]]:
+        """The SQL condition that keeps a scope's rows of any ledger table, and its ``?`` values:
+        for :meth:`sql` and :meth:`reading`, which read the whole file. ``account_id`` /
+        ``environment`` as in every reading method (left out: the ledger's scope; None: all);
+        ``("true", [])`` when the scope is everything.
+
+        >>> where, values = ledger.scope_where()
+        >>> ledger.sql(f"SELECT symbol, sum(qty) FROM fills WHERE {where} GROUP BY ALL", values)
+        """
+        clauses, params = self._where(account_id, environment)
+        return " AND ".join(clauses) or "true", params
+
     def _write_scope(self, account_id: Any, environment: Any) -> tuple[str, str]:
         account, env = self._scope(account_id, environment)
         if account is None or env is None:
@@ -383,8 +441,13 @@ class Ledger:
         account_id: Any = SCOPE,
         environment: Any = SCOPE,
     ) -> pd.DataFrame:
-        """``managed_orders`` as a DataFrame (same filters as :meth:`list`): one row per order,
-        DECIMAL columns as float64, times as ``datetime64[us, UTC]``, ``tags`` as lists."""
+        """``managed_orders`` as a DataFrame, oldest first: one row per order, filtered by user,
+        managed status (one or several: ``status=("open", "partially_filled")``), symbol and tag,
+        as :meth:`list` filters. DECIMAL columns as float64, text as ``string``, times as
+        ``datetime64[ns, UTC]``, ``tags`` as lists. What the blotter shows.
+
+        >>> ledger.orders("ana", status=["pending", "open"], symbol="AAPL")
+        """
         clauses, params = self._where(account_id, environment)
         clauses, params = rows.filters(clauses, params, user, status, symbol, tag)
         return self._frame(
@@ -420,7 +483,15 @@ class Ledger:
             f"SELECT * FROM fills WHERE {' AND '.join(clauses) or 'true'} ORDER BY filled_at, seq", params
         )
 
-    def _frame(self, query: str, params: list | None = None) -> pd.DataFrame:
+    @staticmethod
+    def orders_frame(orders: Iterable[ManagedOrder]) -> pd.DataFrame:
+        """Orders of any order store (e.g. ``InMemoryOrderStore().list()``) with the columns of
+        :meth:`orders` (not read from any file), oldest first (by ``created_at``, then
+        ``client_order_id``)."""
+        frame = pd.DataFrame([rows.order_row(o) for o in orders], columns=list(rows.ORDER_COLUMNS))
+        return frame.sort_values(["created_at", "client_order_id"], kind="stable")
+
+    def _frame(self, query: str, params: list[Any] | None = None) -> pd.DataFrame:
         with self._open(write=False) as con:
             return rows.frame(con.execute(query, params or []))
 
@@ -515,18 +586,44 @@ class Ledger:
 
     # -- SQL and export ---------------------------------------------------------------------------
 
-    def sql(self, query: str, params: Sequence[Any] | dict | None = None) -> pd.DataFrame:
+    def sql(
+        self,
+        query: str,
+        params: Sequence[Any] | Mapping[str, Any] | None = None,
+        *,
+        frames: Mapping[str, pd.DataFrame] | None = None,
+    ) -> pd.DataFrame:
         """Run read-only SQL over the whole ledger file and return a DataFrame.
 
         >>> ledger.sql("SELECT symbol, sum(qty * price) FROM fills WHERE account_id = ? GROUP BY ALL", [acct])
 
         Tables: ``managed_orders``, ``order_events``, ``fills``, ``sync_state``,
-        ``schema_version``, ``journal_rejects``. Writes are refused (the file is attached
-        read-only). A query DuckDB refuses raises
-        :class:`~alpaca_nb.errors.InvalidArgumentError` with DuckDB's reason.
+        ``schema_version``, ``journal_rejects``; ``frames`` adds DataFrames as tables for this
+        query (see :meth:`LedgerRead.sql`), :meth:`scope_where` gives the condition of a scope.
+        Writes are refused (the file is attached read-only). A query DuckDB refuses raises
+        :class:`~alpaca_nb.errors.InvalidArgumentError` with DuckDB's reason. Several queries
+        that must see one state of the file: :meth:`reading`.
+        """
+        with self.reading() as read:
+            return read.sql(query, params, frames=frames)
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[LedgerRead]:
+        """One read-only unit of work on the file: the queries run through the
+        :class:`LedgerRead` it yields all see the same state (the journal drained first, no
+        write in between: writers, and other threads of this process, wait until the block ends;
+        keep it short).
+
+        >>> with ledger.reading() as read:
+        ...     n = read.sql("SELECT count(*) AS n FROM fills")["n"][0]
+        ...     last = read.sql("SELECT * FROM fills ORDER BY filled_at DESC LIMIT 1")
         """
         with self._open(write=False, read_only_file=True) as con:
-            return rows.frame(_user_query(con, query, params if params is not None else []))
+            read = LedgerRead(con)
+            try:
+                yield read
+            finally:
+                read._con = None
 
     def export(
         self,

@@ -86,15 +86,14 @@ def _style(header: str, row: dict) -> str | None:
 
 def orders_frame(store: Any, user: str | None, statuses: tuple[str, ...] | None) -> pd.DataFrame:
     """Managed orders, newest first: the ledger's ``orders()`` frame, or the same columns from
-    any other order store's ``list()``."""
+    any other order store's ``list()`` (``Ledger.orders_frame``)."""
     if hasattr(store, "orders"):
         frame = store.orders(user, status=statuses)
     else:
-        from ..ledger.rows import ORDER_COLUMNS, order_row
+        from ..ledger import Ledger
 
         chosen = [o for o in store.list(user) if statuses is None or o.status.value in statuses]
-        frame = pd.DataFrame([order_row(o) for o in chosen], columns=list(ORDER_COLUMNS))
-        frame = frame.sort_values(["created_at", "client_order_id"], kind="stable")
+        frame = Ledger.orders_frame(chosen)
     return frame.iloc[::-1].reset_index(drop=True)
 
 
