@@ -131,11 +131,12 @@ def value(cash: Decimal, positions: dict[str, Position], mark: Callable[[str], D
     return Valuation(cash, long_mv, short_mv, im, mm)
 
 
-def buying_power(val: Valuation, multiplier: Decimal, reserved: Decimal) -> Decimal:
-    """What new opening orders may still spend: Reg T excess equity x multiplier - reserved."""
-    if multiplier <= 1:
-        return max(ZERO, val.cash - reserved)
-    return max(ZERO, multiplier * (val.equity - val.initial_margin) - reserved)
+def buying_power(val: Valuation, multiplier: Decimal, reserved: Decimal, *, clip: bool = True) -> Decimal:
+    """What new opening orders may still spend: Reg T excess equity x multiplier (cash for a
+    cash account) - reserved; ``clip=False`` lets it go below zero (an over-committed account)."""
+    raw = val.cash if multiplier <= 1 else multiplier * (val.equity - val.initial_margin)
+    left = raw - reserved
+    return max(ZERO, left) if clip else left
 
 
 def account_json(

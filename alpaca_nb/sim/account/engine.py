@@ -4,7 +4,14 @@ One account, like a paper account. :class:`Engine` is thread-safe (one re-entran
 HTTP handlers call it from the server loop, the ticker (or a test) calls :meth:`Engine.tick`.
 Each public call is one *operation*: it runs under the lock, then writes what changed to the
 SQLite file in one transaction (write-through), then tells the listeners, in order, every
-trade update the operation produced. Order transitions live in ``lifecycle.py``.
+trade update the operation produced.
+
+The engine is composed of parts it owns, each with a stated contract: ``book``
+(:class:`~.book.OrderBook`: the orders and their indexes), ``lifecycle``
+(:class:`~.lifecycle.Lifecycle`: every order transition) and ``schedule``
+(:class:`~.schedule.Schedule`: ticks, deadlines, the trading day). The engine keeps the
+account (cash, positions, activities, configuration), the lock, persistence and listeners,
+and answers the parts' callbacks (:class:`~.lifecycle.LifecycleHost`).
 
     >>> engine = Engine(market, hours, clock)            # in memory; state_path= to persist
     >>> engine.submit_order({"symbol": "AAPL", "qty": 1, "side": "buy", "type": "market",
@@ -29,13 +36,14 @@ from pathlib import Path
 from ..market import assets as asset_universe
 from ..market.calendar import MarketHours
 from ..market.clock import SimClock
+from ..market.market import Market, Quote, Trade
 from . import activities as acts
 from . import balances as acct
 from .book import OrderBook
 from .configurations import DEFAULT_CONFIG, update_config
 from .errors import SimError, not_found, unprocessable
 from .history import portfolio_history
-from .lifecycle import OrderFlow, opening_reserve
+from .lifecycle import Lifecycle, opening_reserve
 from .orders import Order
 from .risk import AccountLimits, held_qty
 from .schedule import Schedule
@@ -48,12 +56,14 @@ ZERO = Decimal(0)
 _MAX_ORDERS_PAGE = 500
 
 
-class Engine(OrderFlow, Schedule):
-    """The account and its order lifecycle (see the module docstring)."""
+class Engine:
+    """The account and its orders, one locked operation per public call (see the module
+    docstring). Public methods are the operations the API serves; the methods under "what
+    the parts call back" implement :class:`~.lifecycle.LifecycleHost` and are for the parts."""
 
     def __init__(
         self,
-        market,
+        market: Market,
         hours: MarketHours,
         clock: SimClock,
         state_path: Path | None = None,
@@ -67,25 +77,24 @@ class Engine(OrderFlow, Schedule):
         self._store = Store(state_path)
         self._assets: dict[str, dict] = {}
         self.book = OrderBook(self._reserve_of)
+        self.lifecycle: Lifecycle
+        self.schedule: Schedule
         self._depth = 0
+        self._now: datetime = clock.now()
         self._reset_transient()
         self._restore(self._store.load())
 
     # ---- state -------------------------------------------------------------------------------
     def _reset_transient(self) -> None:
+        """Fresh parts and no pending writes (at start and on :meth:`reset`)."""
         self._dirty: dict[str, Order] = {}
         self._dirty_positions: set[str] = set()
         self._new_activities: list[tuple[int, str, dict]] = []
         self._events: list[dict] = []
-        self._cancelled: list[Order] = []
-        self._marks_cache: dict[str, tuple] = {}
-        self._liquidity: dict[str, list] = {}
-        self._evaluated: dict[str, tuple] = {}
-        self._next_deadline: datetime | None = None
-        self._was_open: bool | None = None
-        self._lastday_cache: dict[tuple[str, str], Decimal] = {}
+        self._marks_cache: dict[tuple[str, datetime], tuple[Quote, Trade]] = {}
         self._meta_dirty = False
-        self._no_match = False
+        self.lifecycle = Lifecycle(self.book, self.market, self.hours, self)
+        self.schedule = Schedule(self.book, self.lifecycle, self.hours, self.market, self.marks)
 
     def _restore(self, data: dict) -> None:
         meta = data["meta"]
@@ -103,7 +112,7 @@ class Engine(OrderFlow, Schedule):
         self.limits = _limits(self.config)
         self.last_equity = Decimal(meta["last_equity"])
         self.last_maintenance_margin = Decimal(meta.get("last_maintenance_margin", "0"))
-        self._day_key = meta.get("day_key")
+        self.schedule.day_key = meta.get("day_key")
         self._seq = int(meta["seq"])
         self._last_stamp = datetime.fromisoformat(meta["last_stamp"])
         for row in data["orders"]:
@@ -112,7 +121,7 @@ class Engine(OrderFlow, Schedule):
             pos = acct.Position.from_row(row)
             self._positions[pos.symbol] = pos
         self._activities = data["activities"]
-        self._recompute_deadline()
+        self.schedule.recompute_deadline()
 
     def _open_account(self) -> None:
         """A fresh account: new id, the initial deposit as a CSD activity."""
@@ -125,7 +134,7 @@ class Engine(OrderFlow, Schedule):
         self.limits = _limits(self.config)
         self.last_equity = self.initial_cash
         self.last_maintenance_margin = ZERO
-        self._day_key = self._session_key(now)
+        self.schedule.day_key = self.schedule.session_key(now)
         self._seq = 0
         self._last_stamp = now
         self._add_activity(acts.cash_activity(self.account_id, "CSD", self.initial_cash, now, "initial deposit"))
@@ -141,7 +150,7 @@ class Engine(OrderFlow, Schedule):
             "config": self.config,
             "last_equity": str(self.last_equity),
             "last_maintenance_margin": str(self.last_maintenance_margin),
-            "day_key": self._day_key,
+            "day_key": self.schedule.day_key,
             "seq": self._seq,
             "last_stamp": self._last_stamp.isoformat(),
         }
@@ -156,7 +165,7 @@ class Engine(OrderFlow, Schedule):
                 if self._depth == 1:
                     self._now = now or self.clock.now()
                     self._marks_cache = {}
-                    self._cancelled = []
+                    self.lifecycle.canceled.clear()
                     self._roll_day(self._now)
                 yield self._now
             finally:
@@ -186,13 +195,6 @@ class Engine(OrderFlow, Schedule):
                 except Exception:  # one broken listener must not stop the others or the engine
                     log.exception("local broker: trade-update listener failed")
 
-    def _emit(self, event: str, order: Order, at: datetime, **extra) -> None:
-        if not self._listeners:
-            return  # building the order JSON costs; nobody listens
-        self._events.append(
-            {"event": event, "order": self._order_json(order, nested=True), "timestamp": fmt_time(at), **extra}
-        )
-
     def add_listener(self, fn: Callable[[dict], None]) -> None:
         """Call ``fn(update)`` for every trade update, in order, after it is persisted.
 
@@ -209,15 +211,21 @@ class Engine(OrderFlow, Schedule):
             if fn in self._listeners:
                 self._listeners.remove(fn)
 
-    def _stamp(self, now: datetime) -> datetime:
-        """A strictly increasing instant: two orders never share ``submitted_at``, so paging
-        by time never loses one."""
-        t = now if now > self._last_stamp else self._last_stamp + timedelta(microseconds=1)
-        self._last_stamp = t
-        return t
+    def _roll_day(self, now: datetime) -> None:
+        """On a new trading day, remember yesterday's closing equity (``last_equity``)."""
+        if not self.schedule.new_day(now):
+            return
+        self._meta_dirty = True
+        close = self.schedule.previous_close(now)
+        if close is None or close < self.created_at:
+            return
+        val = acct.value(self.cash, self._positions, lambda symbol: self.market.trade(symbol, close).price)
+        self.last_equity = val.equity
+        self.last_maintenance_margin = val.maintenance_margin
 
-    # ---- market, assets, money ---------------------------------------------------------------
-    def _asset(self, symbol_or_id: str) -> dict | None:
+    # ---- what the parts call back (LifecycleHost); only inside an operation ---------------------
+    def asset(self, symbol_or_id: str) -> dict | None:
+        """The asset JSON of a symbol or asset id (cached), None when unknown."""
         found = self._assets.get(symbol_or_id)
         if found is None:
             found = asset_universe.asset(symbol_or_id)
@@ -225,7 +233,7 @@ class Engine(OrderFlow, Schedule):
                 self._assets[symbol_or_id] = found
         return found
 
-    def _marks(self, symbol: str, now: datetime) -> tuple:
+    def marks(self, symbol: str, now: datetime) -> tuple[Quote, Trade]:
         """(quote, trade) for ``symbol`` at ``now``, asked of the market once per operation."""
         key = (symbol, now)
         found = self._marks_cache.get(key)
@@ -233,34 +241,71 @@ class Engine(OrderFlow, Schedule):
             found = self._marks_cache[key] = (self.market.quote(symbol, now), self.market.trade(symbol, now))
         return found
 
+    def position_qty(self, symbol: str) -> Decimal:
+        """The signed position in ``symbol``, 0 when flat."""
+        pos = self._positions.get(symbol)
+        return pos.qty if pos is not None else ZERO
+
+    def buying_power(self, clip: bool = True) -> Decimal:
+        """What new opening orders may still spend, at the operation's prices."""
+        return acct.buying_power(self._valuation(), self.limits.multiplier, self.book.reserved_total, clip=clip)
+
+    def next_seq(self) -> int:
+        """The next order sequence number."""
+        self._seq += 1
+        return self._seq
+
+    def stamp(self, now: datetime) -> datetime:
+        """A strictly increasing instant: two orders never share ``submitted_at``, so paging
+        by time never loses one."""
+        t = now if now > self._last_stamp else self._last_stamp + timedelta(microseconds=1)
+        self._last_stamp = t
+        return t
+
+    def persist(self, order: Order) -> None:
+        """Write ``order`` at the end of the operation."""
+        self._dirty[order.id] = order
+
+    def emit(self, event: str, order: Order, at: datetime, **extra: str | None) -> None:
+        """Queue a trade update; listeners get it once the operation is written."""
+        if not self._listeners:
+            return  # building the order JSON costs; nobody listens
+        self._events.append(
+            {"event": event, "order": self._order_json(order, nested=True), "timestamp": fmt_time(at), **extra}
+        )
+
+    def settle_fill(
+        self, order: Order, event: str, qty: Decimal, price: Decimal, at: datetime, execution_id: str
+    ) -> Decimal:
+        """One execution: cash and the position move, a FILL activity is recorded; returns the
+        symbol's new signed position."""
+        self.cash += -qty * price if order.side == "buy" else qty * price
+        self._dirty_positions.add(order.symbol)
+        self._meta_dirty = True
+        position_qty = acct.apply_fill(self._positions, self._known_asset(order.symbol), order.side, qty, price, at)
+        self._add_activity(acts.fill_activity(self.account_id, order, event, qty, price, at, execution_id))
+        return position_qty
+
+    def note_deadline(self, t: datetime | None) -> None:
+        """An order has something due at ``t``: the schedule settles it at the next tick after."""
+        self.schedule.note_deadline(t)
+
+    # ---- the account's own bookkeeping ---------------------------------------------------------
+    def _known_asset(self, symbol: str) -> dict:
+        """The asset of a symbol the account already trades (an order or a position has it)."""
+        found = self.asset(symbol)
+        if found is None:
+            raise not_found(f"asset not found: {symbol}")
+        return found
+
     def _mark(self, symbol: str) -> Decimal:
-        return self._marks(symbol, self._now)[1].price
+        return self.marks(symbol, self._now)[1].price
 
     def _valuation(self) -> acct.Valuation:
         return acct.value(self.cash, self._positions, self._mark)
 
-    def _buying_power(self, clip: bool = True) -> Decimal:
-        val = self._valuation()
-        if self.limits.multiplier <= 1:
-            raw = val.cash
-        else:
-            raw = self.limits.multiplier * (val.equity - val.initial_margin)
-        left = raw - self.book.reserved_total
-        return max(ZERO, left) if clip else left
-
     def _reserve_of(self, order: Order) -> Decimal:
-        return opening_reserve(order, self._asset(order.symbol), self.limits.multiplier)
-
-    def _book_fill(self, asset: dict, side: str, qty: Decimal, price: Decimal, at: datetime) -> Decimal:
-        self.cash += -qty * price if side == "buy" else qty * price
-        self._dirty_positions.add(asset["symbol"])
-        self._meta_dirty = True
-        return acct.apply_fill(self._positions, asset, side, qty, price, at)
-
-    def _record_fill_activity(
-        self, order: Order, event: str, qty: Decimal, price: Decimal, at: datetime, execution_id: str
-    ) -> None:
-        self._add_activity(acts.fill_activity(self.account_id, order, event, qty, price, at, execution_id))
+        return opening_reserve(order, self._known_asset(order.symbol), self.limits.multiplier)
 
     def _add_activity(self, activity: dict) -> None:
         self._activities.append(activity)
@@ -282,7 +327,7 @@ class Engine(OrderFlow, Schedule):
                 account_number=self.account_number,
                 created_at=self.created_at,
                 val=val,
-                bp=self._buying_power(),
+                bp=self.buying_power(),
                 multiplier=self.limits.multiplier,
                 last_equity=self.last_equity,
                 last_maintenance_margin=self.last_maintenance_margin,
@@ -354,7 +399,7 @@ class Engine(OrderFlow, Schedule):
             return self._position_json(self._find_position(symbol_or_asset_id))
 
     def _find_position(self, symbol_or_asset_id: str) -> acct.Position:
-        asset = self._asset(symbol_or_asset_id)
+        asset = self.asset(symbol_or_asset_id)
         pos = self._positions.get(asset["symbol"]) if asset else None
         if pos is None:
             raise not_found("position does not exist")
@@ -362,7 +407,7 @@ class Engine(OrderFlow, Schedule):
 
     def _position_json(self, pos: acct.Position) -> dict:
         current = self._mark(pos.symbol)
-        lastday = self._lastday_price(pos.symbol)
+        lastday = self.schedule.lastday_price(pos.symbol, self._now)
         exit_side = "sell" if pos.qty > 0 else "buy"
         held = held_qty(self.book.symbol_open(pos.symbol), exit_side)
         available = pos.qty - held if pos.qty > 0 else pos.qty + held
@@ -427,7 +472,7 @@ class Engine(OrderFlow, Schedule):
         refused order leaves no trace. Returns the order JSON with its legs.
         """
         with self._op() as now:
-            order = self._submit(body, now)
+            order = self.lifecycle.submit(body, now)
             return self._order_json(order, True)
 
     def submit_orders(self, bodies: list[dict], *, match: bool = True) -> list[dict]:
@@ -440,37 +485,37 @@ class Engine(OrderFlow, Schedule):
         """
         with self._op() as now:
             out = []
-            self._no_match = not match
+            self.lifecycle.hold_matching = not match
             try:
                 for i, body in enumerate(bodies):
                     try:
-                        order = self._submit(body, now)
+                        order = self.lifecycle.submit(body, now)
                     except SimError as err:
                         err.message = f"order {i}: {err.message}"
                         err.args = (err.message,)
                         raise
                     out.append(self._order_json(order, True))
             finally:
-                self._no_match = False
+                self.lifecycle.hold_matching = False
             return out
 
     def replace_order(self, order_id: str, body: dict) -> dict:
         """``PATCH /v2/orders/{id}``: a new order replaces the old (``replaces`` / ``replaced_by``)."""
         with self._op() as now:
-            return self._order_json(self._replace(str(order_id), body, now), True)
+            return self._order_json(self.lifecycle.replace(str(order_id), body, now), True)
 
     def cancel_order(self, order_id: str) -> None:
         """Cancel an open order (404 unknown, 422 when it is no longer cancelable)."""
         with self._op() as now:
-            self._cancel_request(str(order_id), now)
+            self.lifecycle.request_cancel(str(order_id), now)
 
     def cancel_all_orders(self) -> list[dict]:
         """Cancel every open order; the 207 body: ``[{"id", "status": 200, "body": order}]``."""
         with self._op() as now:
             for order in list(self.book.open.values()):
                 if order.is_open:
-                    self._cancel(order, now)
-            return [{"id": o.id, "status": 200, "body": self._order_json(o, False)} for o in self._cancelled]
+                    self.lifecycle.cancel(order, now)
+            return [{"id": o.id, "status": 200, "body": self._order_json(o, False)} for o in self.lifecycle.canceled]
 
     def close_position(self, symbol_or_asset_id: str, qty=None, percentage=None) -> dict:
         """Market order closing all, ``qty`` shares or ``percentage`` % of a position."""
@@ -488,7 +533,7 @@ class Engine(OrderFlow, Schedule):
             if not 0 < percentage <= 100:
                 raise unprocessable("percentage must be > 0 and <= 100")
             qty = size * percentage / 100
-            fractionable = self._asset(pos.symbol).get("fractionable", False) and size % 1 != 0
+            fractionable = self._known_asset(pos.symbol).get("fractionable", False) and size % 1 != 0
             qty = qty.quantize(Decimal("0.000000001") if fractionable else Decimal(1), rounding="ROUND_DOWN")
             if qty <= 0:
                 raise unprocessable(f"percentage {percentage} of {fmt_num(size)} shares is less than one share")
@@ -499,7 +544,7 @@ class Engine(OrderFlow, Schedule):
             "type": "market",
             "time_in_force": "day",
         }
-        return self._submit(body, now)
+        return self.lifecycle.submit(body, now)
 
     def close_all_positions(self, cancel_orders: bool = False) -> list[dict]:
         """Close every position; the 207 body: ``[{"symbol", "status", "body"}]`` where body
@@ -508,7 +553,7 @@ class Engine(OrderFlow, Schedule):
             if cancel_orders:
                 for order in list(self.book.open.values()):
                     if order.is_open:
-                        self._cancel(order, now)
+                        self.lifecycle.cancel(order, now)
             out = []
             for symbol in sorted(self._positions):
                 try:
@@ -521,6 +566,12 @@ class Engine(OrderFlow, Schedule):
                         {"symbol": symbol, "status": 200, "order_id": order.id, "body": self._order_json(order, False)}
                     )
             return out
+
+    def tick(self, now: datetime | None = None) -> None:
+        """Let the market act on open orders at ``now`` (default: the clock): expiries and
+        auctions first, then queued orders reach the venue, then matching, by symbol."""
+        with self._op(now) as now:
+            self.schedule.tick(now)
 
     # ---- lifecycle of the engine -------------------------------------------------------------
     def reset(self) -> None:

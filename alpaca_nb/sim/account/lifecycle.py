@@ -1,9 +1,9 @@
 """How orders move: submit, activate, match, fill, cancel, replace, expire, auction.
 
-:class:`OrderFlow` is the half of :class:`~alpaca_nb.sim.engine.Engine` that changes orders;
-the engine adds state, persistence, locking and the read side. Every change goes through
-``_set`` (status + indexes + write-through) and is announced through ``_emit`` in the order
-it happens, so the trade-update stream replays the lifecycle exactly:
+:class:`Lifecycle` is the part of :class:`~alpaca_nb.sim.account.engine.Engine` that changes
+orders; the engine keeps the account, persistence, locking and the read side. Every change goes
+through ``set_status`` / ``_touch`` (indexes + write-through) and is announced through the
+host's ``emit`` in the order it happens, so the trade-update stream replays the lifecycle exactly:
 
     pending_new -> new -> partial_fill* -> fill          (accepted instead of new when queued)
     pending_cancel -> canceled;  pending_replace -> replaced (+ pending_new / new of the new order)
@@ -25,13 +25,17 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Protocol
 
 from ..market.bars import to_ns
+from ..market.calendar import MarketHours
+from ..market.market import Market, Quote, Trade
 from . import matching
+from .book import OrderBook
 from .errors import SimError, not_found, unprocessable
 from .order_validation import OrderRequest, check_leg_prices, parse_order_body, replacement_body
 from .orders import NOT_REPLACEABLE, Order
-from .risk import check_buying_power, check_position_rules, reservation
+from .risk import AccountLimits, check_buying_power, check_position_rules, reservation
 from .values import fmt_num
 
 ZERO = Decimal(0)
@@ -40,17 +44,77 @@ _EXTENDED_AFTER = timedelta(hours=4)  # after-hours until 20:00 ET
 _GTC_LIFETIME = timedelta(days=90)
 
 
-class OrderFlow:
-    """Order state transitions; mixed into Engine (which provides the attributes used here)."""
+class LifecycleHost(Protocol):
+    """What :class:`Lifecycle` calls back in the engine that owns it (the account and the
+    operation in progress). Everything else it touches is handed to its constructor."""
+
+    limits: AccountLimits
+
+    def asset(self, symbol_or_id: str) -> dict | None:
+        """The asset JSON (cached), or None when the universe has no such symbol or id."""
+
+    def marks(self, symbol: str, now: datetime) -> tuple[Quote, Trade]:
+        """The quote and the last trade of ``symbol`` at ``now``."""
+
+    def position_qty(self, symbol: str) -> Decimal:
+        """The signed position in ``symbol`` (0 when flat)."""
+
+    def buying_power(self, clip: bool = True) -> Decimal:
+        """What new opening orders may still spend (``clip=False``: may be negative)."""
+
+    def next_seq(self) -> int:
+        """The next order sequence number (persisted with the account)."""
+
+    def stamp(self, now: datetime) -> datetime:
+        """A strictly increasing instant at or after ``now``."""
+
+    def persist(self, order: Order) -> None:
+        """Write ``order`` when the operation ends."""
+
+    def emit(self, event: str, order: Order, at: datetime, **extra: str | None) -> None:
+        """Announce a trade update (sent once the operation is written)."""
+
+    def settle_fill(
+        self, order: Order, event: str, qty: Decimal, price: Decimal, at: datetime, execution_id: str
+    ) -> Decimal:
+        """Move cash and the position for one execution, record its FILL activity; returns
+        the symbol's new signed position."""
+
+    def note_deadline(self, t: datetime | None) -> None:
+        """An open order has something due at ``t`` (an expiry or an auction)."""
+
+
+class Lifecycle:
+    """Order state transitions: submit, start, match, fill, cancel, replace, expire, auction.
+
+    Owns: the order transitions and their events, the per-quote displayed liquidity already
+    taken, ``canceled`` (orders canceled since the engine last cleared it) and ``hold_matching``
+    (set by the engine to place orders without matching them).
+    May call: the :class:`~.book.OrderBook` (it adds and updates orders there), the market's
+    trades for stops, the trading hours, and the :class:`LifecycleHost` (nothing else of the
+    engine). Does not lock, write or notify by itself: the engine runs every call inside one
+    of its operations.
+    Promises: every status change updates the book's indexes and is persisted and announced
+    in the order it happens; a refused request (a :class:`SimError`) changes nothing.
+    """
+
+    def __init__(self, book: OrderBook, market: Market, hours: MarketHours, host: LifecycleHost):
+        self.book = book
+        self.market = market
+        self.hours = hours
+        self.host = host
+        self.canceled: list[Order] = []
+        self.hold_matching = False
+        self._liquidity: dict[str, list] = {}  # symbol -> [quote time, bid size used, ask size used]
 
     # ---- submit ------------------------------------------------------------------------------
-    def _submit(self, body: dict, now: datetime) -> Order:
-        req = parse_order_body(body, self._asset)
+    def submit(self, body: dict, now: datetime) -> Order:
+        req = parse_order_body(body, self.host.asset)
         if req.client_order_id is not None and req.client_order_id in self.book.by_client_id:
             raise SimError(422, 40010001, "client_order_id must be unique")
-        if req.fractional and not self.config["fractional_trading"]:
+        if req.fractional and not self.host.limits.fractional_trading:
             raise unprocessable("fractional trading is disabled for this account")
-        quote, trade = self._marks(req.symbol, now)
+        quote, trade = self.host.marks(req.symbol, now)
         if req.order_class in ("bracket", "oto", "oco"):
             base = req.limit_price if req.type in ("limit", "stop_limit") else req.stop_price
             check_leg_prices(req, base if base is not None else trade.price)
@@ -69,23 +133,22 @@ class OrderFlow:
         """
         est_price = self._estimate_price(req.side, req.type, req.limit_price, req.stop_price, quote)
         qty = req.qty if req.qty is not None else req.notional / est_price
-        pos = self._positions.get(req.symbol)
         opening = check_position_rules(
             side=req.side,
             qty=qty,
             fractional=req.fractional,
             asset=req.asset,
-            position_qty=pos.qty if pos else ZERO,
+            position_qty=self.host.position_qty(req.symbol),
             open_orders=open_orders,
             working_sides=working_sides,
-            limits=self.limits,
+            limits=self.host.limits,
             exit_only=req.order_class == "oco",
         )
         if not opening:
             return None
         cost = req.notional if req.notional is not None else qty * est_price
-        need = reservation(cost, req.asset, self.limits.multiplier)
-        check_buying_power(need, self._buying_power() + released)
+        need = reservation(cost, req.asset, self.host.limits.multiplier)
+        check_buying_power(need, self.host.buying_power() + released)
         return est_price
 
     @staticmethod
@@ -100,15 +163,14 @@ class OrderFlow:
 
     def _place(self, req: OrderRequest, now: datetime, reserve_price: Decimal | None) -> Order:
         """Create the order (and its held legs) and start it."""
-        at = self._stamp(now)
+        at = self.host.stamp(now)
         order = self._new_order(req, at, req.client_order_id, status="pending_new", reserve_price=reserve_price)
-        pos = self._positions.get(req.symbol)
-        order.position_intent = req.position_intent or _intent(req.side, pos.qty if pos else ZERO)
+        order.position_intent = req.position_intent or _intent(req.side, self.host.position_qty(req.symbol))
         self.book.add(order)
-        self._dirty[order.id] = order
+        self.host.persist(order)
         for leg in self._make_legs(req, order, now):
             self.book.add(leg)
-            self._dirty[leg.id] = leg
+            self.host.persist(leg)
         self._start(order, now)
         if order.order_class == "oco":
             for leg in self._legs(order):
@@ -126,11 +188,10 @@ class OrderFlow:
         reserve_price: Decimal | None,
         **overrides,
     ) -> Order:
-        self._seq += 1
         values = dict(
             id=str(uuid.uuid4()),
             client_order_id=client_order_id or str(uuid.uuid4()),
-            seq=self._seq,
+            seq=self.host.next_seq(),
             symbol=req.symbol,
             asset_id=req.asset["id"],
             side=req.side,
@@ -175,7 +236,7 @@ class OrderFlow:
         for spec in specs:
             leg = self._new_order(
                 req,
-                self._stamp(now),
+                self.host.stamp(now),
                 None,
                 status=status,
                 reserve_price=None,
@@ -194,51 +255,51 @@ class OrderFlow:
     # ---- activation --------------------------------------------------------------------------
     def _start(self, order: Order, now: datetime) -> None:
         """First status of a live order: queued (accepted) or at the venue (new), then match."""
-        at = self._stamp(now)
+        at = self.host.stamp(now)
         order.expires_at = self._expiry(order, at)
         if order.time_in_force in ("day", "gtc"):
-            self._note_deadline(order.expires_at)
+            self.host.note_deadline(order.expires_at)
         if order.type == "trailing_stop":
-            matching.track_trailing(order, self._marks(order.symbol, now)[1].price)
+            matching.track_trailing(order, self.host.marks(order.symbol, now)[1].price)
         if order.time_in_force in ("opg", "cls"):
             order.auction_at = order.expires_at = self._auction_time(order, now)
-            self._note_deadline(order.auction_at)
-            self._set(order, "accepted", at)
-            self._emit("accepted", order, at)
+            self.host.note_deadline(order.auction_at)
+            self.set_status(order, "accepted", at)
+            self.host.emit("accepted", order, at)
             return
-        if not self._can_trade(order, now):
-            self._set(order, "accepted", at)
-            self._emit("accepted", order, at)
+        if not self.can_trade(order, now):
+            self.set_status(order, "accepted", at)
+            self.host.emit("accepted", order, at)
             return
         if order.status != "pending_new":
-            self._set(order, "pending_new", at)
-        self._emit("pending_new", order, at)
-        self._set(order, "new", at)
+            self.set_status(order, "pending_new", at)
+        self.host.emit("pending_new", order, at)
+        self.set_status(order, "new", at)
         self._arm_stop(order, now)
-        self._emit("new", order, at)
-        self._match(order, now)
+        self.host.emit("new", order, at)
+        self.match(order, now)
 
-    def _route_queued(self, order: Order, now: datetime) -> None:
+    def route_queued(self, order: Order, now: datetime) -> None:
         """A queued (accepted) order reaches the venue when it may trade: new, or rejected
         when the account can no longer pay for it."""
-        at = self._stamp(now)
+        at = self.host.stamp(now)
         if order.reserve_price is not None:
             # Its reservation is already counted: the account is short only if the total
             # reserved now exceeds what the account could buy.
-            if self._buying_power(clip=False) < 0:
+            if self.host.buying_power(clip=False) < 0:
                 order.failed_at = at
-                self._set(order, "rejected", at)
-                self._emit("rejected", order, at)
+                self.set_status(order, "rejected", at)
+                self.host.emit("rejected", order, at)
                 self._end_group(order, now)
                 return
-        self._set(order, "new", at)
+        self.set_status(order, "new", at)
         self._arm_stop(order, now)
-        self._emit("new", order, at)
+        self.host.emit("new", order, at)
 
     def _arm_stop(self, order: Order, now: datetime) -> None:
         """A stop going to work at the venue watches the tape from its last trade on."""
         if order.type in matching.STOP_TYPES and not order.triggered:
-            order.stop_checked_ns = to_ns(self._marks(order.symbol, now)[1].t) - 1
+            order.stop_checked_ns = to_ns(self.host.marks(order.symbol, now)[1].t) - 1
 
     def _expiry(self, order: Order, at: datetime) -> datetime:
         """When the order ends if nothing fills it (ioc / fok: at once; opg / cls: at their
@@ -262,12 +323,12 @@ class OrderFlow:
             return self.hours.next_open(at)
         return self.hours.next_close(at)
 
-    def _can_trade(self, order: Order, now: datetime) -> bool:
+    def can_trade(self, order: Order, now: datetime) -> bool:
         if self.hours.mode == "continuous" or self.hours.is_open(now):
             return True
-        return order.extended_hours and self._in_extended_window(now)
+        return order.extended_hours and self.in_extended_window(now)
 
-    def _in_extended_window(self, now: datetime) -> bool:
+    def in_extended_window(self, now: datetime) -> bool:
         """nyse: pre-market (04:00 ET to the open) or after-hours (the close to 20:00 ET)."""
         if self.hours.mode == "continuous":
             return False
@@ -277,11 +338,11 @@ class OrderFlow:
         return now >= self.hours.next_open(now) - _EXTENDED_BEFORE
 
     # ---- matching ----------------------------------------------------------------------------
-    def _match(self, order: Order, now: datetime) -> None:
+    def match(self, order: Order, now: datetime) -> None:
         """Let a working order trade against the current quote (at most the displayed size)."""
-        if not order.is_working or self._no_match or not self._can_trade(order, now):
+        if not order.is_working or self.hold_matching or not self.can_trade(order, now):
             return
-        quote, trade = self._marks(order.symbol, now)
+        quote, trade = self.host.marks(order.symbol, now)
         if order.type in matching.STOP_TYPES and not order.triggered:
             self._watch_stop(order, trade, now)
         price = matching.execution_price(order, quote.bid, quote.ask)
@@ -292,7 +353,7 @@ class OrderFlow:
             if fill is not None:
                 self._fill(order, fill.qty, fill.price, now, quote=quote)
         if order.time_in_force in ("ioc", "fok") and order.is_open:
-            self._cancel(order, now)
+            self.cancel(order, now)
 
     def _watch_stop(self, order: Order, trade, now: datetime) -> None:
         """Show an untriggered stop every trade since it last looked, up to ``now``."""
@@ -308,10 +369,10 @@ class OrderFlow:
             self._touch(order)
 
     def _clip_to_position(self, order: Order, fill: matching.Fill) -> matching.Fill | None:
-        pos = self._positions.get(order.symbol)
-        if pos is None or pos.qty <= 0:
+        position_qty = self.host.position_qty(order.symbol)
+        if position_qty <= 0:
             return fill
-        qty = min(fill.qty, pos.qty)
+        qty = min(fill.qty, position_qty)
         return matching.Fill(qty, fill.price) if qty > 0 else None
 
     def _displayed(self, symbol: str, quote, side: str) -> Decimal:
@@ -323,14 +384,14 @@ class OrderFlow:
             return Decimal(quote.ask_size) - used[2]
         return Decimal(quote.bid_size) - used[1]
 
-    def _run_auction(self, order: Order, now: datetime) -> None:
+    def run_auction(self, order: Order, now: datetime) -> None:
         """opg / cls: the whole order at the auction price, if its limit allows; else expire."""
         if order.status == "accepted":
-            self._route_queued(order, now)
+            self.route_queued(order, now)
             if not order.is_open:
                 return
         if self.hours.mode == "continuous":
-            quote, _ = self._marks(order.symbol, now)
+            quote, _ = self.host.marks(order.symbol, now)
             price = quote.ask if order.side == "buy" else quote.bid
         else:
             price = self.market.trade(order.symbol, order.auction_at).price
@@ -338,22 +399,20 @@ class OrderFlow:
         if limit is None or (price <= limit if order.side == "buy" else price >= limit):
             self._fill(order, order.remaining, price, now)
         if order.is_open:
-            self._expire(order, now)
+            self.expire(order, now)
 
     # ---- fills -------------------------------------------------------------------------------
     def _fill(self, order: Order, qty: Decimal, price: Decimal, now: datetime, quote=None) -> None:
-        at = self._stamp(now)
+        at = self.host.stamp(now)
         order.record_fill(qty, price, at)
         self._touch(order)
-        asset = self._asset(order.symbol)
-        position_qty = self._book_fill(asset, order.side, qty, price, at)
         if quote is not None:
             used = self._liquidity[order.symbol]
             used[2 if order.side == "buy" else 1] += qty
         event = "fill" if order.status == "filled" else "partial_fill"
         execution_id = str(uuid.uuid4())
-        self._record_fill_activity(order, event, qty, price, at, execution_id)
-        self._emit(
+        position_qty = self.host.settle_fill(order, event, qty, price, at, execution_id)
+        self.host.emit(
             event,
             order,
             at,
@@ -364,7 +423,7 @@ class OrderFlow:
         )
         for partner in self._oco_partners(order):
             if partner.is_open:
-                self._cancel(partner, now, cascade=False)
+                self.cancel(partner, now, cascade=False)
         if order.status == "filled" and order.leg_ids and order.order_class in ("bracket", "oto"):
             self._release_legs(order, now)
 
@@ -375,7 +434,7 @@ class OrderFlow:
             if leg.status != "held":
                 continue
             if parent.filled_qty <= 0:
-                self._cancel(leg, now, cascade=False)
+                self.cancel(leg, now, cascade=False)
                 continue
             leg.qty = parent.filled_qty
             self._start(leg, now)
@@ -395,23 +454,23 @@ class OrderFlow:
         return [self.book.orders[i] for i in order.leg_ids]
 
     # ---- cancel / expire ---------------------------------------------------------------------
-    def _cancel(self, order: Order, now: datetime, *, cascade: bool = True) -> None:
-        at = self._stamp(now)
+    def cancel(self, order: Order, now: datetime, *, cascade: bool = True) -> None:
+        at = self.host.stamp(now)
         if order.status != "held":
-            self._set(order, "pending_cancel", at)
-            self._emit("pending_cancel", order, at)
+            self.set_status(order, "pending_cancel", at)
+            self.host.emit("pending_cancel", order, at)
         order.canceled_at = at
-        self._set(order, "canceled", at)
-        self._emit("canceled", order, at)
-        self._cancelled.append(order)
+        self.set_status(order, "canceled", at)
+        self.host.emit("canceled", order, at)
+        self.canceled.append(order)
         if cascade:
             self._end_group(order, now)
 
-    def _expire(self, order: Order, now: datetime) -> None:
-        at = self._stamp(now)
+    def expire(self, order: Order, now: datetime) -> None:
+        at = self.host.stamp(now)
         order.expired_at = at
-        self._set(order, "expired", at)
-        self._emit("expired", order, at)
+        self.set_status(order, "expired", at)
+        self.host.emit("expired", order, at)
         self._end_group(order, now)
 
     def _end_group(self, order: Order, now: datetime) -> None:
@@ -422,21 +481,21 @@ class OrderFlow:
         elif order.leg_ids:  # oco parent
             for leg in self._legs(order):
                 if leg.is_open:
-                    self._cancel(leg, now, cascade=False)
+                    self.cancel(leg, now, cascade=False)
         for partner in self._oco_partners(order):
             if partner.is_open:
-                self._cancel(partner, now, cascade=False)
+                self.cancel(partner, now, cascade=False)
 
-    def _cancel_request(self, order_id: str, now: datetime) -> None:
+    def request_cancel(self, order_id: str, now: datetime) -> None:
         order = self.book.orders.get(order_id)
         if order is None:
             raise not_found("order not found")
         if not order.is_open:
             raise unprocessable("order is not cancelable")
-        self._cancel(order, now)
+        self.cancel(order, now)
 
     # ---- replace -----------------------------------------------------------------------------
-    def _replace(self, order_id: str, patch: dict, now: datetime) -> Order:
+    def replace(self, order_id: str, patch: dict, now: datetime) -> Order:
         old = self.book.orders.get(order_id)
         if old is None:
             raise not_found("order not found")
@@ -444,12 +503,12 @@ class OrderFlow:
             raise unprocessable(f"order is not replaceable: it is {old.status}")
         if old.status in NOT_REPLACEABLE:
             raise unprocessable(f"order is not replaceable while {old.status}")
-        req = parse_order_body(replacement_body(old, patch), self._asset, leg_rules=False)
+        req = parse_order_body(replacement_body(old, patch), self.host.asset, leg_rules=False)
         coid = req.client_order_id
         if coid is not None and coid in self.book.by_client_id:
             raise SimError(422, 40010001, "client_order_id must be unique")
         req.order_class = old.order_class
-        quote, _ = self._marks(old.symbol, now)
+        quote, _ = self.host.marks(old.symbol, now)
         # The new order takes the old one's place in its exit group (bracket legs, OCO pair),
         # which counts once: compare it against the symbol's other orders only.
         group = old.parent_id or old.id
@@ -458,7 +517,7 @@ class OrderFlow:
         reserve_price = None
         if old.status != "held":
             reserve_price = self._check_account(req, quote, lambda: others, sides, self.book.reserved_by(old))
-        at = self._stamp(now)
+        at = self.host.stamp(now)
         new = self._new_order(
             req,
             at,
@@ -471,8 +530,8 @@ class OrderFlow:
             position_intent=old.position_intent,
             hwm=old.hwm,
         )
-        self._set(old, "pending_replace", at)
-        self._emit("pending_replace", old, at)
+        self.set_status(old, "pending_replace", at)
+        self.host.emit("pending_replace", old, at)
         if old.parent_id:
             parent = self.book.orders[old.parent_id]
             parent.leg_ids = [new.id if i == old.id else i for i in parent.leg_ids]
@@ -481,23 +540,43 @@ class OrderFlow:
             leg.parent_id = new.id
             self._touch(leg)
         old.replaced_by, old.replaced_at = new.id, at
-        self._set(old, "replaced", at)
-        self._emit("replaced", old, at)
+        self.set_status(old, "replaced", at)
+        self.host.emit("replaced", old, at)
         self.book.add(new)
-        self._dirty[new.id] = new
+        self.host.persist(new)
         if new.status != "held":
             self._start(new, now)
         return new
 
+    # ---- ticks -------------------------------------------------------------------------------
+    def work(self, order: Order, now: datetime) -> None:
+        """A tick's turn for one open order: a queued one reaches the venue, one done for the
+        day works again, then it matches (when its session allows)."""
+        if not order.is_open or order.status == "held" or order.auction_at is not None:
+            return
+        if not self.can_trade(order, now):
+            return
+        if order.status == "accepted":
+            self.route_queued(order, now)
+        elif order.status == "done_for_day":
+            self.set_status(order, "partially_filled", self.host.stamp(now))
+        self.match(order, now)
+
+    def done_for_day(self, order: Order, now: datetime) -> None:
+        """nyse, at the close: a partly filled gtc order rests until the next session."""
+        at = self.host.stamp(now)
+        self.set_status(order, "done_for_day", at)
+        self.host.emit("done_for_day", order, at)
+
     # ---- bookkeeping -------------------------------------------------------------------------
-    def _set(self, order: Order, status: str, at: datetime) -> None:
+    def set_status(self, order: Order, status: str, at: datetime) -> None:
         order.status = status
         order.updated_at = at
         self._touch(order)
 
     def _touch(self, order: Order) -> None:
         self.book.changed(order)
-        self._dirty[order.id] = order
+        self.host.persist(order)
 
 
 def _intent(side: str, position_qty: Decimal) -> str:
