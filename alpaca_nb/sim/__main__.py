@@ -61,9 +61,9 @@ def main(argv: list[str] | None = None, prog: str = "alpaca-nb sim") -> int:
     elif command == "stop":
         print("stopped" if process.stop(args.state_dir) else "no local broker was running")
     elif command == "status":
-        info = read_registry(args.state_dir)
-        print(f"running at {info['url']} (pid {info['pid']}, seed {info['seed']})" if info else "not running")
-        return 0 if info else 1
+        found = read_registry(args.state_dir)
+        print(f"running at {found['url']} (pid {found['pid']}, seed {found['seed']})" if found else "not running")
+        return 0 if found else 1
     elif command == "reset":
         print(process.reset(args.state_dir))
     return 0

@@ -39,7 +39,7 @@ def make_sim(
     """Assemble clock, hours, market and engine; keys default as DESIGN.md says."""
     if (key is None) != (secret is None):
         raise ValueError("give both key and secret, or neither")
-    if key is None:
+    if key is None or secret is None:
         key, secret = default_keys()
     clock = SimClock(start, manual=manual_clock)
     hours = MarketHours(market_hours)
@@ -156,7 +156,8 @@ class LocalBroker:
                 return
             ready.set()
             loop.run_forever()
-            loop.run_until_complete(self._runner.cleanup())
+            if self._runner is not None:  # set by _serve, which succeeded
+                loop.run_until_complete(self._runner.cleanup())
             loop.close()
 
         self._thread = threading.Thread(target=run, name=f"alpaca_nb-sim-{id(self):x}", daemon=True)

@@ -147,7 +147,7 @@ def reset(state_dir: Path | None = None, key: str | None = None, secret: str | N
     state_dir = Path(state_dir or sim_dir())
     info = read_registry(state_dir)
     if info:
-        if key is None:
+        if key is None or secret is None:
             key, secret = default_keys()
         req = urllib.request.Request(
             f"{info['url']}/_sim/reset",

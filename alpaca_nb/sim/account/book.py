@@ -25,6 +25,9 @@ class OrderBook:
 
     def __init__(self, reserve_of: Callable[[Order], Decimal]):
         self._reserve_of = reserve_of
+        self._empty()
+
+    def _empty(self) -> None:
         self.orders: dict[str, Order] = {}
         self.by_client_id: dict[str, Order] = {}
         self.all: list[Order] = []
@@ -88,7 +91,8 @@ class OrderBook:
         return list(self.open_by_symbol.get(symbol, {}).values())
 
     def clear(self) -> None:
-        self.__init__(self._reserve_of)
+        """Forget every order (the account was reset or is being restored)."""
+        self._empty()
 
     # ---- queries -----------------------------------------------------------------------------
     def select(

@@ -53,7 +53,12 @@ def portfolio_history(
     end = _time(params.get("end"), "end")
     date_end = params.get("date_end")
     if end is None and date_end:
-        d = date_end if isinstance(date_end, date) else _time(date_end, "date_end").date()
+        if isinstance(date_end, date):
+            d = date_end
+        else:
+            parsed = _time(date_end, "date_end")
+            assert parsed is not None  # a non-empty value parses, or parse_time raised a 422
+            d = parsed.date()
         end = ny_midnight(d + timedelta(days=1))
     if period and start and end:
         raise unprocessable("only two of start, end and period may be given")
@@ -77,6 +82,7 @@ def portfolio_history(
         end = start + timedelta(days=days)
     end = min(end or now, now)
     if start is None:
+        assert days is not None  # set above whenever start is None
         start = end - timedelta(days=days)
     if step < 86400 and end - start > timedelta(days=_MAX_INTRADAY_DAYS):
         raise unprocessable("intraday timeframes (< 1D) can be queried for 30 days or less")
@@ -191,7 +197,7 @@ class _EquityCurve:
         self._times: list[str] = []
         self._cash: list[Decimal] = []
         self._holdings: list[dict[str, Decimal]] = []
-        cash, holdings = Decimal(0), {}
+        cash, holdings = Decimal(0), dict[str, Decimal]()
         for act in activities:
             if act["activity_type"] == "FILL":
                 qty, price = Decimal(act["qty"]), Decimal(act["price"])

@@ -132,7 +132,12 @@ class Lifecycle:
         a replaced order gives back.
         """
         est_price = self._estimate_price(req.side, req.type, req.limit_price, req.stop_price, quote)
-        qty = req.qty if req.qty is not None else req.notional / est_price
+        if req.qty is not None:
+            qty = req.qty
+        elif req.notional is not None:
+            qty = req.notional / est_price
+        else:  # parse_order_body refuses such a body before it gets here
+            raise unprocessable("qty or notional is required")
         opening = check_position_rules(
             side=req.side,
             qty=qty,

@@ -50,7 +50,12 @@ def price_tick(price: Decimal) -> Decimal:
 
 def trailing_stop_price(side: str, hwm: Decimal, trail_price: Decimal | None, trail_percent: Decimal | None) -> Decimal:
     """The stop a trailing order has for high-water mark ``hwm`` (rounded away from the market)."""
-    offset = trail_price if trail_price is not None else hwm * trail_percent / _HUNDRED
+    if trail_price is not None:
+        offset = trail_price
+    elif trail_percent is not None:
+        offset = hwm * trail_percent / _HUNDRED
+    else:
+        raise ValueError("a trailing stop has a trail_price or a trail_percent")
     if side == "sell":
         stop = hwm - offset
         return max(stop.quantize(price_tick(stop), ROUND_FLOOR), Decimal("0.0001"))
@@ -127,9 +132,11 @@ def trailing_stop_units(
     if trail_price is not None:
         c, d = trail_price.as_integer_ratio()
         coef, den, shift = d, d, (-c if sell else c) * PRICE_SCALE
-    else:
+    elif trail_percent is not None:
         a, b = trail_percent.as_integer_ratio()
         coef, den, shift = 100 * b + (-a if sell else a), 100 * b, 0
+    else:
+        raise ValueError("a trailing stop has a trail_price or a trail_percent")
     big = max(int(marks.max()) * abs(coef) + abs(shift), PRICE_SCALE * den) >= 2**62
     num = (marks.astype(object) if big else marks) * coef + shift
     tick = np.where(num >= PRICE_SCALE * den, _CENT, 1)  # cents from $1, else $0.0001

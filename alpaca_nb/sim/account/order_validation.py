@@ -67,12 +67,13 @@ def parse_order_body(body: dict, find_asset: Callable[[str], dict | None], *, le
     if not isinstance(symbol, str):
         raise unprocessable(f"invalid symbol: expected a string, got {type(symbol).__name__}")
 
-    intent = _enum(body, "position_intent", POSITION_INTENTS, required=False)
-    side = _enum(body, "side", SIDES, required=intent is None)
-    if side is None:
-        side = intent.split("_")[0]
-    elif intent is not None and not intent.startswith(side):
-        raise unprocessable(f"position_intent {intent} does not match side {side}")
+    intent = _optional_enum(body, "position_intent", POSITION_INTENTS)
+    if intent is None:
+        side = _enum(body, "side", SIDES)
+    else:
+        side = _optional_enum(body, "side", SIDES) or intent.split("_")[0]
+        if not intent.startswith(side):
+            raise unprocessable(f"position_intent {intent} does not match side {side}")
     order_type = _enum(body, "type", ORDER_TYPES, label="order type")
     tif = _enum(body, "time_in_force", TIME_IN_FORCES)
     order_class = body.get("order_class") or "simple"
@@ -213,13 +214,18 @@ def replacement_body(order: Order, patch: dict) -> dict:
 
 
 # ---- helpers --------------------------------------------------------------------------------
-def _enum(
-    body: dict, field: str, allowed: tuple[str, ...], *, required: bool = True, label: str | None = None
-) -> str | None:
+def _enum(body: dict, field: str, allowed: tuple[str, ...], *, label: str | None = None) -> str:
+    """A required field whose value is one of ``allowed``."""
+    value = _optional_enum(body, field, allowed, label=label)
+    if value is None:
+        raise invalid(f"{field} is required")
+    return value
+
+
+def _optional_enum(body: dict, field: str, allowed: tuple[str, ...], *, label: str | None = None) -> str | None:
+    """A field that may be missing (or empty: None) or else is one of ``allowed``."""
     value = body.get(field)
     if value is None or value == "":
-        if required:
-            raise invalid(f"{field} is required")
         return None
     if value not in allowed:
         raise invalid(f"invalid {label or field}: {value!r} (one of {', '.join(allowed)})")
@@ -243,6 +249,12 @@ def check_price(price: Decimal, field: str) -> None:
         raise unprocessable(f"invalid {field} {price}. sub-penny increment does not fulfill minimum pricing criteria")
 
 
+def _places(number: Decimal) -> int:
+    """Decimal places of a finite number (``parse_decimal`` lets no other through)."""
+    exponent = number.as_tuple().exponent
+    return -exponent if isinstance(exponent, int) else 0
+
+
 def _check_quantity(qty: Decimal | None, notional: Decimal | None, order_type: str, tif: str, asset: dict) -> None:
     if qty is None and notional is None:
         raise invalid("qty or notional is required")
@@ -251,16 +263,16 @@ def _check_quantity(qty: Decimal | None, notional: Decimal | None, order_type: s
     if qty is not None:
         if qty <= 0:
             raise unprocessable("qty must be > 0")
-        if -qty.as_tuple().exponent > _QTY_PLACES:
+        if _places(qty) > _QTY_PLACES:
             raise unprocessable(f"qty must have at most {_QTY_PLACES} decimal places")
     if notional is not None:
         if notional < MIN_NOTIONAL:
             raise unprocessable("notional must be >= 1")
-        if -notional.as_tuple().exponent > 2:
+        if _places(notional) > 2:
             raise unprocessable("notional must be in whole cents")
         if order_type != "market":
             raise unprocessable("notional orders must be market orders")
-    fractional = notional is not None or qty % 1 != 0
+    fractional = notional is not None or (qty is not None and qty % 1 != 0)
     if fractional:
         if not asset.get("fractionable", False):
             raise unprocessable(f'asset "{asset["symbol"]}" is not fractionable')

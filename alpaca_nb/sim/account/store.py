@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
@@ -63,10 +64,10 @@ class Store:
         self,
         *,
         meta: dict | None = None,
-        orders: list[dict] = (),
-        positions: list[dict] = (),
-        deleted_positions: list[str] = (),
-        activities: list[tuple[int, str, dict]] = (),
+        orders: Sequence[dict] = (),
+        positions: Sequence[dict] = (),
+        deleted_positions: Sequence[str] = (),
+        activities: Sequence[tuple[int, str, dict]] = (),
     ) -> None:
         """Upsert the given rows in one transaction (no-op without a file)."""
         if self._db is None:

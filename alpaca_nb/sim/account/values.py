@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, overload
 
 from .errors import unprocessable
 
@@ -87,6 +87,10 @@ def parse_decimal(value: Any, field: str) -> Decimal | None:
     return number
 
 
+@overload
+def fmt_time(dt: datetime) -> str: ...
+@overload
+def fmt_time(dt: None) -> None: ...
 def fmt_time(dt: datetime | None) -> str | None:
     """RFC 3339 in UTC with a ``Z``, microseconds when present (as Alpaca prints them)."""
     if dt is None:
@@ -97,6 +101,10 @@ def fmt_time(dt: datetime | None) -> str | None:
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@overload
+def fmt_num(x: Decimal | float | int) -> str: ...
+@overload
+def fmt_num(x: None) -> None: ...
 def fmt_num(x: Decimal | float | int | None) -> str | None:
     """Alpaca's string numbers: no exponent, no trailing zeros beyond what is meaningful."""
     if x is None:

@@ -33,7 +33,7 @@ from ..account.values import parse_time
 from ..market.assets import PROFILES
 from ..market.bars import TimeFrame, from_ns, parse_timeframe, to_ns
 from ..market.calendar import ny_date, ny_midnight
-from ..market.data_json import bar_items, quote_items, rfc3339, trade_items
+from ..market.data_json import BarJSON, QuoteJSON, TradeJSON, bar_items, quote_items, rfc3339, trade_items
 from ..market.market import Market
 from .http import encode_json, json_response
 from .state import SIM_KEY
@@ -212,7 +212,9 @@ def _page(market: Market, kind: str, q: _Request) -> tuple[dict[str, list], str 
                 hi = min(hi, q.cursor[1] - 1)
             else:
                 lo = max(lo, q.cursor[1] + 1)
+        items: list[BarJSON] | list[QuoteJSON] | list[TradeJSON]
         if kind == "bars":
+            assert q.timeframe is not None  # a bars query always has one
             bars, more = market.bars(symbol, q.timeframe, lo, hi, remaining, q.desc, until_ns=q.until_ns)
             items, last = bar_items(bars), (int(bars.t[-1]) if len(bars) else None)
         else:
@@ -225,6 +227,7 @@ def _page(market: Market, kind: str, q: _Request) -> tuple[dict[str, list], str 
             out[symbol] = items
             remaining -= len(items)
         if more or (remaining == 0 and i + 1 < len(known)):
+            assert last is not None  # more to come, or the page is full: this symbol gave items
             return out, _encode_token(symbol, kind, last)
     return out, None
 

@@ -50,7 +50,10 @@ def _calendar_date(request: web.Request, name: str, default: date) -> date:
     except SimError as err:
         raise bad_request(err.message) from None
     # A bare date means that date; a timestamp means its New York date.
-    return date.fromisoformat(raw) if len(raw) == 10 else value.astimezone(NY).date()
+    if len(raw) == 10:
+        return date.fromisoformat(raw)
+    assert value is not None  # raw is not empty, so it parsed (or was a 400)
+    return value.astimezone(NY).date()
 
 
 async def calendar(request: web.Request) -> web.Response:

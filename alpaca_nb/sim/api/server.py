@@ -193,9 +193,9 @@ async def _after_processing(fault, request: web.Request, response: web.StreamRes
             request.transport.abort()
         raise asyncio.CancelledError
     if fault.cut_mode == "garbled":  # a clean answer whose JSON ends half way
-        body = bytes(getattr(response, "body", b"") or b"")
-        if body:
-            response.body = body[: max(1, len(body) // 2)]
+        body = response.body if isinstance(response, web.Response) else None
+        if isinstance(response, web.Response) and isinstance(body, (bytes, bytearray)) and body:
+            response.body = bytes(body[: max(1, len(body) // 2)])
             response[GARBLED] = True  # not Alpaca's answer: not recorded for spec checks
         return
     if fault.cut_mode is not None:
@@ -254,8 +254,8 @@ async def _faults_add(request: web.Request) -> web.Response:
     faults = request.app[SIM_KEY].faults
     for rule in rest:
         faults.add(**vars(rule))
-    for rule in stream:
-        faults.add_stream(**vars(rule))
+    for stream_rule in stream:
+        faults.add_stream(**vars(stream_rule))
     return json_response({"added": len(rest) + len(stream)})
 
 

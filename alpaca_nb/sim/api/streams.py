@@ -156,10 +156,10 @@ class StreamServer:
             return
         fault = self.sim.faults.take_stream(event) if self.sim.faults.pending_stream() else None
         kind = fault.kind if fault is not None else None
-        if kind == "reorder":
+        if fault is not None and kind == "reorder":
             self._held, self._hold_size = [frame], fault.hold
             self._held_group += 1
-            self.loop.call_later(fault.flush_after, self._flush_held, self._held_group)
+            asyncio.get_running_loop().call_later(fault.flush_after, self._flush_held, self._held_group)
             return
         if kind != "drop_before":
             self._send_trading(frame)

@@ -9,6 +9,8 @@ bar, so a 10,000-bar page encodes in ~10 ms.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 import numpy as np
 
@@ -52,7 +54,7 @@ class QuoteJSON(msgspec.Struct, rename={"as_": "as"}):
     z: str
 
 
-def rfc3339(ns: np.ndarray, unit: str = "ns") -> list[str]:
+def rfc3339(ns: np.ndarray, unit: Literal["s", "ns"] = "ns") -> list[str]:
     """Nanosecond timestamps -> ``"2026-01-05T14:30:00Z"`` (unit "s") or with 9 digits."""
     return np.datetime_as_string(ns.astype("datetime64[ns]"), unit=unit, timezone="UTC").tolist()
 

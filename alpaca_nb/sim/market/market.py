@@ -142,6 +142,13 @@ class Market:
             self._tapes.put(key, tape)
         return tape
 
+    def _session_tape(self, symbol: str, d: date) -> DayTape:
+        """The tape of a day the caller knows has a session (its window exists, the symbol is known)."""
+        tape = self.day_tape(symbol, d)
+        if tape is None:
+            raise NoData(f"{symbol!r} has no session on {d}")
+        return tape
+
     def _until(self, until_ns: int | None) -> int:
         """Exclusive upper bound of what exists: just after now, or earlier if asked."""
         now = self.now_ns() + 1
@@ -351,11 +358,11 @@ class Market:
         if window[1] <= until:
             bars = self._minutes.get((symbol, d))
             if bars is None:
-                tape = self.day_tape(symbol, d)
+                tape = self._session_tape(symbol, d)
                 bars = minute_bars(tape.t, tape.price, tape.size)
                 self._minutes.put((symbol, d), bars)
             return bars
-        tape = self.day_tape(symbol, d)  # today: the bars so far, the last one partial
+        tape = self._session_tape(symbol, d)  # today: the bars so far, the last one partial
         k = int(np.searchsorted(tape.t, until))
         return minute_bars(tape.t[:k], tape.price[:k], tape.size[:k])
 
@@ -371,7 +378,7 @@ class Market:
             cached = self._summaries.get((symbol, d))
             if cached is not None:
                 return Bars(*(np.array([x]) for x in cached))
-        tape = self.day_tape(symbol, d)
+        tape = self._session_tape(symbol, d)
         k = int(np.searchsorted(tape.t, until)) if not complete else tape.n
         if k == 0:
             return EMPTY_BARS
@@ -407,7 +414,7 @@ class Market:
         if last is None:
             return EMPTY_BARS
         t = int(last.t[0])
-        tape = self.day_tape(symbol, ny_date(from_ns(t)))
+        tape = self._session_tape(symbol, ny_date(from_ns(t)))
         # Sessions start on whole minutes, so the minute lies within the trade's own day.
         i0, i1 = np.searchsorted(tape.t, [t // MINUTE_NS * MINUTE_NS, t + 1])
         return minute_bars(tape.t[i0:i1], tape.price[i0:i1], tape.size[i0:i1])

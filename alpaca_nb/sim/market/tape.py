@@ -322,11 +322,17 @@ class Ticks:
         if len(parts) == 1:
             return parts[0]
         if not parts:
-            return Ticks(*(np.empty(0, np.int64) for _ in TICK_FIELDS), tape)
-        return Ticks(*(np.concatenate([getattr(p, f) for p in parts]) for f in TICK_FIELDS), tape)
+            return Ticks._of_columns([np.empty(0, np.int64) for _ in TICK_FIELDS], tape)
+        return Ticks._of_columns([np.concatenate([getattr(p, f) for p in parts]) for f in TICK_FIELDS], tape)
 
     def take(self, sl: slice) -> Ticks:
-        return Ticks(*(getattr(self, f)[sl] for f in TICK_FIELDS), self.tape)
+        return Ticks._of_columns([getattr(self, f)[sl] for f in TICK_FIELDS], self.tape)
+
+    @staticmethod
+    def _of_columns(columns: list[np.ndarray], tape: str) -> Ticks:
+        """A Ticks from its array columns in :data:`TICK_FIELDS` order."""
+        t, price, size, venue, id_, qt, bid, ask, bid_size, ask_size, bid_venue, ask_venue = columns
+        return Ticks(t, price, size, venue, id_, qt, bid, ask, bid_size, ask_size, bid_venue, ask_venue, tape)
 
 
 TICK_FIELDS = (
