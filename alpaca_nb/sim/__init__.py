@@ -7,6 +7,13 @@ It depends on nothing else in ``alpaca_nb`` and could ship alone. In-process::
         TradingClient(broker.key, broker.secret, url_override=broker.url).get_account()
 
 As a process: ``alpaca-nb sim --port 8765 --seed 7`` (or ``python -m alpaca_nb.sim``).
+
+Three layers, imports pointing down only: ``api/`` (the REST routes and the two websocket
+streams) -> ``account/`` (the engine: orders, fills, cash, positions, persistence) ->
+``market/`` (the synthetic tape, bars, assets, calendar, clock). This folder runs them:
+``broker`` (in-process), ``process`` (its own process), ``__main__``; ``home`` (where the
+account lives, the default keys) and ``faults`` (injected failures, read by ``api/``) import
+nothing of the package.
 """
 
 from __future__ import annotations
