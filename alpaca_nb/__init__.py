@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import session as _session
@@ -122,14 +123,15 @@ def connect(*, environment: str | None = None, order_service: Any = None) -> Alp
 
 def default_service() -> AlpacaService:
     """The service of the last :func:`connect`, connecting on first use."""
-    return _session.default_service()
+    service: AlpacaService = _session.default_service()  # session holds it untyped (it imports nothing)
+    return service
 
 
 _session.set_connector(connect)
 
 
-def _frame_helper(name: str):
-    def helper(*args: Any, **kwargs: Any):
+def _frame_helper(name: str) -> Callable[..., Any]:
+    def helper(*args: Any, **kwargs: Any) -> Any:
         return getattr(default_service(), name)(*args, **kwargs)
 
     from . import service as _service

@@ -210,10 +210,10 @@ def _daily_marks_frame(marks: Any) -> pd.DataFrame:
         )
     if "symbol" in marks.columns or "symbol" in (marks.index.names or ()):
         data = marks.reset_index()
-        when = next((c for c in ("date", "timestamp", "day", "time") if c in data.columns), None)
-        if when is None:
+        column = next((c for c in ("date", "timestamp", "day", "time") if c in data.columns), None)
+        if column is None:
             raise InvalidArgumentError("daily marks need a date (or timestamp) column", "marks")
-        frame = pd.DataFrame({"when": data[when], "symbol": data["symbol"], "mark": data[_price_column(data)]})
+        frame = pd.DataFrame({"when": data[column], "symbol": data["symbol"], "mark": data[_price_column(data)]})
     else:
         wide = marks.copy()
         wide.index.name = "when"
@@ -258,7 +258,7 @@ def _queues(read: LedgerRead, where: str, values: list[Any]) -> str:
     return _QUEUES.format(hi=_HI_WHOLE if bool(exact) else _HI_DECIMAL)
 
 
-def _scope(ledger: Ledger, account_id: Any, environment: Any, symbol: str | None) -> tuple[str, list]:
+def _scope(ledger: Ledger, account_id: Any, environment: Any, symbol: str | None) -> tuple[str, list[Any]]:
     """The WHERE clause and its values for the fills in scope; every scope argument checked."""
     if not isinstance(ledger, Ledger):
         raise InvalidArgumentError(

@@ -74,7 +74,7 @@ class TimeoutSession(requests.Session):
         self.trust_env = False  # the environment is read once per host, below
         self._environment: dict[str, dict[str, Any]] = {}
 
-    def request(self, method, url, **kwargs):  # type: ignore[override]
+    def request(self, method, url, **kwargs):
         kwargs.setdefault("timeout", self.timeout)
         origin = "/".join(str(url).split("/", 3)[:3])
         found = self._environment.get(origin)
@@ -235,8 +235,8 @@ class Broker:
 
     def _scrub(self, text: str) -> str:
         """``text`` without the key or the secret (a third-party message may echo a header)."""
-        for value in (self.credentials.api_key, self.credentials.api_secret):
-            value = str(getattr(value, "reveal", lambda: value)())  # noqa: B023
+        for secret in (self.credentials.api_key, self.credentials.api_secret):
+            value = str(getattr(secret, "reveal", lambda: secret)())  # noqa: B023
             if value:
                 text = text.replace(value, "<hidden>")
         return text
@@ -281,7 +281,7 @@ def map_api_error(err: APIError, what: str) -> Exception:
     status = err.status_code
     code, message = _code_and_message(err)
     mapped = _mapped(status, code, message, what, _header(err.response, "X-RateLimit-Reset"))
-    mapped.status, mapped.code = status, code
+    vars(mapped).update(status=status, code=code)  # on every mapped error (not on every AlpacaNbError)
     return mapped
 
 

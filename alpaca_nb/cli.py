@@ -29,6 +29,29 @@ import argparse
 import os
 import sys
 import traceback
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from alpaca_nb.ledger import Ledger
+    from alpaca_nb.models import AlpacaOrderRequest
+    from alpaca_nb.service import AlpacaService
+
+
+def _request(**fields: Any) -> AlpacaOrderRequest:
+    """An order request from the loose values one types (``side="buy"``, ``qty=5``, float
+    prices, dict legs): :class:`~alpaca_nb.models.AlpacaOrderRequest` parses them when built."""
+    from alpaca_nb.models import AlpacaOrderRequest
+
+    return AlpacaOrderRequest(**fields)
+
+
+def _ledger_of(svc: AlpacaService) -> Ledger:
+    """The ledger ``connect()`` gave the service (the commands here never pass another store)."""
+    from alpaca_nb.ledger import Ledger
+
+    ledger = svc.order_service
+    assert isinstance(ledger, Ledger), "connect() keeps managed orders in the ledger"
+    return ledger
 
 
 def demo() -> int:
@@ -36,7 +59,6 @@ def demo() -> int:
     import pandas as pd
 
     import alpaca_nb as nb
-    from alpaca_nb.models import AlpacaOrderRequest
 
     pd.set_option("display.width", 160)
     pd.set_option("display.max_columns", 12)
@@ -50,21 +72,19 @@ def demo() -> int:
     quotes = svc.quotes(["AAPL", "MSFT", "SPY"])
     print("latest quotes:")
     print(quotes[["timestamp", "bid_price", "ask_price", "bid_size", "ask_size"]], "\n")
-    ask = quotes.loc["AAPL", "ask_price"]
-    bid = quotes.loc["MSFT", "bid_price"]
+    ask = quotes["ask_price"].astype(float)["AAPL"]
+    bid = quotes["bid_price"].astype(float)["MSFT"]
     placed = [
-        svc.place_order_sync(
-            user="demo", order_request=AlpacaOrderRequest(symbol="AAPL", qty=5, side="buy", type="market")
-        ),
+        svc.place_order_sync(user="demo", order_request=_request(symbol="AAPL", qty=5, side="buy", type="market")),
         svc.place_order_sync(
             user="demo",
-            order_request=AlpacaOrderRequest(
+            order_request=_request(
                 symbol="MSFT", qty=3, side="buy", type="limit", limit_price=round(bid * 0.98, 2), time_in_force="gtc"
             ),
         ),
         svc.place_order_sync(
             user="demo",
-            order_request=AlpacaOrderRequest(
+            order_request=_request(
                 symbol="AAPL",
                 qty=2,
                 side="buy",
@@ -87,7 +107,7 @@ def demo() -> int:
     print("\npositions:")
     print(svc.positions()[["symbol", "qty", "avg_entry_price", "market_value"]].to_string(index=False))
     result = svc.sync()
-    ledger = svc.order_service
+    ledger = _ledger_of(svc)
     print(f"\nledger {ledger.path}: {result}")
     mine = ledger.orders(user="demo")
     print(mine[["client_order_id", "symbol", "side", "type", "status", "filled_qty"]].tail(6).to_string(index=False))
@@ -110,7 +130,7 @@ def sync() -> int:
 
     svc = nb.connect()
     result = svc.sync()
-    print(f"{svc!r}\nledger {svc.order_service.path}: {result}")
+    print(f"{svc!r}\nledger {_ledger_of(svc).path}: {result}")
     return 0
 
 

@@ -117,11 +117,15 @@ class OrderShape:
     def closing(cls, position: Mapping[str, Any], qty: Any = None, percentage: Any = None) -> OrderShape:
         """The market order that closes ``position`` (Alpaca's Position JSON): all of it, ``qty``
         shares, or ``percentage`` percent."""
-        size = abs(_number(position.get("qty"), "qty") or Decimal(0))
+        held = abs(_number(position.get("qty"), "qty") or Decimal(0))
+        size: Decimal | None = held
         if qty is not None:
             size = _number(qty, "qty")
         elif percentage is not None:
-            size = size * _number(percentage, "percentage") / 100
+            share = _number(percentage, "percentage")
+            if share is None:  # an empty text: no number to take a share of
+                raise LiveTradingNotArmed(f"the live guard cannot read percentage={percentage!r}: nothing was sent")
+            size = held * share / 100
         side = "buy" if str(position.get("side")) == "short" or str(position.get("qty", "")).startswith("-") else "sell"
         return cls(str(position["symbol"]), side, "market", size)
 
@@ -234,4 +238,5 @@ def exposure(order: OrderShape, quote: Quote | None) -> Exposure:
         dollars = qty * price
         if best is None or dollars > best.dollars:
             best = Exposure(str(order), dollars, f"{name}{qty.normalize():f} x {basis}")
+    assert best is not None  # the order itself is always priced
     return best

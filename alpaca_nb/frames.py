@@ -18,7 +18,8 @@ Historical bars, quotes and trades (big, paged) live in :mod:`alpaca_nb.marketda
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from datetime import tzinfo
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -214,13 +215,16 @@ ASSET_COLUMNS: dict[str, str] = {
 PORTFOLIO_COLUMNS: dict[str, str] = {"equity": "float", "profit_loss": "float", "profit_loss_pct": "float"}
 
 # A "date" is a calendar day with no time zone (New York's, for market days): naive midnight.
+STRING: Final = "string"  # the dtype of text columns
+_TIME: Final = "datetime64[ns, UTC]"
+_DATE: Final = "datetime64[ns]"
 DTYPES = {
-    "str": "string",
+    "str": STRING,
     "float": "float64",
     "int": "int64",
     "bool": "boolean",
-    "time": "datetime64[ns, UTC]",
-    "date": "datetime64[ns]",
+    "time": _TIME,
+    "date": _DATE,
 }
 NEW_YORK = "America/New_York"
 
@@ -239,9 +243,9 @@ def column(values: Sequence[Any], kind: str) -> pd.Series:
     if kind == "int":
         return pd.to_numeric(series.fillna(0), errors="coerce").fillna(0).astype("int64")
     if kind == "time":
-        return pd.to_datetime(series, utc=True, format="ISO8601").astype(DTYPES["time"])
+        return pd.to_datetime(series, utc=True, format="ISO8601").astype(_TIME)
     if kind == "date":
-        return pd.to_datetime(series.map(_day, na_action="ignore"), format="%Y-%m-%d").astype(DTYPES["date"])
+        return pd.to_datetime(series.map(_day, na_action="ignore"), format="%Y-%m-%d").astype(_DATE)
     if kind == "bool":
         return series.astype("boolean")
     return pd.Series(
@@ -286,7 +290,7 @@ def _values(rows: list[Mapping[str, Any]], name: str, kind: str) -> pd.Series:
     return column(raw, kind)
 
 
-def to_tz(frame: pd.DataFrame, tz: str | None) -> pd.DataFrame:
+def to_tz(frame: pd.DataFrame, tz: str | tzinfo | None) -> pd.DataFrame:
     """Convert every tz-aware column and index (level) to ``tz`` for display.
 
     Naive ``date`` columns are calendar days and stay as they are. ``tz`` is an IANA name or a
@@ -304,7 +308,8 @@ def to_tz(frame: pd.DataFrame, tz: str | None) -> pd.DataFrame:
     if isinstance(index, pd.MultiIndex):
         for i, level in enumerate(index.levels):
             if isinstance(level, pd.DatetimeIndex) and level.tz is not None:
-                index = index.set_levels(level.tz_convert(tz), level=i)
+                # pandas-stubs want a sequence of levels here; one level as an Index is what pandas takes
+                index = index.set_levels(level.tz_convert(tz), level=i)  # type: ignore[call-overload]
         frame.index = index
     elif isinstance(index, pd.DatetimeIndex) and index.tz is not None:
         frame.index = index.tz_convert(tz)

@@ -30,7 +30,7 @@ import pandas as pd
 
 from . import params
 from .broker import decode_json
-from .frames import BAR_COLUMNS, DTYPES, QUOTE_COLUMNS, TRADE_COLUMNS, to_tz
+from .frames import BAR_COLUMNS, DTYPES, QUOTE_COLUMNS, STRING, TRADE_COLUMNS, to_tz
 
 if TYPE_CHECKING:  # pragma: no cover
     from .broker import Broker
@@ -117,7 +117,9 @@ _BARS = _Kind("bars", "/stocks/bars", _BarsPage, BAR_FIELDS)
 _QUOTES = _Kind("quotes", "/stocks/quotes", _QuotesPage, QUOTE_FIELDS)
 _TRADES = _Kind("trades", "/stocks/trades", _TradesPage, TRADE_FIELDS)
 # Decoders are built once: building one compiles the Struct's schema.
-_DECODERS = {kind.page: msgspec.json.Decoder(kind.page) for kind in (_BARS, _QUOTES, _TRADES)}
+_DECODERS: dict[type, msgspec.json.Decoder[Any]] = {
+    kind.page: msgspec.json.Decoder(kind.page) for kind in (_BARS, _QUOTES, _TRADES)
+}
 
 
 # -- pages -> columns -----------------------------------------------------------------------------
@@ -167,12 +169,15 @@ class _Columns:
             order = np.argsort(codes, kind="stable")
             codes, stamps = codes[order], stamps[order]
         ts_codes, ts_level = pd.factorize(stamps, sort=True)
+        # Index levels and integer arrays, as pandas takes them (pandas-stubs ask for sequences).
+        levels: list[Any] = [
+            pd.Index(names, dtype=DTYPES["str"]),
+            pd.DatetimeIndex(ts_level.view("datetime64[ns]")).tz_localize("UTC"),
+        ]
+        level_codes: list[Any] = [codes, ts_codes]
         index = pd.MultiIndex(
-            levels=[
-                pd.Index(names, dtype=DTYPES["str"]),
-                pd.DatetimeIndex(ts_level.view("datetime64[ns]")).tz_localize("UTC"),
-            ],
-            codes=[codes, ts_codes],
+            levels=levels,
+            codes=level_codes,
             names=INDEX_NAMES,
             verify_integrity=False,
         )
@@ -215,7 +220,7 @@ def _conditions(items: list, seen: dict[bytes, str | None]) -> list[str | None]:
 def _concat(parts: list, kind: str) -> Any:
     if kind in ("float", "int"):
         return np.concatenate(parts) if parts else np.empty(0, DTYPES[kind])
-    return pd.array(list(itertools.chain.from_iterable(parts)), dtype=DTYPES["str"])
+    return pd.array(list(itertools.chain.from_iterable(parts)), dtype=STRING)
 
 
 # -- raw JSON -> frame ----------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Self, TypeVar
 
 from . import params
 from .errors import ConfigurationError, OrderValidationError
@@ -33,7 +33,7 @@ class _Choice(str, enum.Enum):
     """A str enum that accepts any case and suggests the valid values when it does not match."""
 
     @classmethod
-    def _missing_(cls, value: object):
+    def _missing_(cls, value: object) -> Self | None:
         # ASCII first: "ſell".upper() is "SELL", and a lookalike must not pass as a choice.
         if isinstance(value, str) and value.isascii():
             for member in cls:
@@ -42,7 +42,7 @@ class _Choice(str, enum.Enum):
         return None
 
     @classmethod
-    def parse(cls, value: Any, field_name: str):
+    def parse(cls, value: Any, field_name: str) -> Self:
         """The member for ``value`` (the value or name in any case, or an enum whose value it
         is); else :class:`OrderValidationError` listing the choices, with a "did you mean"."""
         text = value.value if isinstance(value, enum.Enum) else value
@@ -57,7 +57,7 @@ class _Choice(str, enum.Enum):
             ) from None
 
     def __str__(self) -> str:
-        return self.value
+        return str(self.value)  # a str already (a str enum): typed so
 
 
 class AlpacaEnvironment(_Choice):
@@ -142,7 +142,7 @@ _ALPACA_TO_MANAGED = {
 }
 
 
-def managed_status(alpaca_status: str) -> ManagedOrderStatus:
+def managed_status(alpaca_status: str | None) -> ManagedOrderStatus:
     """Map any Alpaca order status (``new``, ``pending_cancel``, ...) to a managed status."""
     value = alpaca_status.value if isinstance(alpaca_status, enum.Enum) else str(alpaca_status)
     try:
@@ -349,7 +349,9 @@ class AlpacaOrderRequest:
     tags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
+        def set_(name: str, value: Any) -> None:
+            object.__setattr__(self, name, value)  # frozen
+
         set_("symbol", params.symbol(self.symbol, "symbol", error=OrderValidationError))
         set_("side", AlpacaOrderSide.parse(self.side, "side"))
         set_("type", AlpacaOrderType.parse(self.type, "type"))
@@ -493,6 +495,7 @@ class AlpacaOrderRequest:
                 raise OrderValidationError(
                     "an oco order is an exit pair: type='limit' with take_profit and stop_loss", "type"
                 )
+            assert tp is not None  # checked above: an oco order has both legs
             if tp.limit_price != self.limit_price:
                 raise OrderValidationError(
                     "an oco order's limit_price must equal take_profit.limit_price", "limit_price"
@@ -603,7 +606,10 @@ def _check_client_order_id(value: Any) -> None:
         )
 
 
-def _build_leg(cls: type, values: Mapping[str, Any], name: str):
+_Leg = TypeVar("_Leg", TakeProfit, StopLoss)
+
+
+def _build_leg(cls: type[_Leg], values: Mapping[str, Any], name: str) -> _Leg:
     allowed = {f.name for f in fields(cls)}
     unknown = set(values) - allowed
     if unknown:
@@ -660,7 +666,9 @@ class ManagedOrder:
         self.alpaca_order_id = str(get("id"))
         self.alpaca_status = _plain(get("status"))
         self.status = managed_status(self.alpaca_status)
-        self.filled_qty = to_decimal(get("filled_qty") or 0, "filled_qty")
+        filled_qty = to_decimal(get("filled_qty") or 0, "filled_qty")
+        assert filled_qty is not None  # a number given (0 at least): a number back
+        self.filled_qty = filled_qty
         self.filled_avg_price = to_decimal(get("filled_avg_price"), "filled_avg_price")
         self.submitted_at = _utc(get("submitted_at")) or self.submitted_at
         self.alpaca_updated_at = _utc(get("updated_at")) or self.alpaca_updated_at

@@ -162,9 +162,9 @@ def order_differences(order: Any, other: Any) -> list[tuple[str, Any, Any]]:
     for name in ("qty", "notional", "limit_price", "stop_price"):
         if name == "stop_price" and trailing:
             continue
-        mine, theirs = _number(get(order, name)), _number(get(other, name))
-        if mine is not None and theirs is not None and mine != theirs:
-            found.append((name, format(mine.normalize(), "f"), format(theirs.normalize(), "f")))
+        ours, others = _number(get(order, name)), _number(get(other, name))
+        if ours is not None and others is not None and ours != others:
+            found.append((name, format(ours.normalize(), "f"), format(others.normalize(), "f")))
     return found
 
 

@@ -44,7 +44,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, overload
 from urllib.parse import quote_plus
 
 from .errors import InvalidArgumentError
@@ -477,6 +477,8 @@ def history_period(value: Any, argument: str = "period") -> str | None:
 def period_days(period: str) -> int:
     """Roughly how many days a valid :func:`history_period` spans (a month is 30 days)."""
     match = _PERIOD.fullmatch(period)
+    if match is None:
+        raise ValueError(f"period {period!r} is not valid: history_period() checks it first")
     return int(match.group(1)) * _PERIOD_DAYS[match.group(2)]
 
 
@@ -569,6 +571,10 @@ def _known_zone(name: str) -> bool:
 _ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+\-]*(?:/[A-Za-z0-9_+\-]+)*", re.ASCII)
 
 
+@overload
+def tz(value: Any, argument: str = "tz", *, name_only: Literal[True]) -> str | None: ...
+@overload
+def tz(value: Any, argument: str = "tz", *, name_only: bool = False) -> str | tzinfo | None: ...
 def tz(value: Any, argument: str = "tz", *, name_only: bool = False) -> str | tzinfo | None:
     """A time zone to show times in: an IANA name (``"America/New_York"``, ``"UTC"``) or a
     ``tzinfo`` (with ``name_only``: a name, or a ``ZoneInfo`` whose name is used). None stays None."""

@@ -231,7 +231,7 @@ def candlestick(
     result = (price_ax, volume_ax) if volume_ax is not None else price_ax
     if volume_ax is not None:
         volume_ax.set_ylabel("volume")
-    keep = ~times.isna()
+    keep = times.notna()
     if not keep.any():
         _no_data(price_ax)
         return result
@@ -241,7 +241,8 @@ def candlestick(
     half = 0.4 * _spacing(x, MINUTE)
     colors = np.where((c >= o)[:, None], to_rgba(up), to_rgba(down))
     wicks = LineCollection(
-        np.stack([np.column_stack((x, low)), np.column_stack((x, h))], axis=1),
+        # matplotlib's stubs ask for a sequence of segments; an (n, 2, 2) array is one
+        np.stack([np.column_stack((x, low)), np.column_stack((x, h))], axis=1),  # type: ignore[arg-type]
         colors=colors,
         linewidths=0.8,
         zorder=2,
@@ -249,7 +250,12 @@ def candlestick(
     )
     # Edges in the body's color keep a doji (open == close) visible as a line.
     bodies = PolyCollection(
-        _rects(x - half, x + half, o, c), facecolors=colors, edgecolors=colors, linewidths=0.5, zorder=3, gid="candles"
+        _rects(x - half, x + half, o, c),  # type: ignore[arg-type]  # an (n, 4, 2) array: n polygons
+        facecolors=colors,
+        edgecolors=colors,
+        linewidths=0.5,
+        zorder=3,
+        gid="candles",
     )
     price_ax.add_collection(wicks)
     price_ax.add_collection(bodies)
@@ -261,7 +267,10 @@ def candlestick(
         shade[:, 3] = 0.6
         volume_ax.add_collection(
             PolyCollection(
-                _rects(x - half, x + half, 0.0, _floats(frame, "volume")), facecolors=shade, linewidths=0, gid="volume"
+                _rects(x - half, x + half, 0.0, _floats(frame, "volume")),  # type: ignore[arg-type]  # n polygons
+                facecolors=shade,
+                linewidths=0,
+                gid="volume",
             )
         )
         volume_ax.autoscale_view()

@@ -20,6 +20,7 @@ A URL's ``user:password@`` is a secret too: :func:`without_userinfo` is the form
 
 from __future__ import annotations
 
+from typing import overload
 from urllib.parse import urlsplit, urlunsplit
 
 MASK = "<hidden>"
@@ -71,6 +72,10 @@ def without_userinfo(url: str) -> str:
         return "<an unreadable URL>" if "@" in raw else raw
 
 
+@overload
+def guard_url(url: str) -> str: ...
+@overload
+def guard_url(url: None) -> None: ...
 def guard_url(url: str | None) -> str | None:
     """``url`` as a :class:`Secret` when it carries a ``user:password@``, else unchanged: a
     frame that holds the result shows no password, and the URL can still be checked."""

@@ -57,7 +57,7 @@ from ..errors import LedgerBusyError, LedgerError
 try:  # the fairness courtesy below needs flock; without it (Windows) waiting still works
     import fcntl
 except ImportError:  # pragma: no cover - not on Linux / macOS
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]  # no flock here: checked before each use
 
 log = logging.getLogger("alpaca_nb")
 
@@ -90,7 +90,7 @@ class _Engine:
             cls._lock, cls._lock_pid = threading.RLock(), os.getpid()  # that does not exist here
             cls.held, cls._reaper = None, None  # the parent's attachment is not ours
             cls.turn = None  # nor its turn (the parent lets go of it; closing it here would not)
-            _session.__init__()
+            _session.__init__()  # type: ignore[misc]  # a fresh session: _session is a _Session, never a subclass
         return cls._lock
 
     @classmethod
@@ -106,6 +106,7 @@ class _Engine:
         """Let go of a kept attachment (called with the lock held)."""
         if cls.held is not None and cls._pid == os.getpid():
             cls.held = None
+            assert cls._connection is not None  # it is set, for this pid, whenever something is held
             _detach(cls._connection)
 
     @classmethod

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -105,7 +105,7 @@ def _warn_unreadable(con: duckdb.DuckDBPyConnection, table: str, key: str, count
     )
 
 
-def check_source(source: str) -> str:
+def check_source(source: Any) -> str:
     if source not in SOURCES:
         raise InvalidArgumentError(f"source={source!r} is not one of {', '.join(SOURCES)}", "source")
     return source
@@ -136,7 +136,7 @@ def orders_frame(orders: Iterable[Any]) -> pd.DataFrame:
     """
     flat: list[Mapping[str, Any]] = []
     parents: list[str | None] = []
-    stack = [(as_mapping(o), None) for o in orders]
+    stack: list[tuple[Mapping[str, Any], str | None]] = [(as_mapping(o), None) for o in orders]
     while stack:
         order, parent = stack.pop()
         flat.append(order)
@@ -414,7 +414,7 @@ def _fill_row(item: Mapping[str, Any]) -> tuple | None:
 def fills_frame(fills: Iterable[Any]) -> pd.DataFrame:
     """Trade updates and FILL activities as one row per execution, all strings."""
     rows = [row for row in (_fill_row(as_mapping(f)) for f in fills) if row is not None]
-    columns = list(zip(*rows, strict=False)) if rows else [[] for _ in _FILL_COLUMNS]
+    columns: list[Sequence[Any]] = list(zip(*rows, strict=False)) if rows else [[] for _ in _FILL_COLUMNS]
     return pd.DataFrame(
         {name: [_plain(v) for v in values] for name, values in zip(_FILL_COLUMNS, columns, strict=False)}, dtype=object
     )

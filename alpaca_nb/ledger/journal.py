@@ -69,7 +69,7 @@ from .file import LedgerFile
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not on Linux / macOS
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]  # no flock here: then there is no journal (for_file)
 
 log = logging.getLogger("alpaca_nb")
 

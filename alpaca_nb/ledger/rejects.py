@@ -60,7 +60,7 @@ def describe(record: Any) -> tuple[str | None, str | None]:
     if not isinstance(record, dict):
         return None, None
     kind = record.get("kind") if isinstance(record.get("kind"), str) else None
-    order = record.get("order")
+    order: Any = record.get("order")  # parsed JSON: checked below
     if not isinstance(order, dict):
         updates = record.get("updates")
         first = updates[0] if isinstance(updates, list) and updates and isinstance(updates[0], dict) else {}

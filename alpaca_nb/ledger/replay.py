@@ -261,15 +261,20 @@ def _apply(con, entries: list[Entry]) -> list[tuple[Entry, str]]:
     return refused
 
 
+def _order_of(entry: Entry) -> ManagedOrder:
+    assert entry.order is not None, "an intent or update carries its order (decoded when checked)"
+    return entry.order
+
+
 def _apply_orders(con, entries: list[Entry]) -> list[tuple[Entry, str]]:
     if not entries:
         return []
-    ids = sorted({entry.order.client_order_id for entry in entries})
+    ids = sorted({_order_of(entry).client_order_id for entry in entries})
     current = {o.client_order_id: o for o in rows.fetch_orders(con, "list_contains(?, client_order_id)", [ids])}
     in_file = set(current)
     changes, refused = [], []
     for entry in entries:
-        order = entry.order
+        order = _order_of(entry)
         old = current.get(order.client_order_id)
         try:
             if entry.kind == "intent":

@@ -49,7 +49,7 @@ ORDER_COLUMNS = tuple(f.name for f in fields(ManagedOrder))
 _SELECT_ORDER = ", ".join('"user"' if c == "user" else c for c in ORDER_COLUMNS)
 _DECIMALS = {f.name for f in fields(ManagedOrder) if "Decimal" in str(f.type)}
 _TIMES = {f.name for f in fields(ManagedOrder) if "datetime" in str(f.type)}
-_ENUMS = {
+_ENUMS: dict[str, type[enum.Enum]] = {
     "side": AlpacaOrderSide,
     "type": AlpacaOrderType,
     "environment": AlpacaEnvironment,
@@ -475,7 +475,7 @@ def insert_events(con, events: list[dict[str, Any]]) -> None:
 def order_to_json(order: ManagedOrder) -> dict[str, Any]:
     """``order`` as JSON-ready values (enums, Decimals and times as text): the journal's form,
     written on the order path, hence one pass without :func:`plain`."""
-    row = {}
+    row: dict[str, Any] = {}
     for name in ORDER_COLUMNS:
         value = getattr(order, name)
         if value is None or value.__class__ in (str, bool):

@@ -93,6 +93,10 @@ class _Scope(enum.Enum):
 #: The default of every ``account_id=`` / ``environment=`` argument: the ledger's own scope.
 SCOPE = _Scope.LEDGER
 
+# Inside Ledger, ``list`` names its method: the types of lists are spelled here.
+_Strings = list[str]
+_Values = list[Any]
+
 TABLES = ("managed_orders", "order_events", "fills", "sync_state")
 # Every table of the file (what a frame handed to LedgerRead.sql may not be named).
 _ALL_TABLES = (*TABLES, "schema_version", "journal_applied", "journal_rejects")
@@ -179,19 +183,22 @@ class Ledger:
     still gets it at once.
     """
 
+    file: LedgerFile  # the DuckDB file, taken turns on (see alpaca_nb.ledger.file)
+
     def __init__(
         self,
-        path: str | os.PathLike | None = None,
+        path: str | os.PathLike[str] | None = None,
         *,
         account_id: str | None = None,
         environment: AlpacaEnvironment | str | None = None,
         busy_timeout: float = 10.0,
         linger: float = 0.0,
         _file: LedgerFile | None = None,
-    ):
+    ) -> None:
         # Set first, so that a Ledger whose opening failed part way still has a repr (tracebacks
-        # with locals show it).
-        self.file: LedgerFile | None = _file
+        # with locals show it; before the file is known, repr says "<not opened>").
+        if _file is not None:
+            self.file = _file
         self.journal: Journal | None = None
         self.account_id = account_id
         self.environment: str | None = None
@@ -278,7 +285,7 @@ class Ledger:
         )
 
     @contextlib.contextmanager
-    def _open(self, *, write: bool, read_only_file: bool = False):
+    def _open(self, *, write: bool, read_only_file: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """One unit of work on the file, after whatever the journal holds has been moved in."""
         self._drain_if_pending()
         with self.file.open(write=write, read_only_file=read_only_file) as con:
@@ -295,9 +302,10 @@ class Ledger:
         env = self.environment if environment is SCOPE else rows.env_value(environment)
         return account, env
 
-    def _where(self, account_id: Any, environment: Any, prefix: str = "") -> tuple[list[str], list]:
+    def _where(self, account_id: Any, environment: Any, prefix: str = "") -> tuple[_Strings, _Values]:
         account, env = self._scope(account_id, environment)
-        clauses, params = [], []
+        clauses: _Strings = []
+        params: _Values = []
         if account is not None:
             clauses.append(f"{prefix}account_id = ?")
             params.append(account)
@@ -354,6 +362,7 @@ class Ledger:
             self.journal.intent(order, source)
             return order
         change = rows.intent_change(None, order, source)
+        assert change is not None  # a new order always changes something (None only for one on record)
         rows.check_order(order)
         with self._open(write=True) as con:
             # Looked up inside the write transaction, under the file lock: nobody can record it meanwhile.
@@ -491,7 +500,7 @@ class Ledger:
         frame = pd.DataFrame([rows.order_row(o) for o in orders], columns=list(rows.ORDER_COLUMNS))
         return frame.sort_values(["created_at", "client_order_id"], kind="stable")
 
-    def _frame(self, query: str, params: list[Any] | None = None) -> pd.DataFrame:
+    def _frame(self, query: str, params: _Values | None = None) -> pd.DataFrame:
         with self._open(write=False) as con:
             return rows.frame(con.execute(query, params or []))
 
@@ -627,11 +636,11 @@ class Ledger:
 
     def export(
         self,
-        path: str | os.PathLike,
+        path: str | os.PathLike[str],
         what: str = "managed_orders",
         *,
         format: str | None = None,
-        params: Sequence[Any] | dict | None = None,
+        params: Sequence[Any] | Mapping[str, Any] | None = None,
         account_id: Any = SCOPE,
         environment: Any = SCOPE,
     ) -> Path:
@@ -695,7 +704,12 @@ _QUERY_ERRORS = tuple(
 )
 
 
-def _user_query(con, query: str, params, argument: str = "query"):
+def _user_query(
+    con: duckdb.DuckDBPyConnection,
+    query: str,
+    params: Sequence[Any] | Mapping[str, Any],
+    argument: str = "query",
+) -> duckdb.DuckDBPyConnection:
     """Run SQL the caller wrote; DuckDB refusing it is an InvalidArgumentError with DuckDB's reason."""
     try:
         return con.execute(query, params)

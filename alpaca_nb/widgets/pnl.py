@@ -88,16 +88,21 @@ class PnLView(ServiceWidget):
         import io
 
         import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
 
         from ..plots import pnl_bars
 
+        chart = self.chart
+        assert chart is not None  # refresh() draws only when there is a chart
         if not len(frame):
-            self.chart.value = b""
+            chart.value = b""
             return
         ax = pnl_bars(frame)
+        figure = ax.figure
+        assert isinstance(figure, Figure)  # pnl_bars without ax= draws on a figure of its own
         try:
             buffer = io.BytesIO()
-            ax.figure.savefig(buffer, format="png", dpi=72, bbox_inches="tight")
+            figure.savefig(buffer, format="png", dpi=72, bbox_inches="tight")
         finally:
-            plt.close(ax.figure)
-        self.chart.value = buffer.getvalue()
+            plt.close(figure)
+        chart.value = buffer.getvalue()
