@@ -116,7 +116,7 @@ def connect(*, environment: str | None = None, order_service: Any = None) -> Alp
     if environment is not None:
         values["ALPACA_ENVIRONMENT"] = environment
     settings = Settings.load(values)
-    service = AlpacaService(order_service, settings=settings).initialize_sync(settings.credentials)
+    service: AlpacaService = AlpacaService(order_service, settings=settings).initialize_sync(settings.credentials)
     _session.set_default(service)
     return service
 
