@@ -74,7 +74,8 @@ class TimeoutSession(requests.Session):
         self.trust_env = False  # the environment is read once per host, below
         self._environment: dict[str, dict[str, Any]] = {}
 
-    def request(self, method, url, **kwargs):
+    # Session.request spells out its many parameters; this takes them all by keyword and passes them on.
+    def request(self, method: str, url: str | bytes, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         kwargs.setdefault("timeout", self.timeout)
         origin = "/".join(str(url).split("/", 3)[:3])
         found = self._environment.get(origin)
@@ -241,13 +242,13 @@ class Broker:
                 text = text.replace(value, "<hidden>")
         return text
 
-    def get_json(self, base: str, path: str, params: dict | None = None, *, what: str = "request") -> Any:
+    def get_json(self, base: str, path: str, params: dict[str, Any] | None = None, *, what: str = "request") -> Any:
         """A raw GET returning decoded JSON: for calls alpaca-py lacks (account activities).
 
         An answer that is not JSON (cut off, garbled) is a :class:`NetworkError`."""
         return decode_json(self.get_bytes(base, path, params, what=what), what)
 
-    def get_bytes(self, base: str, path: str, params: dict | None = None, *, what: str = "request") -> bytes:
+    def get_bytes(self, base: str, path: str, params: dict[str, Any] | None = None, *, what: str = "request") -> bytes:
         """A raw GET returning the body, with the same errors and rate-limit policy as :meth:`call`."""
         url = f"{self.endpoints.trading_url if base == 'trading' else self.endpoints.data_url}/v2{path}"
 

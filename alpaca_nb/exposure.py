@@ -180,7 +180,7 @@ class Quote:
     def side(self, side: str) -> Decimal:
         """The price a ``side`` order trades at now: the ask for a buy, the bid for a sell."""
         name = "ask" if side == "buy" else "bid"
-        price = getattr(self, name)
+        price: Decimal | None = getattr(self, name)
         if price is None:
             raise LiveTradingNotArmed(
                 f"no {name} in the latest quote for {self.symbol}: the live guard prices every order at the "

@@ -110,7 +110,7 @@ class LiveGuard:
     clock: Callable[[], float] = time.monotonic
     _caps: LiveCaps | None = field(default=None, repr=False)
     _ceiling: LiveCaps | None = field(default=None, repr=False)  # the caps armed in code
-    _recent: deque = field(default_factory=deque, repr=False)
+    _recent: deque[float] = field(default_factory=deque, repr=False)  # monotonic times of recent orders
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def arm(

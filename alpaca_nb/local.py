@@ -25,14 +25,14 @@ def local_broker_url(home: Path | None = None) -> str:
     state_dir = sim_home.sim_dir(home)
     info = sim_home.read_registry(state_dir)
     if info:
-        return info["url"]
+        return str(info["url"])
     info = process.start_detached(state_dir)
     print(
         f"alpaca_nb: started the local broker at {info['url']} (state in {state_dir}; "
         "stop it with `alpaca-nb sim stop`)",
         file=sys.stderr,
     )
-    return info["url"]
+    return str(info["url"])
 
 
 def local_keys() -> tuple[Secret, Secret]:

@@ -109,7 +109,7 @@ class _Kind:
     fields: dict[str, str]
 
     @property
-    def decoder(self) -> msgspec.json.Decoder:
+    def decoder(self) -> msgspec.json.Decoder[Any]:
         return _DECODERS[self.page]
 
 
@@ -137,7 +137,7 @@ class _Columns:
         self.rows = 0
         self.conditions: dict[bytes, str | None] = {}
 
-    def add(self, data: Mapping[str, list] | None) -> int:
+    def add(self, data: Mapping[str, list[Any]] | None) -> int:
         """Append one page's ``{symbol: [item, ...]}``; returns the rows it held."""
         if not data:
             return 0
@@ -188,7 +188,7 @@ class _Columns:
         return to_tz(pd.DataFrame(data, index=index), tz)
 
 
-def _array(items: list, name: str, kind: str) -> Any:
+def _array(items: list[Any], name: str, kind: str) -> Any:
     """One field of a page's Structs as a numpy array or pandas ``string`` array."""
     get = operator.attrgetter(name)
     if kind == "float":
@@ -204,7 +204,7 @@ def _array(items: list, name: str, kind: str) -> Any:
     return list(map(get, items))
 
 
-def _conditions(items: list, seen: dict[bytes, str | None]) -> list[str | None]:
+def _conditions(items: list[Any], seen: dict[bytes, str | None]) -> list[str | None]:
     """Raw ``["@","F"]`` -> ``"@,F"`` (null -> None), each distinct value decoded once."""
 
     def convert(raw: bytes) -> str | None:
@@ -217,7 +217,7 @@ def _conditions(items: list, seen: dict[bytes, str | None]) -> list[str | None]:
     ]
 
 
-def _concat(parts: list, kind: str) -> Any:
+def _concat(parts: list[Any], kind: str) -> Any:
     if kind in ("float", "int"):
         return np.concatenate(parts) if parts else np.empty(0, DTYPES[kind])
     return pd.array(list(itertools.chain.from_iterable(parts)), dtype=STRING)

@@ -44,10 +44,13 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
-from typing import Any, Literal, NamedTuple, overload
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 from urllib.parse import quote_plus
 
 from .errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # -- fixed choices (Alpaca's, from its OpenAPI specs and alpaca-py's enums) ----------------------
 
@@ -231,7 +234,8 @@ def symbol(value: Any, argument: str = "symbol", *, error: type[InvalidArgumentE
     problem = _symbol_problem(value)
     if problem:
         raise error(f"{argument}={value!r} {problem}", argument)
-    return value.strip(_BLANKS).upper()
+    text: str = value  # a str: _symbol_problem checked it
+    return text.strip(_BLANKS).upper()
 
 
 def symbols(value: Any, argument: str = "symbols", *, allow_all: bool = False) -> list[str]:
@@ -289,7 +293,7 @@ TIME_FORMS = (
 
 
 class _Time(NamedTuple):
-    stamp: Any  # pandas.Timestamp in UTC (a day: its midnight)
+    stamp: pd.Timestamp  # in UTC (a day: its midnight)
     is_date: bool  # a calendar day, sent as YYYY-MM-DD
     aware: bool  # the caller gave a time zone (or "now")
 
@@ -341,7 +345,7 @@ def _instant(value: Any, argument: str) -> _Time | None:
         if isinstance(err, OverflowError) or "out of" in str(err).lower():  # out of bounds / range
             _in_range(None, given, argument)
         raise InvalidArgumentError(f"{argument}={given!r} is not a date or time: give {TIME_FORMS}", argument) from None
-    if stamp is pd.NaT:
+    if pd.isna(stamp):  # pandas gives NaT for "NaT", "" and the like
         raise InvalidArgumentError(f"{argument}={given!r} is not a time (NaT): give {TIME_FORMS}", argument)
     _in_range(stamp.date(), given, argument)  # a day inside pandas' range: converting cannot overflow
     aware = stamp.tzinfo is not None

@@ -41,13 +41,14 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import io
 import logging
 import os
 import random
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -81,7 +82,9 @@ class _Engine:
     # A write's attachment kept for a while (LedgerFile.linger): (path, True), its deadline.
     held: tuple[str, bool] | None = None
     held_until = 0.0
-    turn = None  # the open <ledger>.lock whose flock gives this process its turn (see _take_turn)
+    turn: io.BufferedRandom | None = (
+        None  # the open <ledger>.lock whose flock gives this process its turn (see _take_turn)
+    )
     _reaper: threading.Thread | None = None
 
     @classmethod
@@ -179,7 +182,7 @@ class LedgerFile:
     ``linger`` seconds.
     """
 
-    def __init__(self, path: str | os.PathLike, busy_timeout: float = 10.0, linger: float = 0.0):
+    def __init__(self, path: str | os.PathLike[str], busy_timeout: float = 10.0, linger: float = 0.0):
         self.path = Path(path).expanduser().resolve()
         self.busy_timeout = float(busy_timeout)
         self.linger = float(linger)
@@ -249,7 +252,7 @@ class LedgerFile:
         finally:
             lock.release()
 
-    def create(self, build) -> bool:
+    def create(self, build: Callable[[duckdb.DuckDBPyConnection], object]) -> bool:
         """Create the file whole if it does not exist: ``build(con)`` fills a copy under a
         temporary name in one transaction, and the copy is linked into place only complete, so
         that no process ever attaches a half-written ledger. False if the file existed (or
@@ -422,7 +425,7 @@ def _side_file(path: Path, suffix: str = ".wait") -> Path:
     return path.with_name(path.name + suffix)
 
 
-def _take_turn(path: Path, write: bool, deadline: float, timeout: float):
+def _take_turn(path: Path, write: bool, deadline: float, timeout: float) -> io.BufferedRandom | None:
     """Hold ``<ledger>.lock`` (exclusive to write, shared to read) until the deadline: the
     open file whose flock is this process's turn, or None where flock is not available (a
     read-only folder, Windows): then DuckDB's lock alone decides, as before."""
@@ -469,7 +472,7 @@ def _take_turn(path: Path, write: bool, deadline: float, timeout: float):
             waiting.close()
 
 
-def _turn_holder(handle) -> int | None:
+def _turn_holder(handle: io.BufferedRandom) -> int | None:
     try:
         text = os.pread(handle.fileno(), 32, 0).decode("ascii", "replace").strip()
         return int(text) if text.isdigit() else None
@@ -485,7 +488,7 @@ def _end_turn() -> None:
         handle.close()
 
 
-def _announce_waiting(path: Path):
+def _announce_waiting(path: Path) -> io.BufferedRandom | None:
     if fcntl is None:
         return None
     try:

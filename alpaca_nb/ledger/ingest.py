@@ -78,7 +78,7 @@ class UpsertResult:
     skipped: int = 0
 
 
-def _execute(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]):
+def _execute(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> duckdb.DuckDBPyConnection:
     """``con.execute`` with the named parameters ``sql`` uses (DuckDB refuses extra ones)."""
     return con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
 
@@ -108,7 +108,8 @@ def _warn_unreadable(con: duckdb.DuckDBPyConnection, table: str, key: str, count
 def check_source(source: Any) -> str:
     if source not in SOURCES:
         raise InvalidArgumentError(f"source={source!r} is not one of {', '.join(SOURCES)}", "source")
-    return source
+    checked: str = source  # one of SOURCES
+    return checked
 
 
 def _plain(value: Any) -> Any:
@@ -123,7 +124,8 @@ def as_mapping(item: Any) -> Mapping[str, Any]:
     if isinstance(item, Mapping):
         return item
     if hasattr(item, "model_dump"):  # an alpaca-py model
-        return item.model_dump()
+        dumped: Mapping[str, Any] = item.model_dump()
+        return dumped
     raise InvalidArgumentError(
         f"expected Alpaca JSON (a dict or an alpaca-py model), got {type(item).__name__}", "orders"
     )
@@ -366,7 +368,7 @@ _FILL_COLUMNS = (
 )
 
 
-def _fill_row(item: Mapping[str, Any]) -> tuple | None:
+def _fill_row(item: Mapping[str, Any]) -> tuple[Any, ...] | None:
     """One fill from a trade update, a FILL activity or a ledger-shaped dict (None: not a fill)."""
     if "order" in item and "event" in item:  # a trade update from the stream
         if item.get("event") not in ("fill", "partial_fill") or item.get("execution_id") is None:
@@ -474,7 +476,7 @@ def insert_fills(
                OR (fills.alpaca_order_id = n.alpaca_order_id AND fills.cum_qty = n.cum_qty))""",
         params,
     )
-    inserted = _execute(
+    inserted: int = _execute(
         con,
         """
         INSERT INTO fills (execution_id, seq, account_id, environment, alpaca_order_id, client_order_id,

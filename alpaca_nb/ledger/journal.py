@@ -56,11 +56,13 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import duckdb
 
 from ..errors import LedgerBusyError
 from . import ingest, rejects, replay, rows
@@ -137,7 +139,9 @@ class Journal:
         """Journal an order's new state: applied as :meth:`Ledger.update` would."""
         self._append({"kind": "update", "at": _now(), "source": source, "order": rows.order_to_json(order)})
 
-    def trade_updates(self, updates: list, *, account_id: str, environment: str, source: str) -> None:
+    def trade_updates(
+        self, updates: list[Mapping[str, Any]], *, account_id: str, environment: str, source: str
+    ) -> None:
         """Journal trade updates: applied as :meth:`Ledger.apply_trade_updates` would."""
         self._append(
             {
@@ -243,7 +247,12 @@ class Journal:
             return []
 
     def drain_into(
-        self, con, *, refused: dict[str, str] | None = None, one_by_one: bool = False, retry_all: bool = False
+        self,
+        con: duckdb.DuckDBPyConnection,
+        *,
+        refused: dict[str, str] | None = None,
+        one_by_one: bool = False,
+        retry_all: bool = False,
     ) -> list[Path]:
         """Apply every journaled record to the ledger inside the caller's write transaction, and
         retry the records set aside earlier that are due (all of them with ``retry_all``).

@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import duckdb
 import pandas as pd
 
 RETRY_FIRST = 1.0  # seconds before the first retry
@@ -52,7 +53,8 @@ class SetAside(NamedTuple):
 
 def retry_delay(attempts: int) -> float:
     """Seconds to wait before retrying a record that has failed ``attempts`` times."""
-    return min(RETRY_FIRST * 2 ** max(attempts - 1, 0), RETRY_MAX)
+    delay: float = RETRY_FIRST * 2 ** max(attempts - 1, 0)
+    return min(delay, RETRY_MAX)
 
 
 def describe(record: Any) -> tuple[str | None, str | None]:
@@ -69,7 +71,7 @@ def describe(record: Any) -> tuple[str | None, str | None]:
     return kind, cid if isinstance(cid, str) else None
 
 
-def set_aside(con, key: str, raw: str, record: Any, error: str, now: datetime) -> None:
+def set_aside(con: duckdb.DuckDBPyConnection, key: str, raw: str, record: Any, error: str, now: datetime) -> None:
     """Keep ``record`` (the journal line ``raw``) under ``key`` with its reason, or count one
     more failed attempt of a record kept already."""
     kind, cid = describe(record)
@@ -88,13 +90,13 @@ def set_aside(con, key: str, raw: str, record: Any, error: str, now: datetime) -
         )
 
 
-def resolved(con, keys: list[str]) -> None:
+def resolved(con: duckdb.DuckDBPyConnection, keys: list[str]) -> None:
     """Forget records that applied on a retry."""
     if keys:
         con.execute("DELETE FROM journal_rejects WHERE list_contains(?, id)", [keys])
 
 
-def due(con, now: datetime, everything: bool = False) -> list[tuple[str, str]]:
+def due(con: duckdb.DuckDBPyConnection, now: datetime, everything: bool = False) -> list[tuple[str, str]]:
     """``(id, record)`` of the records to retry now (all of them with ``everything``), oldest first."""
     where = "true" if everything else "retry_after <= ?"
     return con.execute(
@@ -103,7 +105,7 @@ def due(con, now: datetime, everything: bool = False) -> list[tuple[str, str]]:
     ).fetchall()
 
 
-def listing(con) -> tuple[SetAside, ...]:
+def listing(con: duckdb.DuckDBPyConnection) -> tuple[SetAside, ...]:
     """Every record set aside, oldest first."""
     found = con.execute(
         f"SELECT {', '.join(SetAside._fields)} FROM journal_rejects ORDER BY first_failed_at, id"

@@ -32,7 +32,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import AlpacaNbError
+import duckdb
+
+from ..errors import AlpacaNbError, DuplicateOrderError
 from ..models import ManagedOrder
 from . import ingest, rows
 from .rejects import record_text
@@ -216,7 +218,7 @@ def _order_problem(order: Any) -> str | None:
     return None
 
 
-def apply(con, entries: list[Entry], *, one_by_one: bool = False) -> list[tuple[Entry, str]]:
+def apply(con: duckdb.DuckDBPyConnection, entries: list[Entry], *, one_by_one: bool = False) -> list[tuple[Entry, str]]:
     """Apply prepared entries in order; returns those the ledger's rules refused, with why.
 
     Raises :class:`BatchFailed` (fast path) or :class:`RecordFailed` (``one_by_one``) when a
@@ -236,7 +238,7 @@ def apply(con, entries: list[Entry], *, one_by_one: bool = False) -> list[tuple[
     return refused
 
 
-def _apply(con, entries: list[Entry]) -> list[tuple[Entry, str]]:
+def _apply(con: duckdb.DuckDBPyConnection, entries: list[Entry]) -> list[tuple[Entry, str]]:
     """Each run of intents and answers in one batch of statements; trade updates as a sync's."""
     refused: list[tuple[Entry, str]] = []
     run: list[Entry] = []
@@ -266,7 +268,7 @@ def _order_of(entry: Entry) -> ManagedOrder:
     return entry.order
 
 
-def _apply_orders(con, entries: list[Entry]) -> list[tuple[Entry, str]]:
+def _apply_orders(con: duckdb.DuckDBPyConnection, entries: list[Entry]) -> list[tuple[Entry, str]]:
     if not entries:
         return []
     ids = sorted({_order_of(entry).client_order_id for entry in entries})
@@ -281,7 +283,7 @@ def _apply_orders(con, entries: list[Entry]) -> list[tuple[Entry, str]]:
                 change = rows.intent_change(old, order, entry.source, entry.at)
             else:
                 change = rows.update_change(old, order, entry.source, entry.at)
-        except rows.DuplicateOrderError as err:
+        except DuplicateOrderError as err:
             refused.append((entry, reason(err)))
             continue
         if change is None:

@@ -40,6 +40,7 @@ from .schema import MONEY as _MONEY
 from .schema import MONEY_LIMIT
 
 if TYPE_CHECKING:  # pragma: no cover
+    import duckdb
     import pandas as pd
 
 log = logging.getLogger("alpaca_nb")
@@ -77,7 +78,9 @@ def plain(value: Any) -> Any:
     return value
 
 
-def filters(clauses: list[str], params: list, user, status, symbol, tag) -> tuple[list[str], list]:
+def filters(
+    clauses: list[str], params: list[Any], user: str | None, status: Any, symbol: str | None, tag: str | None
+) -> tuple[list[str], list[Any]]:
     """Add the WHERE clauses of the list filters (user, one or several statuses, symbol, tag)."""
     if user is not None:
         clauses.append('"user" = ?')
@@ -103,21 +106,23 @@ def order_row(order: ManagedOrder) -> dict[str, Any]:
     return row
 
 
-def frame(result) -> pd.DataFrame:
+def frame(result: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """A query result as a DataFrame with the dtypes of every other alpaca_nb frame, whether
     it holds values, only nulls, or no rows: text as pandas ``string``, times as
     ``datetime64[ns, UTC]`` (DuckDB gives microseconds)."""
     table = result.df()
     for position, (_name, kind, *_rest) in enumerate(result.description):
         dtype = str(table.dtypes.iloc[position])
+        # (pandas takes a Series in isetitem; its stubs list scalars and arrays only)
         if str(kind) in ("VARCHAR", "JSON") and dtype != "string":
-            table.isetitem(position, table.iloc[:, position].astype("string"))
+            table.isetitem(position, table.iloc[:, position].astype("string"))  # type: ignore[arg-type]
         elif dtype.startswith("datetime64[us"):
-            table.isetitem(position, table.iloc[:, position].astype(dtype.replace("[us", "[ns")))
+            wanted = dtype.replace("[us", "[ns")  # datetime64[ns, <its zone>]: a name known at run time
+            table.isetitem(position, table.iloc[:, position].astype(wanted))  # type: ignore[call-overload]
     return table
 
 
-def fetch_orders(con, where: str, params: list) -> list[ManagedOrder]:
+def fetch_orders(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> list[ManagedOrder]:
     """The orders matching ``where``, oldest first."""
     rows = con.execute(
         f"SELECT {_SELECT_ORDER} FROM managed_orders WHERE {where} ORDER BY created_at, client_order_id", params
@@ -125,7 +130,7 @@ def fetch_orders(con, where: str, params: list) -> list[ManagedOrder]:
     return [_to_order(row) for row in rows]
 
 
-def _to_order(row: tuple) -> ManagedOrder:
+def _to_order(row: tuple[Any, ...]) -> ManagedOrder:
     values = dict(zip(ORDER_COLUMNS, row, strict=False))
     for name, kind in _ENUMS.items():
         if values[name] is not None:
@@ -375,7 +380,7 @@ def update_change(
     return Change(order, True, event_values(order, source, event, old.status, changes, at))
 
 
-def write_changes(con, changes: list[Change], *, checked: bool = False) -> None:
+def write_changes(con: duckdb.DuckDBPyConnection, changes: list[Change], *, checked: bool = False) -> None:
     """Write the rows and events of ``changes`` (in order) in three statements at most.
 
     Raises :class:`UnfitValueError`, before any statement, when a row does not fit (``checked``:
@@ -447,7 +452,7 @@ _INSERT_EVENTS = f"""
     FROM ({{rows}})"""  # rows: a SELECT of the _EVENT_TYPES columns
 
 
-def insert_orders(con, orders: list[ManagedOrder]) -> None:
+def insert_orders(con: duckdb.DuckDBPyConnection, orders: list[ManagedOrder]) -> None:
     """Insert ``orders`` as ``managed_orders`` rows."""
     if len(orders) > _FEW:
         con.execute(_INSERT_ORDERS, [json.dumps([order_to_json(order) for order in orders])])
@@ -457,7 +462,7 @@ def insert_orders(con, orders: list[ManagedOrder]) -> None:
         con.execute(f"{_INSERT_ORDERS_INTO} VALUES {', '.join([marks] * len(orders))}", values)
 
 
-def insert_events(con, events: list[dict[str, Any]]) -> None:
+def insert_events(con: duckdb.DuckDBPyConnection, events: list[dict[str, Any]]) -> None:
     """Append ``order_events`` rows (dicts of :func:`event_values`), numbered in order."""
     # Ids are max + 1...: every write holds the file exclusively, so none can collide.
     numbered = [{"n": n, **event} for n, event in enumerate(events, 1)]

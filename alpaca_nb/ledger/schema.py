@@ -182,7 +182,8 @@ def current_version(con: duckdb.DuckDBPyConnection) -> int:
     ).fetchall()[0][0]
     if not exists:
         return 0
-    return con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()[0][0]
+    version: int = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()[0][0]
+    return version
 
 
 def migrate(con: duckdb.DuckDBPyConnection, target: int = LATEST) -> tuple[int, int]:

@@ -61,14 +61,13 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ..errors import InvalidArgumentError, LedgerError
+from ..errors import DuplicateOrderError, InvalidArgumentError, LedgerError, UnfitValueError
 from ..models import AlpacaEnvironment, ManagedOrder
 from . import ingest, rejects, rows
 from .file import LedgerFile
 from .ingest import UpsertResult
 from .journal import Journal
 from .rejects import LedgerHealth, SetAside
-from .rows import DuplicateOrderError, UnfitValueError
 from .schema import LATEST, current_version, migrate
 
 log = logging.getLogger("alpaca_nb")
